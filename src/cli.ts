@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+// The `agentos` command: run, validate, enqueue, status, dead-letters, init, demo, health.
+// Parses arguments and prints; the work is in commands/ and runtime/.
+import { readFileSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { Priority } from "./config/schema.js";
+import { configOrExit, dataDirFrom, envOrExit, loggerFor, UserError } from "./commands/common.js";
+import { findDeadLetters, parseAge, purgeDeadLetters, readDeadLetterFile, requeueDeadLetter, resolveDeadLetterPath } from "./commands/dead-letters.js";
+import { fixturesDir, runDemo } from "./commands/demo.js";
+import { enqueueTask } from "./commands/enqueue.js";
+import { agentReports, renderReports } from "./commands/status.js";
+import { validateDataDir } from "./commands/validate.js";
+import { ConfigError, Runtime } from "./runtime/runtime.js";
+import { ensureDir, exists } from "./store/files.js";
+import { agentPaths } from "./store/layout.js";
+import { leaseIsLive, readLease } from "./store/lease.js";
+
+const program = new Command("agentos")
+  .description("Event-driven runtime for self-learning LLM agents that live as files and git history")
+  .version(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version as string)
+  .showHelpAfterError();
+
+const dataOption = () => new Option("-d, --data <dir>", "data directory (default: $DATA_DIR or ./data)");
+const positiveInt = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("expected a whole number above 0");
+  return Number(v);
+};
+
+program
+  .command("run")
+  .description("bootstrap the agents and process their tasks as files change")
+  .addOption(dataOption())
+  .option("-a, --agent <name...>", "run only these agents (one container per agent in Compose)")
+  .option("--once", "process everything ready, then exit (0 if every task succeeded)")
+  .option("--offline", "use the built-in offline model instead of an LLM provider")
+  .option("--poll", "poll files instead of inotify (NFS, Docker Desktop bind mounts); also AGENTOS_WATCH_POLL=1")
+  .option("--http <addr>", "serve the REST API, health and metrics at host:port (also HTTP_ADDR)")
+  .action(async (opts: { data?: string; agent?: string[]; once?: boolean; offline?: boolean; poll?: boolean; http?: string }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const log = loggerFor(env);
+    const runtime = new Runtime({ dataDir, env, log, only: opts.agent, offline: opts.offline, poll: opts.poll || env.AGENTOS_WATCH_POLL || undefined });
+    try {
+      await runtime.start();
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UserError(err.message);
+      throw new UserError((err as Error).message);
+    }
+    const httpAddr = opts.http ?? env.HTTP_ADDR;
+    let closeHttp: (() => Promise<void>) | undefined;
+    if (httpAddr) {
+      const { startHttp } = await import("./http/server.js");
+      closeHttp = await startHttp(runtime, { addr: httpAddr, token: env.AGENTOS_API_TOKEN, dataDir, log: log.child("http") });
+    }
+    if (opts.once) {
+      await runtime.drained();
+      await closeHttp?.();
+      await runtime.stop();
+      const f = [...runtime.agents.values()].reduce((n, a) => n + a.finished.failed + a.finished.dead, 0);
+      process.exitCode = f > 0 ? 1 : 0;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      let signals = 0;
+      const onSignal = (sig: string) => {
+        if (++signals > 1) process.exit(130);
+        log.child("agentos").info(`${sig} received: finishing running tasks (up to ${env.SHUTDOWN_GRACE_SECONDS} s), then exiting`);
+        void (async () => {
+          await closeHttp?.();
+          await runtime.stop();
+          resolve();
+        })();
+      };
+      process.on("SIGTERM", () => onSignal("SIGTERM"));
+      process.on("SIGINT", () => onSignal("SIGINT"));
+    });
+    log.child("agentos").info("stopped");
+  });
+
+program
+  .command("validate")
+  .description("check agents.yaml and every task file; report problems as file:line:column")
+  .addOption(dataOption())
+  .action(async (opts: { data?: string }) => {
+    const env = envOrExit();
+    const report = await validateDataDir(dataDirFrom(opts.data, env));
+    for (const e of report.errors) console.error(`error: ${e}`);
+    for (const w of report.warnings) console.error(`warning: ${w}`);
+    console.log(`${report.errors.length ? "invalid" : "ok"}: ${report.files} file(s), ${report.tasks} task(s), ${report.errors.length} error(s), ${report.warnings.length} warning(s)`);
+    if (report.errors.length) process.exitCode = 1;
+  });
+
+program
+  .command("enqueue")
+  .description("append a well-formed task block to an agent's queue.md (one atomic append); prints the id")
+  .argument("<agent>", "agent name")
+  .addOption(dataOption())
+  .option("-t, --task <text>", "what to do (or --file, or text on stdin)")
+  .option("-f, --file <path>", "read the task text from a file")
+  .option("--id <id>", "task id (generated if omitted)")
+  .addOption(new Option("-p, --priority <priority>", "high | normal | low").choices(Priority.options).default("normal"))
+  .option("--ttl <seconds>", "expire the task if not started within this many seconds", positiveInt)
+  .option("--inbox", "drop it into shared/iac/inbox/<agent>/ as a message file instead")
+  .option("--no-wait", "exit 75 with 'queue full' instead of queueing when the agent's queue is at max_queue_depth")
+  .action(async (agent: string, opts: { data?: string; task?: string; file?: string; id?: string; priority: Priority; ttl?: number; inbox?: boolean; wait: boolean }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const file = configOrExit(dataDir);
+    let task = opts.task;
+    if (task === undefined && opts.file) task = readFileSync(opts.file, "utf8");
+    if (task === undefined && !process.stdin.isTTY) task = readFileSync(0, "utf8");
+    const r = await enqueueTask(dataDir, file, { agent, task: task ?? "", id: opts.id, priority: opts.priority, ttlSeconds: opts.ttl, inbox: opts.inbox, noWait: !opts.wait });
+    console.log(r.id);
+  });
+
+program
+  .command("status")
+  .description("per agent: pending, in flight, done, last reward, skills, goals")
+  .addOption(dataOption())
+  .option("--json", "machine-readable output")
+  .action(async (opts: { data?: string; json?: boolean }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const reports = await agentReports(dataDir, configOrExit(dataDir));
+    console.log(opts.json ? JSON.stringify(reports, null, 2) : renderReports(reports));
+  });
+
+const dl = program.command("dead-letters").description("inspect, requeue and purge dead letters");
+dl.command("list")
+  .addOption(dataOption())
+  .option("--agent <name>", "only this agent's")
+  .option("--reason <reason>", "expired | invalid | duplicate | delivery_limit | hop_limit | unknown_agent")
+  .option("--json", "machine-readable output")
+  .action(async (opts: { data?: string; agent?: string; reason?: string; json?: boolean }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const list = await findDeadLetters(dataDir, configOrExit(dataDir), opts);
+    if (opts.json) console.log(JSON.stringify(list, null, 2));
+    else if (!list.length) console.log("no dead letters");
+    else for (const d of list) console.log(`${d.at}  ${d.reason.padEnd(14)} ${d.agent.padEnd(12)} ${(d.taskId ?? "-").padEnd(28)} ${d.file.split("/").pop()}${d.lastError ? `\n    ${d.lastError.slice(0, 160)}` : ""}`);
+  });
+dl.command("show")
+  .argument("<file>", "dead letter file (name or path)")
+  .addOption(dataOption())
+  .action(async (name: string, opts: { data?: string }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const d = await readDeadLetterFile(resolveDeadLetterPath(dataDir, configOrExit(dataDir), name));
+    console.log(readFileSync(d.file, "utf8"));
+  });
+dl.command("requeue")
+  .argument("<file>", "dead letter file (name or path)")
+  .addOption(dataOption())
+  .option("--to <agent>", "send it to another agent")
+  .action(async (name: string, opts: { data?: string; to?: string }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const file = configOrExit(dataDir);
+    const r = await requeueDeadLetter(dataDir, file, resolveDeadLetterPath(dataDir, file, name), opts.to);
+    console.log(`requeued ${r.id} to ${r.agent}: ${r.target}`);
+  });
+dl.command("purge")
+  .addOption(dataOption())
+  .requiredOption("--older-than <age>", "e.g. 30d, 12h")
+  .action(async (opts: { data?: string; olderThan: string }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const removed = await purgeDeadLetters(dataDir, configOrExit(dataDir), parseAge(opts.olderThan));
+    console.log(`purged ${removed.length} dead letter(s)`);
+  });
+
+program
+  .command("init")
+  .description("create a data directory with an example agents.yaml (the seed's orion)")
+  .addOption(dataOption())
+  .action(async (opts: { data?: string }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    await ensureDir(dataDir);
+    const target = join(dataDir, "agents.yaml");
+    if (await exists(target)) throw new UserError(`${target} already exists; not overwriting it`);
+    await copyFile(join(fixturesDir, "agents.yaml"), target);
+    console.log(`wrote ${target} with the seed's six example agents; edit it, then: agentos run --data ${dataDir}`);
+  });
+
+program
+  .command("demo")
+  .description("run the seed's example agents and tasks with the built-in offline model (no API key)")
+  .option("-d, --data <dir>", "use this (empty) directory instead of a temporary one")
+  .action(async (opts: { data?: string }) => {
+    await runDemo({ dataDir: opts.data });
+  });
+
+program
+  .command("health")
+  .description("exit 0 if the runtime's heartbeat for the agents is fresh (Docker HEALTHCHECK)")
+  .addOption(dataOption())
+  .option("-a, --agent <name...>", "only these agents")
+  .action(async (opts: { data?: string; agent?: string[] }) => {
+    const env = envOrExit();
+    const dataDir = dataDirFrom(opts.data, env);
+    const file = configOrExit(dataDir);
+    const names = opts.agent?.length ? opts.agent : file.agents.map((a) => a.name);
+    const stale: string[] = [];
+    for (const n of names) {
+      const lease = await readLease(agentPaths(dataDir, n).lease);
+      if (!lease || !leaseIsLive({ ...lease, pid: lease.pid === process.pid ? -1 : lease.pid })) stale.push(n);
+    }
+    if (stale.length) throw new UserError(`unhealthy: no fresh heartbeat for ${stale.join(", ")}`);
+    console.log(`healthy: ${names.join(", ")}`);
+  });
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof UserError) {
+    console.error(`agentos: ${err.message}`);
+    process.exitCode = err.exitCode;
+  } else throw err;
+}

@@ -1,0 +1,79 @@
+// `agentos dead-letters list|show|requeue|purge`.
+import { readFile, unlink } from "node:fs/promises";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import type { AgentsFile } from "../config/schema.js";
+import { isoSecond } from "../learning/markdown.js";
+import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../scheduler/dead-letters.js";
+import { ensureDir, writeFileAtomic } from "../store/files.js";
+import { sharedPaths } from "../store/layout.js";
+import { parseTaskFile } from "../tasks/parse.js";
+import { serializeBlock } from "../tasks/serialize.js";
+import { UserError } from "./common.js";
+
+export async function findDeadLetters(dataDir: string, file: AgentsFile, filter: { agent?: string; reason?: string }): Promise<StoredDeadLetter[]> {
+  const all = await listDeadLetters(sharedPaths(dataDir, file.iac.dead_letter_path).deadLetters);
+  return all.filter((d) => (!filter.agent || d.agent === filter.agent) && (!filter.reason || d.reason === filter.reason));
+}
+
+export function resolveDeadLetterPath(dataDir: string, file: AgentsFile, name: string): string {
+  if (isAbsolute(name) || name.includes("/")) return resolve(name);
+  return join(sharedPaths(dataDir, file.iac.dead_letter_path).deadLetters, basename(name));
+}
+
+export async function readDeadLetterFile(path: string): Promise<StoredDeadLetter> {
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new UserError(`${path}: no such dead letter`);
+  });
+  const d = parseDeadLetter(text, path);
+  if (!d) throw new UserError(`${path}: not a dead letter file (expected '- reason:' and an '## Original block')`);
+  return d;
+}
+
+/** Puts a dead letter's block back into an agent's inbox with a fresh `created` and TTL. */
+export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path: string, to: string | undefined, now = new Date()) {
+  const d = await readDeadLetterFile(path);
+  const agent = to ?? d.agent;
+  if (!file.agents.some((a) => a.name === agent)) {
+    throw new UserError(`unknown agent '${agent}' (agents.yaml has ${file.agents.map((a) => a.name).join(", ")}); use --to AGENT`);
+  }
+  const parsed = parseTaskFile(d.original.endsWith("\n") ? d.original : d.original + "\n", { settled: true }).blocks[0];
+  if (!parsed || parsed.kind !== "task") {
+    throw new UserError(`${path}: the original block is not a valid task (${parsed?.kind === "invalid" ? parsed.block.problems.map((p) => p.message).join("; ") : "no block"}); fix it and enqueue it by hand`);
+  }
+  const b = parsed.block;
+  const created = isoSecond(now);
+  const text = serializeBlock({
+    id: b.id,
+    task: b.task,
+    priority: b.priority,
+    created,
+    ttlSeconds: file.iac.default_message_ttl,
+    from: b.from,
+    parent: b.parent,
+    hops: b.hops,
+  }).replace(/^\n/, "");
+  const inbox = join(sharedPaths(dataDir, file.iac.dead_letter_path).inboxRoot, agent);
+  await ensureDir(inbox);
+  const target = join(inbox, `${b.id}-requeued-${created.replace(/[-:]/g, "")}.md`);
+  await writeFileAtomic(target, text);
+  d.requeued = [...(d.requeued ?? []), `${created} to ${agent} as ${target}`];
+  await writeFileAtomic(path, renderDeadLetter(d));
+  return { id: b.id, agent, target };
+}
+
+export function parseAge(text: string): number {
+  const m = /^(\d+)\s*([smhd])$/.exec(text.trim());
+  if (!m) throw new UserError(`--older-than: expected a number and a unit such as 30d, 12h, 45m or 90s, got '${text}'`, 2);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as "s"] * 1000;
+}
+
+export async function purgeDeadLetters(dataDir: string, file: AgentsFile, olderThanMs: number, now = new Date()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const d of await findDeadLetters(dataDir, file, {})) {
+    if (now.getTime() - Date.parse(d.at) > olderThanMs) {
+      await unlink(d.file);
+      removed.push(d.file);
+    }
+  }
+  return removed;
+}

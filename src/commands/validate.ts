@@ -1,0 +1,60 @@
+// `agentos validate`: every problem in agents.yaml and the task files, as file:line:column.
+import { readdir } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { formatProblem, loadAgentsFile } from "../config/load.js";
+import { isMessageFileName } from "../runtime/agent.js";
+import { readTaskFile } from "../store/files.js";
+import { agentPaths, sharedPaths } from "../store/layout.js";
+import { parseTaskFile } from "../tasks/parse.js";
+
+export interface ValidationReport {
+  errors: string[];
+  warnings: string[];
+  tasks: number;
+  files: number;
+}
+
+export async function validateDataDir(dataDir: string): Promise<ValidationReport> {
+  const report: ValidationReport = { errors: [], warnings: [], tasks: 0, files: 0 };
+  const yamlPath = resolve(dataDir, "agents.yaml");
+  const loaded = loadAgentsFile(yamlPath);
+  report.files++;
+  if (!loaded.ok) {
+    report.errors.push(...loaded.problems.map(formatProblem));
+    return report;
+  }
+  const file = loaded.value;
+  const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
+  for (const a of file.agents) {
+    const files = [agentPaths(dataDir, a.name).queue];
+    for (const dir of [join(shared.inboxRoot, a.name), join(shared.handoffsRoot, a.name)]) {
+      for (const n of (await readdir(dir).catch(() => [] as string[])).filter(isMessageFileName)) files.push(join(dir, n));
+    }
+    for (const f of files) {
+      const shown = relative(process.cwd(), f) || f;
+      const r = await readTaskFile(f);
+      if (!r.ok) {
+        if (!r.missing) report.errors.push(`${shown}:1:1: ${r.message}`);
+        continue;
+      }
+      report.files++;
+      const parsed = parseTaskFile(r.text, { settled: true });
+      const ids = new Map<string, number>();
+      for (const b of parsed.blocks) {
+        if (b.kind === "invalid") {
+          for (const p of b.block.problems) report.errors.push(`${shown}:${p.line}:${p.column}: ${p.message}`);
+          continue;
+        }
+        report.tasks++;
+        const first = ids.get(b.block.id);
+        if (first !== undefined) report.errors.push(`${shown}:${b.block.line}:4: duplicate task id '${b.block.id}' (first on line ${first})`);
+        else ids.set(b.block.id, b.block.line);
+      }
+      if (parsed.incompleteAt !== undefined) {
+        const line = r.text.slice(0, parsed.incompleteAt).split("\n").length;
+        report.warnings.push(`${shown}:${line}:1: the last block is incomplete (no final newline or no \`task:\` yet); it will not run until it is`);
+      }
+    }
+  }
+  return report;
+}

@@ -1,0 +1,128 @@
+// Reads agents.yaml and the environment. Every problem a user can cause comes
+// back as a SourceProblem pointing at file:line:column; nothing here throws for bad input.
+import { readFileSync } from "node:fs";
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type * as z from "zod";
+import { AgentsFile, Env } from "./schema.js";
+
+/** A user-caused error with the place it points at. */
+export interface SourceProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export const formatProblem = (p: SourceProblem): string => `${p.file}:${p.line}:${p.column}: ${p.message}`;
+
+export type Loaded<T> = { ok: true; value: T } | { ok: false; problems: SourceProblem[] };
+
+export function loadAgentsFile(file: string): Loaded<AgentsFile> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message =
+      code === "ENOENT"
+        ? "agents.yaml not found: create it (see docs/configuration.md) or point --data / DATA_DIR at the right folder"
+        : `cannot read agents.yaml (${code ?? String(err)})`;
+    return { ok: false, problems: [{ file, line: 1, column: 1, message }] };
+  }
+  return parseAgentsFile(text, file);
+}
+
+export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), message: `invalid YAML: ${firstLine(e.message)}` })),
+    };
+  }
+  const parsed = AgentsFile.safeParse(doc.toJS() ?? {});
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => ({ file, ...at(offsetOf(doc, issue)), message: describeIssue(issue) })),
+  };
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0] ?? s;
+}
+
+/** Where a zod issue points in the YAML source: the offending key for unknown keys, else the value. */
+function offsetOf(doc: Document, issue: z.core.$ZodIssue): number {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  const path = [...issue.path];
+  if (issue.code === "unrecognized_keys" && issue.keys[0] !== undefined) path.push(issue.keys[0]);
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === key);
+      if (!pair) break;
+      const keyNode = pair.key as Node | null;
+      const isLast = key === path[path.length - 1] && issue.code === "unrecognized_keys";
+      node = isLast ? keyNode : pair.value;
+      offset = (node as Node | null)?.range?.[0] ?? keyNode?.range?.[0] ?? offset;
+    } else if (isSeq(node) && typeof key === "number") {
+      node = node.items[key];
+      offset = (node as Node | null)?.range?.[0] ?? offset;
+    } else break;
+  }
+  return offset;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? `${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "")}: ` : "";
+  if (issue.code === "unrecognized_keys") {
+    return `${where}unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+  }
+  if (issue.code === "invalid_type") {
+    const received = (issue as { input?: unknown }).input;
+    return `${where}expected ${issue.expected}, got ${received === undefined ? "nothing" : JSON.stringify(received)}`;
+  }
+  return `${where}${issue.message}`;
+}
+
+/** Reads provider and runtime settings from the environment; LLM_API_KEY_FILE wins for Docker secrets. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Loaded<Env> {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = Env.safeParse(cleaned);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((i) => ({
+        file: "environment",
+        line: 0,
+        column: 0,
+        message: `${String(i.path[0])}: ${i.message}`,
+      })),
+    };
+  }
+  const env = parsed.data;
+  if (env.LLM_API_KEY_FILE) {
+    try {
+      env.LLM_API_KEY = readFileSync(env.LLM_API_KEY_FILE, "utf8").trim();
+    } catch (err) {
+      return {
+        ok: false,
+        problems: [
+          {
+            file: env.LLM_API_KEY_FILE,
+            line: 0,
+            column: 0,
+            message: `LLM_API_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+          },
+        ],
+      };
+    }
+  }
+  return { ok: true, value: env };
+}

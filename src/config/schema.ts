@@ -1,0 +1,152 @@
+// The zod schemas for agents.yaml and the environment: the single source of
+// validation, TypeScript types and the configuration reference (docs/configuration.md).
+import * as z from "zod";
+
+/** Agent and segment names become directory names: keep them boring and safe. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const safeName = (what: string) =>
+  z
+    .string()
+    .regex(
+      NAME_PATTERN,
+      `Expected ${what} to be 1-63 lowercase letters, digits, '-' or '_' (starting with a letter or digit)`,
+    );
+
+export const AgentName = safeName("an agent name");
+export const SegmentName = safeName("a segment name");
+export const Priority = z.enum(["high", "normal", "low"]);
+export type Priority = z.infer<typeof Priority>;
+export const ThroughputClassName = z.enum(["slow", "medium", "fast"]);
+export type ThroughputClassName = z.infer<typeof ThroughputClassName>;
+
+export const AgentLlmOverride = z
+  .strictObject({
+    model: z.string().min(1).optional().describe("Model name for this agent (overrides LLM_MODEL)"),
+    base_url: z.url().optional().describe("OpenAI-compatible base URL (overrides LLM_BASE_URL)"),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "Expected the name of an environment variable, e.g. OLLAMA_KEY")
+      .optional()
+      .describe("Name of the environment variable holding this agent's API key"),
+  })
+  .describe("Per-agent provider override");
+
+export const AgentConfig = z.strictObject({
+  name: AgentName.describe("Unique identifier; also the directory name under agents/"),
+  persona: z.string().min(1, "Expected a persona: who the agent is").describe("Identity and mandate, written into persona.md"),
+  domain: z.string().default("").describe("Area of expertise"),
+  tone: z.string().default("").describe("Communication style"),
+  hints: z.array(z.string()).default([]).describe("Seed pointers, not skills: areas to explore"),
+  goals: z.array(z.string()).default([]).describe("Seed goals; real goals emerge from failures"),
+  constraints: z.array(z.string()).default([]).describe("Extra rules added to constraints.md"),
+  throughput_class: ThroughputClassName.default("medium").describe("slow | medium | fast: concurrency, queue depth and rate"),
+  segments: z.array(SegmentName).default([]).describe("shared/segments/<name>.md included in the prompt"),
+  llm: AgentLlmOverride.optional(),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+
+export const ThroughputClass = z.strictObject({
+  concurrency: z.int().min(1).max(64).describe("Tasks run at the same time"),
+  max_queue_depth: z.int().min(1).max(100_000).describe("Ready tasks held in memory; the rest wait in their files"),
+  per_minute: z.int().min(1).optional().describe("Optional rate limit: LLM steps started per minute"),
+});
+export type ThroughputClass = z.infer<typeof ThroughputClass>;
+
+export const DEFAULT_CLASSES: Record<ThroughputClassName, ThroughputClass> = {
+  slow: { concurrency: 1, max_queue_depth: 5 },
+  medium: { concurrency: 2, max_queue_depth: 10 },
+  fast: { concurrency: 4, max_queue_depth: 20 },
+};
+
+const Iac = z.strictObject({
+  default_message_ttl: z.int().min(1).default(300).describe("Seconds before an inbox or handoff message expires"),
+  dead_letter_path: z.string().min(1).default("shared/iac/dead_letters/").describe("Where dead letters go, relative to DATA_DIR"),
+  max_hops: z.int().min(0).default(3).describe("Handoff chain length before a message is dead-lettered (hop_limit)"),
+  backpressure: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      max_queue_depth_per_agent: z.int().min(1).optional().describe("Overrides every class's max_queue_depth"),
+      aging_seconds: z.int().min(1).default(60).describe("Waiting this long lifts a task one priority level"),
+    })
+    .prefault({}),
+});
+
+export const AgentsFile = z
+  .strictObject({
+    agents: z.array(AgentConfig).min(1, "Expected at least one agent under `agents:`"),
+    throughput_classes: z
+      .strictObject({
+        slow: ThroughputClass.default(DEFAULT_CLASSES.slow),
+        medium: ThroughputClass.default(DEFAULT_CLASSES.medium),
+        fast: ThroughputClass.default(DEFAULT_CLASSES.fast),
+      })
+      .prefault({}),
+    iac: Iac.prefault({}),
+    skills: z
+      .strictObject({
+        max_entries: z.int().min(1).default(20),
+        decay_halflife_days: z.number().positive().default(14).describe("A huge value disables decay"),
+      })
+      .prefault({}),
+    goals: z.strictObject({ max_active: z.int().min(1).default(5) }).prefault({}),
+    rewards: z.strictObject({ keep_last: z.int().min(1).default(30) }).prefault({}),
+    reflections: z.strictObject({ keep_last: z.int().min(1).default(15) }).prefault({}),
+    reward_audit: z
+      .strictObject({ enabled: z.boolean().default(true), method: z.enum(["rule_based", "llm"]).default("rule_based") })
+      .prefault({}),
+    watchdog: z
+      .strictObject({ negative_streak: z.int().min(1).default(3), webhook_url: z.url().optional() })
+      .prefault({}),
+    prompt: z.strictObject({ max_tokens: z.int().min(500).default(6000) }).prefault({}),
+    tasks: z
+      .strictObject({
+        max_attempts: z.int().min(1).default(3).describe("Failures before a task goes to dead letters (delivery_limit)"),
+        settle_ms: z
+          .int()
+          .min(0)
+          .default(500)
+          .describe("A block without a trailing `created:` line runs after the file is quiet this long"),
+      })
+      .prefault({}),
+    watch: z
+      .strictObject({
+        poll: z.boolean().default(false).describe("Poll instead of inotify (NFS, Docker Desktop bind mounts)"),
+        reconcile_seconds: z.int().min(1).default(30).describe("Safety-net rescan for events the watcher missed"),
+      })
+      .prefault({}),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Map<string, number>();
+    file.agents.forEach((agent, i) => {
+      const first = seen.get(agent.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["agents", i, "name"],
+          message: `Duplicate agent name '${agent.name}' (first defined as agents[${first}]); names must be unique`,
+        });
+      } else seen.set(agent.name, i);
+    });
+  });
+export type AgentsFile = z.infer<typeof AgentsFile>;
+
+const intFromEnv = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const Env = z.object({
+  DATA_DIR: z.string().min(1).default("data"),
+  LLM_API_KEY: z.string().optional(),
+  LLM_API_KEY_FILE: z.string().optional(),
+  LLM_BASE_URL: z.url().default("https://api.openai.com/v1"),
+  LLM_MODEL: z.string().min(1).default("gpt-4o"),
+  LLM_MAX_TOKENS: intFromEnv(2048),
+  LLM_TIMEOUT: z.coerce.number().positive().default(60).describe("Seconds"),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  LOG_FORMAT: z.enum(["text", "json"]).default("text"),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
+  AGENTOS_WATCH_POLL: z.stringbool().optional(),
+  HTTP_ADDR: z.string().optional(),
+  AGENTOS_API_TOKEN: z.string().optional(),
+  AGENTOS_CRASH_AT: z.string().optional(),
+});
+export type Env = z.infer<typeof Env>;

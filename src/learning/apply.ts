@@ -1,0 +1,187 @@
+// Applies one task outcome to the agent's learning files. Pure: current file texts
+// in, new file texts and commit plans out. Re-reading the files before each call is
+// the caller's job, which is how a person's edits win.
+import type { AgentsFile } from "../config/schema.js";
+import type { StepResponse } from "../llm/schema.js";
+import { auditOutcome, type Audit } from "./audit.js";
+import { addGoal, completeGoal, parseGoals, renderGoals } from "./goals.js";
+import { isoSecond, oneLine } from "./markdown.js";
+import { addReflection, parseReflections, renderReflections } from "./reflections.js";
+import { addReward, negativeStreak, parseRewards, renderRewards, rewardEntry, type Reward } from "./rewards.js";
+import {
+  noteSkillReuse,
+  parseSkills,
+  pruneSkills,
+  recordFailures,
+  recordSkill,
+  renderArchivedSkill,
+  renderSkillFile,
+  renderSkills,
+  type Archived,
+  type UnreadableEntry,
+} from "./skills.js";
+
+export interface LearningFiles {
+  skills: string;
+  goals: string;
+  rewards: string;
+  reflections: string;
+  /** Current text of skills/<slug>.md files the outcome may touch, by slug. */
+  skillTexts: Record<string, string | undefined>;
+}
+
+export interface Outcome {
+  agent: string;
+  task: { id: string; text: string; source: string; from?: string; parent?: string };
+  response: StepResponse;
+  model: string;
+  attempt: number;
+  usedSkills: string[];
+  now: Date;
+  /** An audit score from elsewhere (method: llm); otherwise the rule-based audit runs. */
+  audit?: Audit;
+}
+
+/** One commit to make: files to write (null = delete), message parts. */
+export interface CommitPlan {
+  subject: string;
+  body?: string;
+  trailers: Record<string, string>;
+  files: Record<string, string | null>;
+}
+
+export interface Applied {
+  commits: CommitPlan[];
+  reward: Reward;
+  audit?: Audit;
+  divergent: boolean;
+  skill?: { slug: string; isNew: boolean; evidence: number };
+  archived: Archived[];
+  streak: number;
+  escalated: boolean;
+  /** skills.md entries nobody can read: reported with their line, kept as written. */
+  unreadable: UnreadableEntry[];
+}
+
+export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile): Applied {
+  const r = o.response;
+  const at = isoSecond(o.now);
+  const audit = cfg.reward_audit.enabled
+    ? (o.audit ?? auditOutcome({ reward: r.reward, answer: r.answer, rewardReason: r.reward_reason, skill: r.skill }))
+    : undefined;
+  const divergent = audit !== undefined && audit.score !== r.reward;
+  const out: Record<string, string | null> = {};
+
+  // Rewards
+  let rewards = parseRewards(files.rewards);
+  const reason = r.reward_reason + (divergent ? ` [audit ${audit!.score}: ${audit!.notes.join("; ")}]` : "");
+  rewards = addReward(rewards, rewardEntry(r.reward, o.task.id, o.now, reason, audit?.score), cfg.rewards.keep_last);
+  out["rewards.md"] = renderRewards(rewards);
+
+  // Skills: only a +1 earns one; evidence is halved when the audit disagrees.
+  let skills = parseSkills(files.skills);
+  const unreadable = skills.entries.filter((e): e is UnreadableEntry => e.kind === "unreadable");
+  let skill: Applied["skill"];
+  let archived: Archived[] = [];
+  const skillsBefore = files.skills;
+  if (r.reward === 1 && r.skill) {
+    const evidence = divergent ? 0.5 : 1;
+    const rec = recordSkill(skills, r.skill, evidence, o.now);
+    skills = rec.file;
+    skill = { slug: rec.entry.slug, isNew: rec.isNew, evidence };
+    const existing = files.skillTexts[rec.entry.slug];
+    out[rec.entry.file] = existing && !rec.isNew ? noteSkillReuse(existing, o.task.id, o.now) : renderSkillFile(rec.entry.slug, r.skill, o.task.id, o.now);
+  } else if (r.reward === -1 && o.usedSkills.length) {
+    skills = recordFailures(skills, o.usedSkills);
+  }
+  const pruned = pruneSkills(skills, cfg.skills.max_entries, cfg.skills.decay_halflife_days, o.now);
+  skills = pruned.file;
+  archived = pruned.archived;
+  for (const a of archived) {
+    out[`skills/archive/${a.entry.slug}.md`] = renderArchivedSkill(a, out[a.entry.file] ?? files.skillTexts[a.entry.slug], o.now);
+    out[a.entry.file] = null;
+  }
+  const skillsText = renderSkills(skills);
+  if (skillsText !== skillsBefore) out["skills.md"] = skillsText;
+
+  // Goals
+  if (r.goals && (r.goals.add.length || r.goals.complete.length)) {
+    let goals = parseGoals(files.goals);
+    for (const g of r.goals.complete) goals = completeGoal(goals, g, o.now);
+    for (const g of r.goals.add) goals = addGoal(goals, g, o.now, cfg.goals.max_active);
+    const text = renderGoals(goals);
+    if (text !== files.goals) out["goals.md"] = text;
+  }
+
+  // Reflections
+  let reflections = parseReflections(files.reflections);
+  if (r.reflection?.trim()) {
+    reflections = addReflection(reflections, { at, task: o.task.id, text: r.reflection }, cfg.reflections.keep_last);
+  }
+  if (divergent) {
+    reflections = addReflection(
+      reflections,
+      { at, task: o.task.id, text: `[audit] I scored ${r.reward}, the audit scored ${audit!.score}: ${audit!.notes.join("; ")}` },
+      cfg.reflections.keep_last,
+    );
+  }
+
+  out[`results/${o.task.id}.md`] = renderResult(o, audit);
+
+  const streak = negativeStreak(rewards.entries);
+  const escalated = r.reward === -1 && streak > 0 && streak % cfg.watchdog.negative_streak === 0;
+  const reflectionsText = renderReflections(reflections);
+  if (reflectionsText !== files.reflections) out["reflections.md"] = reflectionsText;
+
+  const trailers: Record<string, string> = {
+    "Task-Id": o.task.id,
+    Source: o.task.source,
+    Reward: String(r.reward),
+    ...(audit ? { Audit: String(audit.score) } : {}),
+    Model: o.model,
+    Attempt: String(o.attempt),
+    ...(o.task.from ? { "Handoff-From": o.task.from } : {}),
+    ...(o.task.parent ? { "Parent-Task": o.task.parent } : {}),
+    ...(r.handoff ? { "Handoff-To": r.handoff.to } : {}),
+  };
+  const commits: CommitPlan[] = [{ subject: `${o.agent}(task): ${o.task.id}`, body: o.task.text, trailers, files: out }];
+
+  if (escalated) {
+    const note = `[watchdog] ${streak} consecutive -1 outcomes (latest: ${o.task.id}); review recent tasks and goals before continuing.`;
+    reflections = addReflection(reflections, { at, task: o.task.id, text: note }, cfg.reflections.keep_last);
+    commits.push({
+      subject: `${o.agent}(escalation): negative streak`,
+      body: `${streak} consecutive -1 rewards, the latest on task ${o.task.id}.\n\nReason given: ${oneLine(r.reward_reason)}`,
+      trailers: { "Task-Id": o.task.id, Escalation: "negative-streak", Streak: String(streak) },
+      files: { "reflections.md": renderReflections(reflections) },
+    });
+  }
+  return { commits, reward: r.reward, audit, divergent, skill, archived, streak, escalated, unreadable };
+}
+
+export function renderResult(o: Outcome, audit?: Audit): string {
+  const r = o.response;
+  return [
+    `# ${o.task.id}`,
+    "",
+    `- reward: ${r.reward}`,
+    ...(audit ? [`- audit: ${audit.score}${audit.notes.length ? ` (${audit.notes.join("; ")})` : ""}`] : []),
+    `- reason: ${oneLine(r.reward_reason, 500)}`,
+    `- model: ${o.model}`,
+    `- source: ${o.task.source}`,
+    `- attempt: ${o.attempt}`,
+    `- at: ${isoSecond(o.now)}`,
+    ...(o.task.from ? [`- from: ${o.task.from}`] : []),
+    ...(r.skill && r.reward === 1 ? [`- skill: ${r.skill.name}`] : []),
+    ...(r.handoff ? [`- handoff: ${r.handoff.to} (${r.handoff.priority})`] : []),
+    "",
+    "## Task",
+    "",
+    o.task.text.trim(),
+    "",
+    "## Answer",
+    "",
+    r.answer.trim(),
+    "",
+  ].join("\n");
+}

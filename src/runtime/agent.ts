@@ -1,0 +1,792 @@
+// One running agent: its task sources, scheduler, ledger and repository, and the
+// worker step for each task: claim -> prompt -> LLM -> apply -> commit -> release.
+// Everything that touches this agent's files goes through here; agents never share
+// a lock, so one slow or broken agent never holds up another.
+import { readdir, readFile, unlink } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { AgentConfig, AgentsFile } from "../config/schema.js";
+import { AgentRepo } from "../git/repo.js";
+import { applyOutcome, type CommitPlan } from "../learning/apply.js";
+import { parseGoals } from "../learning/goals.js";
+import { isoSecond, oneLine } from "../learning/markdown.js";
+import { buildPrompt, type BuiltPrompt } from "../learning/prompt.js";
+import { addReflection, parseReflections, renderReflections } from "../learning/reflections.js";
+import { parseRewards } from "../learning/rewards.js";
+import { parseSkills, skillsOf } from "../learning/skills.js";
+import { StepError, type StepModel, type StepResult } from "../llm/types.js";
+import type { Logger } from "../log.js";
+import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/agent-queue.js";
+import { writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
+import { agentAuthor } from "../store/bootstrap.js";
+import { readTextIfExists, writeFileAtomic } from "../store/files.js";
+import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
+import { acquireLease, writeLease, type Lease } from "../store/lease.js";
+import { Ledger } from "../store/ledger.js";
+import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
+import { serializeBlock } from "../tasks/serialize.js";
+import { blockKey, recoverSpools, TaskSource, type SourceKind, type SourceRead } from "../watch/source.js";
+import { executeIntent, readIntents, writeIntent, type ExternalEffect, type Intent } from "../worker/intent.js";
+
+export interface AgentEvents {
+  taskDone?(agent: string, info: { id: string; reward: number; audit?: number; source: SourceKind; seconds: number; llmSeconds: number; promptTokens: number }): void;
+  taskFailed?(agent: string, info: { id: string; error: string; attempt: number }): void;
+  deadLetter?(agent: string, reason: DeadLetterReason): void;
+  escalation?(agent: string, kind: string): void;
+}
+
+export interface AgentContext {
+  dataDir: string;
+  file: AgentsFile;
+  model: StepModel;
+  log: Logger;
+  now: () => Date;
+  /** Names of every agent in agents.yaml (handoff targets). */
+  knownAgents: () => Set<string>;
+  events?: AgentEvents;
+  /** Test hook: SIGKILL ourselves at a named point (`AGENTOS_CRASH_AT`). */
+  crashAt?: string;
+  /** Where requests for a watchdog webhook go (injectable for tests). */
+  postWebhook?: (url: string, body: unknown) => Promise<void>;
+}
+
+interface TrackedTask extends Schedulable {
+  block: TaskBlock;
+  source: TaskSource;
+  firstSeen: Date;
+  expiresAt?: number;
+  lastError?: string;
+  retryTimer?: NodeJS.Timeout;
+}
+
+export interface AgentStatus {
+  name: string;
+  throughput_class: string;
+  waiting: number;
+  ready: number;
+  in_flight: number;
+  retrying: number;
+  processed: number;
+  paused?: { reason: string; since: string };
+  source_errors: string[];
+}
+
+const RETRY_BASE_MS = 2_000;
+const PROBE_MIN_MS = 5_000;
+const PROBE_MAX_MS = 300_000;
+
+export class AgentRuntime {
+  readonly name: string;
+  readonly paths: AgentPaths;
+  private config: AgentConfig;
+  private readonly repo: AgentRepo;
+  private readonly ledger: Ledger;
+  private queue!: AgentQueue<TrackedTask>;
+  private readonly sources = new Map<string, TaskSource>();
+  private readonly reading = new Map<TaskSource, Promise<void>>();
+  private readonly dirty = new Set<TaskSource>();
+  private readonly tasks = new Map<string, TrackedTask>();
+  private readonly sourceErrors = new Map<string, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private applyChain: Promise<unknown> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private seq = 0;
+  private stopped = false;
+  private pausedState?: { reason: string; since: string; probeMs: number };
+  private cleanupTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+  private lease?: Lease;
+  private readonly log: Logger;
+  /** Outcome of every task this process finished: for `run --once`. */
+  readonly finished = { ok: 0, failed: 0, dead: 0 };
+
+  constructor(
+    config: AgentConfig,
+    private ctx: AgentContext,
+  ) {
+    this.name = config.name;
+    this.config = config;
+    this.paths = agentPaths(ctx.dataDir, config.name);
+    this.repo = new AgentRepo(this.paths.dir, agentAuthor(config.name));
+    this.ledger = new Ledger(this.paths.ledger);
+    this.log = ctx.log.child("agent").child(config.name);
+  }
+
+  private get shared() {
+    return sharedPaths(this.ctx.dataDir, this.ctx.file.iac.dead_letter_path);
+  }
+
+  private queueSettings(): QueueSettings {
+    const cls = this.ctx.file.throughput_classes[this.config.throughput_class];
+    const bp = this.ctx.file.iac.backpressure;
+    const depth = bp.enabled ? (bp.max_queue_depth_per_agent ?? cls.max_queue_depth) : Number.POSITIVE_INFINITY;
+    return { concurrency: cls.concurrency, depth: Math.max(depth, cls.concurrency), perMinute: cls.per_minute, agingMs: bp.aging_seconds * 1000 };
+  }
+
+  /** Takes the lease, finishes what a crash left half done, and reads every source. */
+  async start(): Promise<void> {
+    const lease = await acquireLease(this.paths.lease, this.name, this.ctx.now());
+    if (!lease.ok) throw new Error(lease.message);
+    this.lease = { host: "", pid: process.pid, started: this.ctx.now().toISOString(), heartbeat: this.ctx.now().toISOString() };
+    const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
+    this.ledger.load();
+    if (!ledgerExisted) {
+      const adopted = this.ledger.adoptFromGit(await this.taskIdsInGit());
+      if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
+    }
+    await this.recoverIntents();
+    const restored = await recoverSpools(this.paths.queue, this.paths.spool, (k) => this.ledger.isHandled(k));
+    if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
+    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t) => this.runTask(t), () => this.ctx.now().getTime());
+    this.addSource(this.paths.queue, "queue");
+    await this.scanMessageDirs();
+    await Promise.all([...this.sources.values()].map((s) => this.readSource(s)));
+  }
+
+  /** New agents.yaml values: class changes apply to what is admitted next. */
+  reconfigure(config: AgentConfig, file: AgentsFile): void {
+    this.config = config;
+    this.ctx = { ...this.ctx, file };
+    this.queue.reconfigure(this.queueSettings());
+  }
+
+  // ── sources ────────────────────────────────────────────────────────────────
+
+  private addSource(path: string, kind: SourceKind): TaskSource {
+    let s = this.sources.get(path);
+    if (!s) {
+      s = new TaskSource(path, kind, this.name, this.ctx.file.tasks.settle_ms, () => this.ctx.now().getTime());
+      this.sources.set(path, s);
+    }
+    return s;
+  }
+
+  /** The watcher saw something at `path` (queue.md or a message file of this agent). */
+  onFileEvent(path: string, kind: SourceKind): void {
+    if (this.stopped) return;
+    void this.readSource(this.addSource(path, kind));
+  }
+
+  /** Reads a source; concurrent calls coalesce into one more read after the current one. */
+  private readSource(src: TaskSource): Promise<void> {
+    const running = this.reading.get(src);
+    if (running) {
+      this.dirty.add(src);
+      return running;
+    }
+    const p = (async () => {
+      try {
+        do {
+          this.dirty.delete(src);
+          const r = await src.read();
+          await this.handleRead(src, r);
+        } while (this.dirty.has(src) && !this.stopped);
+      } catch (err) {
+        this.log.error(`reading ${this.rel(src.path)} failed: ${(err as Error).message}`);
+      } finally {
+        this.reading.delete(src);
+      }
+    })();
+    this.reading.set(src, p);
+    return p;
+  }
+
+  private async handleRead(src: TaskSource, r: SourceRead): Promise<void> {
+    const where = this.rel(src.path);
+    if (r.error) {
+      if (this.sourceErrors.get(where) !== r.error) this.log.error(`${where}: ${r.error}; its tasks wait until it is fixed (nothing was deleted)`);
+      this.sourceErrors.set(where, r.error);
+      return;
+    }
+    if (this.sourceErrors.delete(where)) this.log.info(`${where} is readable again`);
+    if (r.missing) {
+      this.dropVanished(src, new Set());
+      if (src.kind !== "queue") this.sources.delete(src.path);
+      return;
+    }
+    if (r.full) this.dropVanished(src, new Set(src.knownBlocks.map(blockKey)));
+    for (const pb of r.blocks) await this.handleBlock(src, pb);
+    if (r.empty && src.kind !== "queue") {
+      await this.deadLetter("invalid", { original: r.text ?? "", source: where, firstSeen: this.ctx.now(), attempts: 0, lastError: `${where}: no task block found (expected a \`## <task-id>\` header followed by \`task: ...\`)` });
+      await unlink(src.path).catch(() => {});
+      this.sources.delete(src.path);
+      return;
+    }
+    if (r.incomplete) this.later(this.ctx.file.tasks.settle_ms + 20, () => void this.readSource(src));
+    this.scheduleCleanup();
+  }
+
+  /** Waiting tasks whose block left the file (a person deleted it) are dropped, with a log line. */
+  private dropVanished(src: TaskSource, present: Set<string>): void {
+    for (const t of this.tasks.values()) {
+      if (t.source === src && !present.has(t.key) && this.queue.withdraw(t.key)) {
+        clearTimeout(t.retryTimer);
+        this.tasks.delete(t.key);
+        this.log.warn(`task ${t.key} was removed from ${this.rel(src.path)} before it ran; dropped`);
+      }
+    }
+  }
+
+  private async handleBlock(src: TaskSource, pb: ParsedBlock): Promise<void> {
+    const where = `${this.rel(src.path)}:${pb.block.line}`;
+    const key = blockKey(pb);
+    if (pb.kind === "invalid") {
+      if (this.ledger.isHandled(key)) return;
+      const problems = pb.block.problems.map((p) => `${this.rel(src.path)}:${p.line}:${p.column}: ${p.message}`);
+      this.log.error(`invalid task block${pb.block.id ? ` '${pb.block.id}'` : ""}: ${problems.join("; ")}`);
+      await this.deadLetter("invalid", { taskId: pb.block.id, original: pb.block.raw, source: where, firstSeen: this.ctx.now(), attempts: 0, lastError: problems.join("\n") }, key);
+      return;
+    }
+    const block = pb.block;
+    const tracked = this.tasks.get(key);
+    const handled = this.ledger.state(key);
+    if (handled && !tracked) {
+      if (this.ledger.isRemoved(key)) await this.duplicate(src, block, `task '${key}' was already ${handled === "done" ? "processed" : "dead-lettered"} (git log --grep 'Task-Id: ${key}'); a stale copy came back in ${where}`);
+      return; // else: processed, and compaction will take the block out of its file
+    }
+    if (tracked) {
+      if (tracked.source === src && tracked.block.start === block.start) {
+        if (tracked.block.raw !== block.raw && this.queue.isWaiting(key)) {
+          this.queue.withdraw(key);
+          tracked.block = block;
+          tracked.priority = block.priority;
+          this.queue.offer(tracked);
+        }
+        return;
+      }
+      if (tracked.block.raw === block.raw && tracked.source === src) return;
+      await this.duplicate(src, block, `task id '${key}' is already queued at ${this.rel(tracked.source.path)}:${tracked.block.line}`);
+      return;
+    }
+    if (src.kind === "handoff" && (block.hops ?? 0) > this.ctx.file.iac.max_hops) {
+      await this.deadLetter("hop_limit", { taskId: key, original: block.raw, source: where, firstSeen: this.ctx.now(), attempts: 0, lastError: `hops ${block.hops} is over iac.max_hops ${this.ctx.file.iac.max_hops}` }, key);
+      return;
+    }
+    const firstSeen = this.ctx.now();
+    const ttl = block.ttlSeconds ?? (src.kind === "queue" ? undefined : this.ctx.file.iac.default_message_ttl);
+    const born = block.created ? Date.parse(block.created) : firstSeen.getTime();
+    const t: TrackedTask = {
+      key,
+      priority: block.priority,
+      seq: this.seq++,
+      seenAt: firstSeen.getTime(),
+      block,
+      source: src,
+      firstSeen,
+      expiresAt: ttl === undefined ? undefined : born + ttl * 1000,
+    };
+    if (t.expiresAt !== undefined && t.expiresAt <= firstSeen.getTime()) {
+      this.tasks.set(key, t);
+      await this.expire(t);
+      return;
+    }
+    this.tasks.set(key, t);
+    this.queue.offer(t);
+    if (t.expiresAt !== undefined) this.scheduleSweep();
+  }
+
+  private async duplicate(src: TaskSource, block: TaskBlock, why: string): Promise<void> {
+    const dupKey = `dup:${block.id}:${block.start}:${block.raw.length}`;
+    if (this.ledger.isHandled(dupKey)) return;
+    this.log.error(`duplicate task: ${why}`);
+    await this.deadLetter("duplicate", { taskId: block.id, original: block.raw, source: `${this.rel(src.path)}:${block.line}`, firstSeen: this.ctx.now(), attempts: 0, lastError: why }, dupKey);
+    // Mark this exact copy handled so compaction takes it out of the file.
+    this.duplicateCopies.add(`${src.path}\0${block.start}\0${block.raw}`);
+  }
+
+  private readonly duplicateCopies = new Set<string>();
+
+  private isBlockHandled = (src: TaskSource, b: ParsedBlock): boolean => {
+    if (this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
+    const key = blockKey(b);
+    if (!this.ledger.isHandled(key)) return false;
+    // A tracked task with this key in another place is a different copy: not this one.
+    return true;
+  };
+
+  /** Soon after tasks finish: take handled blocks out of queue.md, delete finished message files. */
+  private scheduleCleanup(): void {
+    if (this.cleanupTimer || this.stopped) return;
+    this.cleanupTimer = setTimeout(() => {
+      this.cleanupTimer = undefined;
+      void this.cleanup();
+    }, 50);
+  }
+
+  private async cleanup(): Promise<void> {
+    for (const src of [...this.sources.values()]) {
+      if (this.reading.has(src)) {
+        this.scheduleCleanup();
+        continue;
+      }
+      const handledHere = src.knownBlocks.filter((b) => this.isBlockHandled(src, b));
+      if (handledHere.length === 0) continue;
+      const hold = (async () => {
+        if (src.kind === "queue") {
+          const bytes = src.knownBlocks.reduce((n, b) => n + b.block.raw.length, 0);
+          const done = handledHere.reduce((n, b) => n + b.block.raw.length, 0);
+          // Small files are compacted at once; big ones when half is done, so a 10,000-block
+          // backlog is rewritten a handful of times, not once per task.
+          const anyActive = [...this.tasks.values()].some((t) => t.source === src);
+          if (bytes > 64 * 1024 && done * 2 < bytes && anyActive) return;
+          const removed = await src.compact((b) => this.isBlockHandled(src, b), this.paths.spool);
+          if (removed) {
+            this.ledger.markRemoved(removed.filter((k) => !k.startsWith("invalid:") || true));
+            for (const b of src.knownBlocks) {
+              const t = this.tasks.get(blockKey(b));
+              if (t && t.source === src) t.block = b.kind === "task" ? b.block : t.block;
+            }
+            this.duplicateCopies.clear();
+            this.later(2_000, () => void src.checkSpools());
+            this.later(12_000, () => void src.checkSpools());
+          }
+        } else if (src.knownBlocks.every((b) => this.isBlockHandled(src, b)) && !src.isIncomplete) {
+          await unlink(src.path).catch(() => {});
+          this.ledger.markRemoved(handledHere.map(blockKey));
+          this.sources.delete(src.path);
+        }
+      })();
+      this.reading.set(src, hold.then(() => undefined));
+      try {
+        await hold;
+      } catch (err) {
+        this.log.error(`cleaning up ${this.rel(src.path)} failed: ${(err as Error).message}`);
+      } finally {
+        this.reading.delete(src);
+        if (this.dirty.has(src)) void this.readSource(src);
+      }
+    }
+  }
+
+  /** Finds message files the watcher may have missed (also the safety-net scan). */
+  async scanMessageDirs(): Promise<void> {
+    const dirs: [string, SourceKind][] = [
+      [join(this.shared.inboxRoot, this.name), "inbox"],
+      [join(this.shared.handoffsRoot, this.name), "handoff"],
+    ];
+    for (const [dir, kind] of dirs) {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const n of names.filter(isMessageFileName)) {
+        const path = join(dir, n);
+        if (!this.sources.has(path)) void this.readSource(this.addSource(path, kind));
+      }
+    }
+  }
+
+  /** The slow safety net: re-read every source (cheap when nothing changed) and look for new files. */
+  async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    await this.scanMessageDirs();
+    for (const s of this.sources.values()) {
+      await s.checkSpools().catch(() => {});
+      void this.readSource(s);
+    }
+    await this.heartbeat();
+  }
+
+  async heartbeat(): Promise<void> {
+    if (!this.lease || this.stopped) return;
+    const { hostname } = await import("node:os");
+    this.lease = { ...this.lease, host: hostname(), heartbeat: this.ctx.now().toISOString() };
+    await writeLease(this.paths.lease, this.lease).catch(() => {});
+    await writeFileAtomic(join(this.paths.state, "status.json"), JSON.stringify(this.status()) + "\n").catch(() => {});
+  }
+
+  // ── TTL ────────────────────────────────────────────────────────────────────
+
+  private scheduleSweep(): void {
+    if (this.stopped) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of this.tasks.values()) if (t.expiresAt !== undefined && this.queue.isWaiting(t.key)) next = Math.min(next, t.expiresAt);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    if (!Number.isFinite(next)) return;
+    const delay = Math.max(0, Math.min(next - this.ctx.now().getTime(), 60_000)) + 5;
+    this.sweepTimer = setTimeout(() => void this.sweep(), delay);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Dead-letters every waiting task whose TTL has passed, wherever it is in the backlog. */
+  async sweep(): Promise<void> {
+    const now = this.ctx.now().getTime();
+    for (const t of [...this.tasks.values()]) {
+      if (t.expiresAt !== undefined && t.expiresAt <= now && this.queue.withdraw(t.key)) {
+        clearTimeout(t.retryTimer);
+        await this.expire(t);
+      }
+    }
+    this.scheduleSweep();
+  }
+
+  private async expire(t: TrackedTask): Promise<void> {
+    const age = Math.round((this.ctx.now().getTime() - (t.block.created ? Date.parse(t.block.created) : t.firstSeen.getTime())) / 1000);
+    await this.deadLetter("expired", {
+      taskId: t.key,
+      original: t.block.raw,
+      source: `${this.rel(t.source.path)}:${t.block.line}`,
+      firstSeen: t.firstSeen,
+      attempts: this.ledger.attemptsOf(t.key),
+      lastError: t.lastError ?? `expired ${age} s after it was created (ttl ${Math.round(((t.expiresAt ?? 0) - (t.block.created ? Date.parse(t.block.created) : t.firstSeen.getTime())) / 1000)} s)`,
+    }, t.key, `${this.name}(escalation): ${t.key} expired`);
+    this.tasks.delete(t.key);
+  }
+
+  // ── worker ─────────────────────────────────────────────────────────────────
+
+  private crash(point: string): void {
+    if (!this.ctx.crashAt) return;
+    const [name, nth] = this.ctx.crashAt.split("@");
+    if (name !== point) return;
+    crashCounts.set(point, (crashCounts.get(point) ?? 0) + 1);
+    if (crashCounts.get(point)! >= Number(nth ?? 1)) process.kill(process.pid, "SIGKILL");
+  }
+
+  private async runTask(t: TrackedTask): Promise<void> {
+    if (this.stopped) return;
+    if (t.expiresAt !== undefined && t.expiresAt <= this.ctx.now().getTime()) return this.expire(t);
+    const attempt = this.ledger.attemptsOf(t.key) + 1;
+    this.ledger.markAttempt(t.key, attempt);
+    const started = performance.now();
+    let llmMs = 0;
+    let prompt: BuiltPrompt | undefined;
+    try {
+      this.crash("before-llm");
+      prompt = await this.buildPrompt(t);
+      this.log.info(`Processing task: ${t.key}`, { source: t.source.kind, attempt, model: this.ctx.model.name });
+      const result = await this.ctx.model.step(prompt.messages, this.abort.signal);
+      llmMs = result.durationMs;
+      this.crash("after-llm");
+      if (this.pausedState) {
+        this.log.info(`provider answers again; resuming`);
+        this.pausedState = undefined;
+      }
+      await this.exclusive(() => this.commitOutcome(t, result, prompt!, attempt));
+      this.finished.ok++;
+      this.ctx.events?.taskDone?.(this.name, {
+        id: t.key,
+        reward: result.response.reward,
+        source: t.source.kind,
+        seconds: (performance.now() - started) / 1000,
+        llmSeconds: llmMs / 1000,
+        promptTokens: prompt.tokens,
+      });
+    } catch (err) {
+      if (this.abort.signal.aborted) {
+        this.ledger.markAttempt(t.key, attempt - 1);
+        return;
+      }
+      if (err instanceof StepError && err.kind === "pause") {
+        this.ledger.markAttempt(t.key, attempt - 1);
+        this.pause(err.message);
+        this.queue.offer({ ...t, seenAt: t.seenAt });
+        return;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      t.lastError = message;
+      this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
+      if (attempt >= this.ctx.file.tasks.max_attempts) {
+        this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
+        this.finished.dead++;
+        await this.deadLetter("delivery_limit", {
+          taskId: t.key,
+          original: t.block.raw,
+          source: `${this.rel(t.source.path)}:${t.block.line}`,
+          firstSeen: t.firstSeen,
+          attempts: attempt,
+          lastError: message,
+        }, t.key, `${this.name}(escalation): ${t.key} failed ${attempt} times`);
+        this.tasks.delete(t.key);
+        return;
+      }
+      const delay = RETRY_BASE_MS * 2 ** (attempt - 1);
+      this.finished.failed++;
+      this.log.warn(`task ${t.key} failed (attempt ${attempt}/${this.ctx.file.tasks.max_attempts}): ${message}; retrying in ${delay / 1000} s`);
+      t.retryTimer = this.later(delay, () => {
+        if (this.tasks.get(t.key) === t) this.queue.offer(t);
+      });
+    }
+  }
+
+  private pause(reason: string): void {
+    const probeMs = this.pausedState ? Math.min(PROBE_MAX_MS, this.pausedState.probeMs * 2) : PROBE_MIN_MS;
+    if (!this.pausedState) this.log.error(`paused: ${reason}. Its tasks stay queued; it retries by itself every few minutes.`);
+    this.pausedState = { reason, since: this.pausedState?.since ?? this.ctx.now().toISOString(), probeMs };
+    this.queue.pause();
+    this.later(probeMs, () => this.queue.resume());
+  }
+
+  /** Runs fn after every earlier apply of this agent: state files and commits are serialized. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.applyChain.then(fn, fn);
+    this.applyChain = next.catch(() => {});
+    return next;
+  }
+
+  private async buildPrompt(t: TrackedTask): Promise<BuiltPrompt> {
+    const p = this.paths;
+    const [systemPrompt, constraints, skillsText, goalsText, rewardsText, reflectionsText] = await Promise.all(
+      [p.systemPrompt, p.constraints, p.skills, p.goals, p.rewards, p.reflections].map((f) => readTextIfExists(f).then((x) => x ?? "")),
+    );
+    const skills = skillsOf(parseSkills(skillsText!));
+    const skillTexts: Record<string, string> = {};
+    await Promise.all(
+      skills.map(async (s) => {
+        const text = await readTextIfExists(join(p.dir, s.file)).catch(() => undefined);
+        if (text) skillTexts[s.slug] = text;
+      }),
+    );
+    const segments = await Promise.all(
+      this.config.segments.map(async (name) => ({ name, text: (await readTextIfExists(join(this.shared.segments, `${name}.md`))) ?? "" })),
+    );
+    const built = buildPrompt({
+      agent: this.name,
+      systemPrompt: systemPrompt!,
+      constraints: constraints!,
+      task: { id: t.key, text: t.block.task, from: t.block.from, parent: t.block.parent },
+      skills,
+      skillTexts,
+      activeGoals: parseGoals(goalsText!).active.map((g) => g.text),
+      rewards: parseRewards(rewardsText!).entries,
+      reflections: parseReflections(reflectionsText!),
+      segments,
+      maxTokens: this.ctx.file.prompt.max_tokens,
+    });
+    if (built.dropped.length) {
+      this.log.debug(`prompt for ${t.key} left out ${built.dropped.map((d) => `${d.count} ${d.part}`).join(", ")} to stay within ${this.ctx.file.prompt.max_tokens} tokens`);
+    }
+    return built;
+  }
+
+  private async commitOutcome(t: TrackedTask, result: StepResult, prompt: BuiltPrompt, attempt: number): Promise<void> {
+    const p = this.paths;
+    const now = this.ctx.now();
+    const [skills, goals, rewards, reflections] = await Promise.all(
+      [p.skills, p.goals, p.rewards, p.reflections].map((f) => readTextIfExists(f).then((x) => x ?? "")),
+    );
+    const skillTexts: Record<string, string | undefined> = {};
+    const parsedSkills = parseSkills(skills!);
+    await Promise.all(
+      skillsOf(parsedSkills).map(async (s) => {
+        skillTexts[s.slug] = await readTextIfExists(join(p.dir, s.file)).catch(() => undefined);
+      }),
+    );
+    const r = result.response;
+    const applied = applyOutcome(
+      { skills: skills!, goals: goals!, rewards: rewards!, reflections: reflections!, skillTexts },
+      {
+        agent: this.name,
+        task: { id: t.key, text: t.block.task, source: t.source.kind, from: t.block.from, parent: t.block.parent },
+        response: r,
+        model: result.model,
+        attempt,
+        usedSkills: prompt.usedSkills,
+        now,
+      },
+      this.ctx.file,
+    );
+    for (const u of applied.unreadable) this.log.warn(`skills.md:${u.line}: cannot read this entry (${u.message}); kept as written`);
+
+    const external: ExternalEffect[] = [];
+    const extraCommits: CommitPlan[] = [];
+    if (r.handoff) {
+      const handoff = await this.planHandoff(t, r.handoff, now);
+      if (handoff) external.push(handoff);
+    }
+    if (r.share && r.share.note.trim()) {
+      const segment = r.share.segment;
+      if (/^[a-z0-9][a-z0-9_-]{0,62}$/.test(segment)) {
+        const marker = `<!-- ${this.name}/${t.key} -->`;
+        external.push({
+          path: join(this.shared.segments, `${segment}.md`),
+          content: `\n- ${oneLine(r.share.note, 1000)} (${this.name}, ${isoSecond(now)}) ${marker}\n`,
+          mode: "append",
+          marker,
+        });
+      } else this.log.warn(`task ${t.key}: share to segment '${segment}' ignored (not a valid segment name)`);
+    }
+    const intent: Intent = { taskId: t.key, commits: [...applied.commits, ...extraCommits], external };
+    const intentFile = await writeIntent(p.intents, intent);
+    this.crash("after-intent");
+    await executeIntent(intent, { repo: this.repo, repoDir: p.dir, at: now, crash: (pt) => this.crash(pt) });
+    this.ledger.mark(t.key, "done");
+    this.crash("after-commit");
+    await unlink(intentFile).catch(() => {});
+    this.tasks.delete(t.key);
+
+    const audit = applied.audit ? ` | audit: ${applied.audit.score}` : "";
+    this.log.info(`Response:\n${r.answer.split("\n").slice(0, 6).join("\n")}${r.answer.split("\n").length > 6 ? "\n…" : ""}`);
+    this.log.info(`Task ${t.key} done | reward: ${r.reward}${audit}${applied.skill ? ` | skill: ${applied.skill.slug}${applied.skill.isNew ? " (new)" : ""}` : ""} | model: ${result.model}`);
+    if (applied.divergent) this.log.warn(`reward audit disagrees on ${t.key}: agent said ${r.reward}, audit says ${applied.audit!.score} (${applied.audit!.notes.join("; ")})`);
+    for (const a of applied.archived) this.log.info(`archived skill ${a.entry.slug}: ${a.reason}`);
+    if (applied.escalated) {
+      this.log.warn(`watchdog: ${applied.streak} consecutive -1 rewards (latest ${t.key}); escalation committed`);
+      this.ctx.events?.escalation?.(this.name, "negative_streak");
+      const url = this.ctx.file.watchdog.webhook_url;
+      if (url && this.ctx.postWebhook) {
+        void this.ctx.postWebhook(url, { agent: this.name, event: "negative_streak", streak: applied.streak, task: t.key, at: isoSecond(now) }).catch((err: unknown) =>
+          this.log.warn(`watchdog webhook ${url} failed: ${(err as Error).message}`),
+        );
+      }
+    }
+    this.scheduleCleanup();
+  }
+
+  private async planHandoff(t: TrackedTask, h: { to: string; task: string; priority: "high" | "normal" | "low" }, now: Date): Promise<ExternalEffect | undefined> {
+    const hops = (t.block.hops ?? 0) + 1;
+    const id = `${this.name}.${t.key}`.slice(0, 128);
+    const block = serializeBlock({
+      id,
+      task: h.task,
+      priority: h.priority,
+      created: isoSecond(now),
+      ttlSeconds: this.ctx.file.iac.default_message_ttl,
+      from: this.name,
+      parent: t.key,
+      hops,
+    });
+    const problem = !this.ctx.knownAgents().has(h.to)
+      ? (["unknown_agent", `handoff from ${this.name} (task ${t.key}) to '${h.to}', which is not in agents.yaml`] as const)
+      : hops > this.ctx.file.iac.max_hops
+        ? (["hop_limit", `handoff chain would reach ${hops} hops, over iac.max_hops ${this.ctx.file.iac.max_hops}`] as const)
+        : undefined;
+    if (problem) {
+      this.log.error(`handoff dead-lettered: ${problem[1]}`);
+      await this.deadLetter(problem[0], { taskId: id, original: block.replace(/^\n/, ""), source: `handoff from ${this.name}/${t.key}`, firstSeen: now, attempts: 0, lastError: problem[1] });
+      return undefined;
+    }
+    this.log.info(`handing off to ${h.to} as ${id} (hop ${hops})`);
+    return { path: join(this.shared.handoffsRoot, h.to, `${id}.md`), content: block.replace(/^\n/, ""), mode: "write" };
+  }
+
+  /** Writes a dead letter; with a subject, also commits an escalation reflection. */
+  private async deadLetter(
+    reason: DeadLetterReason,
+    d: { taskId?: string; original: string; source: string; firstSeen: Date; attempts: number; lastError?: string },
+    key?: string,
+    escalationSubject?: string,
+  ): Promise<void> {
+    const now = this.ctx.now();
+    const file = await writeDeadLetter(this.shared.deadLetters, {
+      reason,
+      agent: this.name,
+      taskId: d.taskId,
+      source: d.source,
+      firstSeen: isoSecond(d.firstSeen),
+      at: isoSecond(now),
+      attempts: d.attempts,
+      lastError: d.lastError,
+      original: d.original,
+    });
+    if (key) this.ledger.mark(key, "dead");
+    this.log.warn(`dead letter (${reason}): ${d.taskId ?? "(no id)"} -> ${this.rel(file)}`);
+    this.ctx.events?.deadLetter?.(this.name, reason);
+    if (escalationSubject) {
+      await this.exclusive(async () => {
+        const text = (await readTextIfExists(this.paths.reflections)) ?? "";
+        const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
+        const updated = renderReflections(addReflection(parseReflections(text), { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last));
+        await writeFileAtomic(this.paths.reflections, updated);
+        await this.repo.commit({
+          subject: escalationSubject,
+          body: `${note}\n\nDead letter: ${this.rel(file)}`,
+          trailers: { "Task-Id": d.taskId, Escalation: reason },
+          changed: ["reflections.md"],
+          at: now,
+        });
+      });
+      this.ctx.events?.escalation?.(this.name, reason);
+    }
+    this.scheduleCleanup();
+  }
+
+  // ── recovery ───────────────────────────────────────────────────────────────
+
+  private async taskIdsInGit(): Promise<string[]> {
+    const ids: string[] = [];
+    for (const c of await this.repo.log(100_000)) if (c.trailers["Task-Id"] && c.subject.includes("(task):")) ids.push(c.trailers["Task-Id"]);
+    return ids;
+  }
+
+  private async recoverIntents(): Promise<void> {
+    const intents = await readIntents(this.paths.intents);
+    if (!intents.length) return;
+    const recent = await this.repo.log(50);
+    for (const { path, intent } of intents) {
+      const done = new Set(recent.filter((c) => c.trailers["Task-Id"] === intent.taskId).map((c) => c.subject));
+      await executeIntent(intent, { repo: this.repo, repoDir: this.paths.dir, alreadyCommitted: done, at: this.ctx.now() });
+      this.ledger.mark(intent.taskId, "done");
+      await unlink(path).catch(() => {});
+      this.log.info(`finished task ${intent.taskId} left half-applied by an earlier run`);
+    }
+  }
+
+  // ── lifecycle ──────────────────────────────────────────────────────────────
+
+  status(): AgentStatus {
+    return {
+      name: this.name,
+      throughput_class: this.config.throughput_class,
+      waiting: this.queue?.waiting ?? 0,
+      ready: this.queue?.ready ?? 0,
+      in_flight: this.queue?.inFlight ?? 0,
+      retrying: [...this.tasks.values()].filter((t) => t.retryTimer && !this.queue.isWaiting(t.key)).length,
+      processed: this.ledger.size,
+      paused: this.pausedState ? { reason: this.pausedState.reason, since: this.pausedState.since } : undefined,
+      source_errors: [...this.sourceErrors].map(([f, e]) => `${f}: ${e}`),
+    };
+  }
+
+  get isPaused(): boolean {
+    return this.pausedState !== undefined;
+  }
+
+  /** Tasks known and not finished (waiting, ready, running or waiting to retry). */
+  get outstanding(): number {
+    return this.tasks.size;
+  }
+
+  /** Stop taking tasks; give running ones `graceMs`, then abort them (they run again after restart). */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.queue?.stop();
+    for (const t of this.timers) clearTimeout(t);
+    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    const deadline = Date.now() + graceMs;
+    while ((this.queue?.inFlight ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if ((this.queue?.inFlight ?? 0) > 0) {
+      this.log.warn(`${this.queue.inFlight} task(s) still running after the grace period; aborting them (they run again after restart)`);
+      this.abort.abort(new Error("shutting down"));
+      while (this.queue.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.applyChain;
+    await Promise.all([...this.reading.values()]);
+    if (this.lease) await writeLease(this.paths.lease, { ...this.lease, heartbeat: new Date(0).toISOString() }).catch(() => {});
+    this.ledger.close();
+  }
+
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private rel(path: string): string {
+    return relative(this.ctx.dataDir, path) || path;
+  }
+}
+
+const crashCounts = new Map<string, number>();
+
+/** Message files worth reading: markdown, not hidden, not an editor's or a copier's temp file. */
+export function isMessageFileName(name: string): boolean {
+  return name.endsWith(".md") && !name.startsWith(".") && !name.startsWith("#") && !name.endsWith("~") && !/\.(tmp|swp|swx|part)$/.test(name);
+}
+
+export async function readAgentStatusFile(paths: AgentPaths): Promise<AgentStatus | undefined> {
+  const text = await readFile(join(paths.state, "status.json"), "utf8").catch(() => undefined);
+  return text ? (JSON.parse(text) as AgentStatus) : undefined;
+}

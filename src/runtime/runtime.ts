@@ -1,0 +1,282 @@
+// The process: loads agents.yaml, bootstraps and starts every agent it runs, wires
+// the watcher, the safety-net reconcile scan, heartbeats and hot reload of agents.yaml.
+import { readdir, readFile, rename, unlink } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { request } from "undici";
+import { formatProblem, loadAgentsFile } from "../config/load.js";
+import type { AgentConfig, AgentsFile, Env } from "../config/schema.js";
+import { isoSecond } from "../learning/markdown.js";
+import { ProviderModel, closeProviderPools } from "../llm/client.js";
+import { OFFLINE_MODEL, OfflineModel } from "../llm/offline.js";
+import type { StepModel } from "../llm/types.js";
+import type { Logger } from "../log.js";
+import { writeDeadLetter } from "../scheduler/dead-letters.js";
+import { bootstrapAgent } from "../store/bootstrap.js";
+import { ensureDir } from "../store/files.js";
+import { sharedPaths } from "../store/layout.js";
+import { TaskWatcher } from "../watch/watcher.js";
+import { AgentRuntime, isMessageFileName, type AgentEvents } from "./agent.js";
+
+export interface RuntimeOptions {
+  dataDir: string;
+  env: Env;
+  log: Logger;
+  /** Run only these agents (Compose runs one container per agent). */
+  only?: string[];
+  offline?: boolean;
+  poll?: boolean;
+  /** A model to use for every agent instead of the configured provider (tests, demo). */
+  model?: StepModel;
+  now?: () => Date;
+  events?: AgentEvents;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+  }
+}
+
+export class Runtime {
+  readonly agents = new Map<string, AgentRuntime>();
+  private file!: AgentsFile;
+  private watcher?: TaskWatcher;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly models = new Map<string, StepModel>();
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private stopping?: Promise<void>;
+  private reloading = Promise.resolve();
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.log = opts.log;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get config(): AgentsFile {
+    return this.file;
+  }
+
+  private get agentsYaml(): string {
+    return join(this.opts.dataDir, "agents.yaml");
+  }
+
+  private selected(file: AgentsFile): AgentConfig[] {
+    return file.agents.filter((a) => !this.opts.only?.length || this.opts.only.includes(a.name));
+  }
+
+  /** Loads config, bootstraps and starts every agent; throws ConfigError for bad input. */
+  async start(): Promise<void> {
+    const loaded = loadAgentsFile(this.agentsYaml);
+    if (!loaded.ok) throw new ConfigError(loaded.problems.map(formatProblem));
+    this.file = loaded.value;
+    const unknown = (this.opts.only ?? []).filter((n) => !this.file.agents.some((a) => a.name === n));
+    if (unknown.length) {
+      throw new ConfigError([`${this.agentsYaml}: --agent ${unknown.join(", ")}: no such agent (agents.yaml has ${this.file.agents.map((a) => a.name).join(", ")})`]);
+    }
+    for (const a of this.selected(this.file)) this.modelFor(a); // fail fast on provider settings
+    const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
+    for (const d of [shared.segments, shared.inboxRoot, shared.handoffsRoot, shared.deadLetters]) await ensureDir(d);
+
+    for (const a of this.selected(this.file)) await this.startAgent(a);
+
+    this.watcher = new TaskWatcher({
+      dataDir: this.opts.dataDir,
+      agents: [...this.agents.keys()],
+      inboxRoot: shared.inboxRoot,
+      handoffsRoot: shared.handoffsRoot,
+      agentsYaml: this.agentsYaml,
+      poll: this.opts.poll ?? this.file.watch.poll,
+      onError: (err) => this.log.child("watch").error(`watcher error: ${err.message}; the reconcile scan keeps tasks flowing`),
+      onEvent: (e) => {
+        if (e.kind === "config") return void this.reload();
+        const agent = this.agents.get(e.agent);
+        if (e.kind === "queue") return agent?.onFileEvent(e.path, "queue");
+        if (!isMessageFileName(e.path.split("/").pop()!)) return;
+        if (agent) agent.onFileEvent(e.path, e.kind);
+        else if (!e.gone && !this.file.agents.some((a) => a.name === e.agent)) void this.deadLetterUnknown(e.path, e.agent);
+      },
+    });
+    await this.watcher.whenReady();
+    // Anything that landed between the first read and the watcher being ready.
+    for (const a of this.agents.values()) void a.reconcile();
+    await this.sweepUnknownAgents();
+
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const t = setInterval(() => void fn().catch((err: unknown) => this.log.error(String(err))), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.file.watch.reconcile_seconds * 1000, async () => {
+      for (const a of this.agents.values()) await a.reconcile();
+      await this.sweepUnknownAgents();
+    });
+    every(10_000, async () => {
+      for (const a of this.agents.values()) await a.heartbeat();
+    });
+    this.log.child("agentos").info(`AgentOS running with ${this.agents.size} agent(s). Watching for tasks.`);
+  }
+
+  private async startAgent(a: AgentConfig): Promise<void> {
+    const boot = this.log.child("bootstrap");
+    const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, this.now);
+    const agent = new AgentRuntime(a, {
+      dataDir: this.opts.dataDir,
+      file: this.file,
+      model: this.modelFor(a),
+      log: this.log,
+      now: this.now,
+      knownAgents: () => new Set(this.file.agents.map((x) => x.name)),
+      events: this.opts.events,
+      crashAt: this.opts.env.AGENTOS_CRASH_AT,
+      postWebhook,
+    });
+    await agent.start();
+    this.agents.set(a.name, agent);
+    this.log.child("agentos").info(`Agent '${a.name}' ready at ${paths.dir}`);
+  }
+
+  private modelFor(a: AgentConfig): StepModel {
+    if (this.opts.model) return this.opts.model;
+    const env = this.opts.env;
+    const model = a.llm?.model ?? env.LLM_MODEL;
+    const baseUrl = a.llm?.base_url ?? env.LLM_BASE_URL;
+    if (this.opts.offline || model === OFFLINE_MODEL) return this.cached("offline", () => new OfflineModel());
+    const apiKey = a.llm?.api_key_env ? process.env[a.llm.api_key_env] : env.LLM_API_KEY;
+    if (!apiKey && /api\.openai\.com/.test(baseUrl)) {
+      throw new ConfigError([
+        `agent '${a.name}': LLM_API_KEY is not set (provider ${baseUrl}). Set LLM_API_KEY or LLM_API_KEY_FILE, point LLM_BASE_URL at a local server such as Ollama, or use --offline for the built-in offline model.`,
+      ]);
+    }
+    return this.cached(`${baseUrl}\0${model}\0${apiKey ?? ""}`, () =>
+      new ProviderModel({
+        baseUrl,
+        apiKey,
+        model,
+        maxTokens: env.LLM_MAX_TOKENS,
+        timeoutMs: env.LLM_TIMEOUT * 1000,
+        maxRetries: env.LLM_MAX_RETRIES,
+        log: this.log.child("llm").child(a.name),
+      }),
+    );
+  }
+
+  private cached(key: string, make: () => StepModel): StepModel {
+    let m = this.models.get(key);
+    if (!m) this.models.set(key, (m = make()));
+    return m;
+  }
+
+  /** agents.yaml changed: apply it without a restart, or keep the old one and say why. */
+  private reload(): Promise<void> {
+    this.reloading = this.reloading.then(async () => {
+      if (this.stopping) return;
+      const log = this.log.child("agentos");
+      const loaded = loadAgentsFile(this.agentsYaml);
+      if (!loaded.ok) {
+        log.error(`agents.yaml has errors; keeping the running configuration:\n${loaded.problems.map(formatProblem).join("\n")}`);
+        return;
+      }
+      const next = loaded.value;
+      const before = this.file;
+      this.file = next;
+      const wanted = new Map(this.selected(next).map((a) => [a.name, a]));
+      for (const [name, agent] of [...this.agents]) {
+        if (!wanted.has(name)) {
+          log.info(`agent '${name}' left agents.yaml; stopping it after its running tasks`);
+          this.agents.delete(name);
+          this.watcher?.removeAgent(name);
+          await agent.stop(this.opts.env.SHUTDOWN_GRACE_SECONDS * 1000);
+        }
+      }
+      for (const [name, cfg] of wanted) {
+        const running = this.agents.get(name);
+        try {
+          if (!running) {
+            await this.startAgent(cfg);
+            this.watcher?.addAgent(name);
+            log.info(`agent '${name}' added`);
+          } else {
+            await bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), this.now);
+            running.reconfigure(cfg, next);
+          }
+        } catch (err) {
+          log.error(`agent '${name}' could not be (re)started: ${(err as Error).message}`);
+        }
+      }
+      if (JSON.stringify(before) !== JSON.stringify(next)) log.info(`agents.yaml reloaded: ${this.agents.size} agent(s) running`);
+    });
+    return this.reloading;
+  }
+
+  /** Message folders for agents that agents.yaml does not know: their files become dead letters. */
+  private async sweepUnknownAgents(): Promise<void> {
+    const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
+    for (const root of [shared.inboxRoot, shared.handoffsRoot]) {
+      for (const dir of await readdir(root).catch(() => [] as string[])) {
+        if (this.file.agents.some((a) => a.name === dir)) continue;
+        for (const name of (await readdir(join(root, dir)).catch(() => [] as string[])).filter(isMessageFileName)) {
+          await this.deadLetterUnknown(join(root, dir, name), dir);
+        }
+      }
+    }
+  }
+
+  private async deadLetterUnknown(path: string, agent: string): Promise<void> {
+    // Claim by rename so two runtimes over one DATA_DIR never both act on the file.
+    const claimed = `${path}.${process.pid}.claimed`;
+    if (!(await rename(path, claimed).then(() => true, () => false))) return;
+    const text = await readFile(claimed, "utf8").catch(() => "");
+    const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
+    const at = isoSecond(this.now());
+    const file = await writeDeadLetter(shared.deadLetters, {
+      reason: "unknown_agent",
+      agent,
+      source: relative(this.opts.dataDir, path),
+      firstSeen: at,
+      at,
+      attempts: 0,
+      lastError: `no agent '${agent}' in agents.yaml (known: ${this.file.agents.map((a) => a.name).join(", ")})`,
+      original: text,
+    });
+    await unlink(claimed).catch(() => {});
+    this.log.child("agentos").error(`${relative(this.opts.dataDir, path)}: no agent '${agent}' in agents.yaml; moved to ${relative(this.opts.dataDir, file)}`);
+    this.opts.events?.deadLetter?.(agent, "unknown_agent");
+  }
+
+  /** For `run --once`: resolves when every agent has nothing left it could run. */
+  async drained(): Promise<void> {
+    const settle = this.file.tasks.settle_ms + 100;
+    for (;;) {
+      const busy = () => [...this.agents.values()].some((a) => a.outstanding > 0 && !a.isPaused);
+      if (!busy()) {
+        await new Promise((r) => setTimeout(r, settle));
+        if (!busy()) return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      await this.watcher?.close();
+      await this.reloading;
+      const grace = this.opts.env.SHUTDOWN_GRACE_SECONDS * 1000;
+      await Promise.all([...this.agents.values()].map((a) => a.stop(grace)));
+      await closeProviderPools();
+    })();
+    return this.stopping;
+  }
+}
+
+async function postWebhook(url: string, body: unknown): Promise<void> {
+  const res = await request(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.body.dump();
+  if (res.statusCode >= 300) throw new Error(`HTTP ${res.statusCode}`);
+}

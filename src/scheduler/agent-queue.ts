@@ -1,0 +1,179 @@
+// One agent's scheduler: a p-queue sized by its throughput class, fed from waiting
+// lists by priority (high > normal > low, FIFO within one) with aging, so a low task
+// is not starved. At most `depth` tasks are admitted (ready or running); the rest
+// wait in their files. It runs what it is given and knows nothing about files or git.
+import PQueue from "p-queue";
+import type { Priority } from "../config/schema.js";
+
+export interface Schedulable {
+  key: string;
+  priority: Priority;
+  /** Order of first sight: FIFO within a priority. */
+  seq: number;
+  /** When it was first seen (ms): waiting `agingMs` lifts it one level. */
+  seenAt: number;
+}
+
+export interface QueueSettings {
+  concurrency: number;
+  depth: number;
+  perMinute?: number;
+  agingMs: number;
+}
+
+const RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
+const LEVELS: Priority[] = ["high", "normal", "low"];
+
+export class AgentQueue<T extends Schedulable> {
+  private pq: PQueue;
+  private readonly lists: Record<Priority, T[]> = { high: [], normal: [], low: [] };
+  private readonly heads: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
+  private readonly waitingKeys = new Set<string>();
+  private admitted = 0;
+  private running = 0;
+  private stopped = false;
+  private paused = false;
+  private settings: QueueSettings;
+
+  constructor(
+    settings: QueueSettings,
+    private readonly run: (task: T) => Promise<void>,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!(settings.concurrency >= 1)) throw new Error(`Expected \`concurrency\` to be a number from 1 and up, got \`${settings.concurrency}\``);
+    this.settings = settings;
+    this.pq = this.makeQueue(settings);
+  }
+
+  /** Adds a task to the waiting lists and admits what fits. */
+  offer(task: T): void {
+    if (this.waitingKeys.has(task.key)) return;
+    this.waitingKeys.add(task.key);
+    this.lists[task.priority].push(task);
+    this.pump();
+  }
+
+  /** Drops a waiting task (it expired or left its file); false if it was not waiting. */
+  withdraw(key: string): boolean {
+    return this.waitingKeys.delete(key);
+  }
+
+  isWaiting(key: string): boolean {
+    return this.waitingKeys.has(key);
+  }
+
+  /** Tasks in their files that are not admitted yet. */
+  get waiting(): number {
+    return this.waitingKeys.size;
+  }
+
+  /** Admitted and not yet started. */
+  get ready(): number {
+    return this.admitted - this.running;
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Waiting tasks, in no particular order (for TTL sweeps and status). */
+  *waitingTasks(): Iterable<T> {
+    for (const level of LEVELS) {
+      const list = this.lists[level];
+      for (let i = this.heads[level]; i < list.length; i++) if (this.waitingKeys.has(list[i]!.key)) yield list[i]!;
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.pq.pause();
+  }
+
+  resume(): void {
+    if (this.stopped) return;
+    this.paused = false;
+    this.pq.start();
+    this.pump();
+  }
+
+  /** New class settings take effect for what is admitted from now on; running work is untouched. */
+  reconfigure(settings: QueueSettings): void {
+    const rateChanged = settings.perMinute !== this.settings.perMinute;
+    this.settings = settings;
+    if (rateChanged) {
+      // p-queue cannot change its interval in place; the old queue drains what it holds.
+      this.pq = this.makeQueue(settings);
+      if (this.paused) this.pq.pause();
+    } else {
+      this.pq.concurrency = settings.concurrency;
+    }
+    this.pump();
+  }
+
+  /** Stops admitting; tasks not started yet go back to waiting (they are still in their files). */
+  stop(): void {
+    this.stopped = true;
+    this.pq.clear();
+  }
+
+  /** Resolves when nothing is admitted or running. */
+  async onIdle(): Promise<void> {
+    while (this.admitted > 0) await new Promise<void>((r) => setTimeout(r, 10));
+  }
+
+  private makeQueue(s: QueueSettings): PQueue {
+    return s.perMinute
+      ? new PQueue({ concurrency: s.concurrency, intervalCap: s.perMinute, interval: 60_000, carryoverIntervalCount: true })
+      : new PQueue({ concurrency: s.concurrency });
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.admitted < this.settings.depth) {
+      const next = this.takeNext();
+      if (!next) return;
+      this.admitted++;
+      void this.pq
+        .add(async () => {
+          this.running++;
+          try {
+            await this.run(next);
+          } finally {
+            this.running--;
+          }
+        })
+        .catch(() => {
+          // run() reports its own failures; a rejection here means it was cleared by stop().
+        })
+        .finally(() => {
+          this.admitted--;
+          this.pump();
+        });
+    }
+  }
+
+  /** The next task by effective priority: base level plus one level per `agingMs` waited. */
+  private takeNext(): T | undefined {
+    const now = this.now();
+    let best: { level: Priority; task: T; score: number } | undefined;
+    for (const level of LEVELS) {
+      const list = this.lists[level];
+      while (this.heads[level] < list.length && !this.waitingKeys.has(list[this.heads[level]]!.key)) this.heads[level]++;
+      if (this.heads[level] > 1024 && this.heads[level] * 2 > list.length) {
+        list.splice(0, this.heads[level]);
+        this.heads[level] = 0;
+      }
+      const task = list[this.heads[level]];
+      if (!task) continue;
+      const score = RANK[level] + Math.floor((now - task.seenAt) / this.settings.agingMs);
+      if (!best || score > best.score || (score === best.score && task.seq < best.task.seq)) best = { level, task, score };
+    }
+    if (!best) return undefined;
+    this.heads[best.level]++;
+    this.waitingKeys.delete(best.task.key);
+    return best.task;
+  }
+}

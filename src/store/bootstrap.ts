@@ -1,0 +1,137 @@
+// Creates an agent's file tree and git repository from agents.yaml. Idempotent:
+// creates what is missing, regenerates a generated file only while nobody has edited
+// it, and makes the first commit `init: agent filesystem` exactly once.
+import { createHash } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { AgentConfig, AgentsFile } from "../config/schema.js";
+import { AgentRepo } from "../git/repo.js";
+import type { Logger } from "../log.js";
+import { emptyGoals } from "../learning/goals.js";
+import { emptyReflections } from "../learning/reflections.js";
+import { emptyRewards } from "../learning/rewards.js";
+import { emptySkills } from "../learning/skills.js";
+import { agentPaths, sharedPaths, type AgentPaths } from "./layout.js";
+import { ensureDir, readTextIfExists, writeFileAtomic } from "./files.js";
+
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export function agentAuthor(name: string) {
+  return { name, email: `${name}@agentos.local` };
+}
+
+/** Files generated from agents.yaml; a person may edit them, after which they are theirs. */
+export function generatedFiles(agent: AgentConfig, file: AgentsFile): Record<string, string> {
+  const limits = [
+    `skills.md holds at most ${file.skills.max_entries} skills; the weakest (evidence decayed with a ${file.skills.decay_halflife_days}-day half-life) is archived, never deleted.`,
+    `goals.md holds at most ${file.goals.max_active} active goals.`,
+    `rewards.md keeps the last ${file.rewards.keep_last} outcomes; reflections.md the last ${file.reflections.keep_last}.`,
+    "Every task ends with a reward: +1 (succeeded, reusable), 0 (partial), -1 (failed). Be honest: rewards are audited.",
+    "A skill is recorded only on a +1 outcome.",
+    ...agent.constraints,
+  ];
+  const persona = [
+    `# ${agent.name}`,
+    "",
+    agent.persona,
+    "",
+    `- domain: ${agent.domain || "general"}`,
+    `- tone: ${agent.tone || "plain"}`,
+    `- throughput_class: ${agent.throughput_class}`,
+    "",
+  ].join("\n");
+  const constraints = ["# Constraints", "", ...limits.map((l) => `- ${l}`), ""].join("\n");
+  const hints = agent.hints.length ? ["", "## Hints", "", ...agent.hints.map((h) => `- ${h}`)] : [];
+  const systemPrompt = [
+    `You are ${agent.name}. ${agent.persona}`,
+    "",
+    `Domain: ${agent.domain || "general"}.`,
+    `Tone: ${agent.tone || "plain"}.`,
+    ...hints,
+    "",
+    "## Constraints",
+    "",
+    ...limits.map((l) => `- ${l}`),
+    "",
+  ].join("\n");
+  return { "persona.md": persona, "constraints.md": constraints, "system_prompt.md": systemPrompt };
+}
+
+export interface BootstrapResult {
+  paths: AgentPaths;
+  createdRepo: boolean;
+  committed: boolean;
+}
+
+export async function bootstrapAgent(
+  dataDir: string,
+  agent: AgentConfig,
+  file: AgentsFile,
+  log: Logger,
+  now: () => Date = () => new Date(),
+): Promise<BootstrapResult> {
+  const p = agentPaths(dataDir, agent.name);
+  for (const dir of [p.dir, p.skillsDir, p.skillsArchive, p.results, p.iac, p.state, p.intents, p.spool]) await ensureDir(dir);
+  const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
+  for (const dir of [shared.segments, join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name), shared.deadLetters]) {
+    await ensureDir(dir);
+  }
+
+  const repo = new AgentRepo(p.dir, agentAuthor(agent.name));
+  const createdRepo = await repo.init();
+  if (createdRepo) log.info(`Initialised git repo at ${p.dir}`);
+
+  const changed: string[] = [];
+  const writeIfMissing = async (path: string, content: string) => {
+    if ((await readTextIfExists(path)) === undefined) {
+      await writeFileAtomic(path, content);
+      changed.push(relative(p.dir, path));
+    }
+  };
+  await writeIfMissing(join(p.dir, ".gitignore"), "# Written by AgentOS: the mailbox and runtime state are not history.\nqueue.md\n.agentos/\n");
+  await writeIfMissing(p.skills, emptySkills());
+  await writeIfMissing(p.goals, emptyGoals(agent.goals, now()));
+  await writeIfMissing(p.rewards, emptyRewards());
+  await writeIfMissing(p.reflections, emptyReflections());
+  await writeIfMissing(join(p.skillsDir, ".gitkeep"), "");
+  await writeIfMissing(join(p.skillsArchive, ".gitkeep"), "");
+  await writeIfMissing(join(p.results, ".gitkeep"), "");
+  await writeIfMissing(
+    join(p.iac, "README.md"),
+    `# IAC\n\nMessages for ${agent.name} go to DATA_DIR/shared/iac/inbox/${agent.name}/ (drop a .md file of task blocks);\nhandoffs from other agents arrive in DATA_DIR/shared/iac/handoffs/${agent.name}/.\n`,
+  );
+  if ((await readTextIfExists(p.queue)) === undefined) await writeFile(p.queue, "", { flag: "a" });
+
+  // Generated files: rewrite only while they still hold exactly what we generated last time.
+  const record = JSON.parse((await readTextIfExists(p.generated)) ?? "{}") as Record<string, string>;
+  for (const [name, content] of Object.entries(generatedFiles(agent, file))) {
+    const path = join(p.dir, name);
+    const current = await readTextIfExists(path);
+    if (current === undefined || (current !== content && record[name] === sha(current))) {
+      await writeFileAtomic(path, content);
+      changed.push(name);
+    } else if (current !== content && record[name] !== sha(current)) {
+      log.debug(`${name} was edited by hand; keeping it (agents.yaml changes to it are not applied)`, { agent: agent.name });
+      continue;
+    }
+    record[name] = sha(content);
+  }
+  await writeFileAtomic(p.generated, JSON.stringify(record, null, 2) + "\n");
+
+  let committed = false;
+  const head = await repo.head();
+  if (!head) {
+    const all = [".gitignore", "persona.md", "constraints.md", "system_prompt.md", "skills.md", "goals.md", "rewards.md", "reflections.md",
+      "skills/.gitkeep", "skills/archive/.gitkeep", "results/.gitkeep", "iac/README.md"];
+    await repo.commit({ subject: "init: agent filesystem", changed: all, at: now() });
+    committed = true;
+  } else if (changed.length) {
+    await repo.commit({ subject: `${agent.name}(config): update from agents.yaml`, changed, at: now() });
+    committed = true;
+  }
+  return { paths: p, createdRepo, committed };
+}
+
+export async function readGeneratedRecord(path: string): Promise<Record<string, string>> {
+  return JSON.parse((await readFile(path, "utf8").catch(() => "{}")) || "{}") as Record<string, string>;
+}

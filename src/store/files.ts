@@ -1,0 +1,136 @@
+// File primitives with the durability the runtime promises: atomic replace
+// (temp + fsync + rename + fsync dir), durable append, and careful reads that turn
+// binary, oversized or unreadable files into messages instead of exceptions.
+import { randomBytes } from "node:crypto";
+import { constants, type Stats } from "node:fs";
+import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+/** One write() with O_APPEND, then fsync: concurrent appenders never interleave within it. */
+export async function appendDurable(path: string, content: string): Promise<void> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o644);
+  try {
+    await fh.write(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r").catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.sync();
+  } catch {
+    // Some filesystems (and Docker Desktop mounts) refuse fsync on directories.
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+export const MAX_TASK_FILE_BYTES = 16 * 1024 * 1024;
+
+export type TaskFileRead =
+  | { ok: true; text: string; bytes: Buffer; stat: Stats }
+  | { ok: false; missing: boolean; message: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads a task file, refusing (with a message naming the problem) what cannot be a task file. */
+export async function readTaskFile(path: string, maxBytes = MAX_TASK_FILE_BYTES): Promise<TaskFileRead> {
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, missing: code === "ENOENT", message: code === "ENOENT" ? "file is missing" : `cannot stat (${code})` };
+  }
+  if (st.isDirectory()) return { ok: false, missing: false, message: "is a directory, expected a markdown file of task blocks" };
+  if (!st.isFile()) return { ok: false, missing: false, message: "is not a regular file" };
+  if (st.size > maxBytes) {
+    return {
+      ok: false,
+      missing: false,
+      message: `is ${(st.size / 1048576).toFixed(1)} MB, over the ${maxBytes / 1048576} MB limit for a task file: split it into smaller files in shared/iac/inbox/<agent>/`,
+    };
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { ok: false, missing: true, message: "file is missing" };
+    return { ok: false, missing: false, message: code === "EACCES" ? "cannot be read: permission denied" : `cannot be read (${code})` };
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    const line = bytes.subarray(0, nul).toString("latin1").split("\n").length;
+    return { ok: false, missing: false, message: `line ${line}: contains a NUL byte; this looks like a binary file, expected UTF-8 text` };
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, at).toString("latin1").split("\n").length;
+    return { ok: false, missing: false, message: `line ${line}: invalid UTF-8 at byte ${at}; save the file as UTF-8` };
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  return { ok: true, text, bytes, stat: st };
+}
+
+function firstInvalidUtf8(bytes: Buffer): number {
+  let lo = 0;
+  let hi = bytes.length;
+  // Binary search for the shortest prefix that fails to decode.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, mid + 1), { stream: true });
+      lo = mid + 1;
+    } catch {
+      hi = mid;
+    }
+  }
+  return lo;
+}

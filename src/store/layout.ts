@@ -1,0 +1,78 @@
+// Where everything lives under DATA_DIR (ARCHITECTURE.md section 2). Pure path math:
+// every other module asks here instead of joining paths itself.
+import { join, resolve } from "node:path";
+
+export interface AgentPaths {
+  name: string;
+  dir: string;
+  queue: string;
+  persona: string;
+  constraints: string;
+  systemPrompt: string;
+  skills: string;
+  skillsDir: string;
+  skillsArchive: string;
+  goals: string;
+  rewards: string;
+  reflections: string;
+  results: string;
+  iac: string;
+  /** Runtime state, git-ignored: ledger, intents, lease, spool. */
+  state: string;
+  ledger: string;
+  intents: string;
+  spool: string;
+  lease: string;
+  generated: string;
+}
+
+export function agentPaths(dataDir: string, name: string): AgentPaths {
+  const dir = resolve(dataDir, "agents", name);
+  const state = join(dir, ".agentos");
+  return {
+    name,
+    dir,
+    queue: join(dir, "queue.md"),
+    persona: join(dir, "persona.md"),
+    constraints: join(dir, "constraints.md"),
+    systemPrompt: join(dir, "system_prompt.md"),
+    skills: join(dir, "skills.md"),
+    skillsDir: join(dir, "skills"),
+    skillsArchive: join(dir, "skills", "archive"),
+    goals: join(dir, "goals.md"),
+    rewards: join(dir, "rewards.md"),
+    reflections: join(dir, "reflections.md"),
+    results: join(dir, "results"),
+    iac: join(dir, "iac"),
+    state,
+    ledger: join(state, "ledger.log"),
+    intents: join(state, "intents"),
+    spool: join(state, "spool"),
+    lease: join(state, "lease.json"),
+    generated: join(state, "generated.json"),
+  };
+}
+
+export interface SharedPaths {
+  root: string;
+  segments: string;
+  inboxRoot: string;
+  handoffsRoot: string;
+  deadLetters: string;
+  agentsYaml: string;
+}
+
+export function sharedPaths(dataDir: string, deadLetterPath = "shared/iac/dead_letters/"): SharedPaths {
+  const root = resolve(dataDir);
+  return {
+    root,
+    segments: join(root, "shared", "segments"),
+    inboxRoot: join(root, "shared", "iac", "inbox"),
+    handoffsRoot: join(root, "shared", "iac", "handoffs"),
+    deadLetters: resolve(root, deadLetterPath),
+    agentsYaml: join(root, "agents.yaml"),
+  };
+}
+
+/** Results are one file per task; the path is relative to the agent's repository. */
+export const resultPath = (taskId: string): string => `results/${taskId}.md`;

@@ -1,0 +1,264 @@
+// One task file (an agent's queue.md, or a message file in its inbox or handoffs)
+// as the runtime sees it: parsed incrementally (only the tail after the last known
+// block is re-parsed), and, for queue.md, compacted without losing a concurrent append.
+//
+// Compaction never rewrites queue.md in place. It renames the file into the spool
+// (new `cat >>` writers then create a fresh queue.md), and appends the blocks still
+// pending to the new file with O_APPEND. A writer that opened the old file before the
+// rename still lands its bytes in the spool file, which is checked again and whatever
+// arrived late is appended to queue.md too. Nothing is ever truncated.
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { appendDurable, readTaskFile } from "../store/files.js";
+import { parseTaskFile, type ParsedBlock } from "../tasks/parse.js";
+
+export type SourceKind = "queue" | "inbox" | "handoff";
+
+export interface SourceRead {
+  /** full: every complete block in the file; otherwise only those parsed again from the tail. */
+  blocks: ParsedBlock[];
+  full: boolean;
+  /** A block is still being written (or waits for the settle time). */
+  incomplete: boolean;
+  missing?: boolean;
+  /** The file cannot be used; the message names the problem. */
+  error?: string;
+  /** The file holds no task block at all (and is settled). */
+  empty?: boolean;
+  text?: string;
+}
+
+interface Spool {
+  path: string;
+  bytes: number;
+  renamedAt: number;
+  lastGrowth: number;
+}
+
+const SPOOL_QUIET_MS = 10_000;
+
+export const blockKey = (b: ParsedBlock): string =>
+  b.kind === "task" ? b.block.id : `invalid:${hashText(b.block.raw)}`;
+
+function hashText(s: string): string {
+  // FNV-1a: a stable key for blocks without a usable id.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0") + s.length.toString(16);
+}
+
+export class TaskSource {
+  private text = "";
+  private blocks: ParsedBlock[] = [];
+  private resumeAt = 0;
+  private resumeLine = 1;
+  private ino = -1;
+  private changedAt = 0;
+  private incomplete = false;
+  private readonly spools: Spool[] = [];
+
+  constructor(
+    readonly path: string,
+    readonly kind: SourceKind,
+    readonly agent: string,
+    private readonly settleMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get isIncomplete(): boolean {
+    return this.incomplete;
+  }
+
+  /** Complete blocks as of the last read. */
+  get knownBlocks(): readonly ParsedBlock[] {
+    return this.blocks;
+  }
+
+  async read(): Promise<SourceRead> {
+    const r = await readTaskFile(this.path);
+    if (!r.ok) {
+      if (r.missing) this.reset();
+      return { blocks: [], full: true, incomplete: false, missing: r.missing, error: r.missing ? undefined : r.message };
+    }
+    const text = r.text;
+    const ino = r.stat.ino;
+    if (text !== this.text || ino !== this.ino) this.changedAt = this.now();
+    const settled = this.now() - this.changedAt >= this.settleMs;
+    const prefix = this.text.slice(0, this.resumeAt);
+    const incremental = ino === this.ino && this.resumeAt > 0 && text.length >= this.resumeAt && text.startsWith(prefix);
+    let out: ParsedBlock[];
+    if (incremental) {
+      const p = parseTaskFile(text, { from: this.resumeAt, fromLine: this.resumeLine, settled });
+      this.blocks = this.blocks.filter((b) => b.block.start < this.resumeAt).concat(p.blocks);
+      this.resumeLine += countLines(text, this.resumeAt, p.resumeAt);
+      this.resumeAt = p.resumeAt;
+      this.incomplete = p.incompleteAt !== undefined;
+      out = p.blocks;
+    } else {
+      const p = parseTaskFile(text, { settled });
+      this.blocks = p.blocks;
+      this.resumeLine = 1 + countLines(text, 0, p.resumeAt);
+      this.resumeAt = p.resumeAt;
+      this.incomplete = p.incompleteAt !== undefined;
+      out = p.blocks;
+    }
+    this.text = text;
+    this.ino = ino;
+    const empty = settled && this.blocks.length === 0 && !this.incomplete && text.trim() !== "";
+    return { blocks: out, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined };
+  }
+
+  /** Forget what was read: the next read parses the whole file. */
+  reset(): void {
+    this.text = "";
+    this.blocks = [];
+    this.resumeAt = 0;
+    this.resumeLine = 1;
+    this.ino = -1;
+    this.incomplete = false;
+  }
+
+  /**
+   * Removes handled blocks from queue.md (see the module header for why it is safe
+   * with concurrent appenders). Returns the keys removed, or undefined if it did nothing.
+   */
+  async compact(isHandled: (b: ParsedBlock) => boolean, spoolDir: string): Promise<string[] | undefined> {
+    if (this.kind !== "queue" || this.incomplete) return undefined;
+    const handled = this.blocks.filter(isHandled);
+    if (handled.length === 0) return undefined;
+    const spool = join(spoolDir, `queue-${Date.now()}-${randomBytes(3).toString("hex")}.md`);
+    try {
+      await rename(this.path, spool);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    const spoolBytes = await readFile(spool);
+    const spoolText = decodeLenient(spoolBytes);
+    const bytes = spoolBytes.length;
+    let keep: ParsedBlock[];
+    let head: string;
+    let tail: string;
+    if (spoolText.startsWith(this.text)) {
+      keep = this.blocks.filter((b) => !isHandled(b));
+      const firstStart = this.blocks[0]?.block.start ?? this.text.length;
+      head = this.blocks[0]?.kind === "invalid" && this.blocks[0].block.start === 0 ? "" : this.text.slice(0, firstStart);
+      tail = spoolText.slice(this.text.length);
+    } else {
+      // Someone rewrote the file in place since we read it: decide on what it holds now.
+      const p = parseTaskFile(spoolText, { settled: true });
+      keep = p.blocks.filter((b) => !isHandled(b));
+      head = spoolText.slice(0, p.blocks[0]?.block.start ?? 0);
+      if (p.blocks[0]?.kind === "invalid" && p.blocks[0].block.start === 0) head = "";
+      tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
+    }
+    const kept = head + keep.map((b) => b.block.raw).join("");
+    const foreign = await this.appendToQueue(kept + tail);
+    this.spools.push({ path: spool, bytes, renamedAt: this.now(), lastGrowth: this.now() });
+
+    if (foreign === 0) {
+      // We know exactly what the new file holds: no need to parse it again.
+      let offset = head.length;
+      let line = 1 + countLines(kept, 0, head.length);
+      this.blocks = keep.map((b) => {
+        const moved = { ...b.block, start: offset, end: offset + b.block.raw.length, line };
+        offset += b.block.raw.length;
+        line += countLines(b.block.raw, 0, b.block.raw.length);
+        return { kind: b.kind, block: moved } as ParsedBlock;
+      });
+      const last = this.blocks[this.blocks.length - 1];
+      this.text = kept;
+      this.resumeAt = last ? last.block.start : 0;
+      this.resumeLine = last ? last.block.line : 1;
+      this.ino = (await stat(this.path)).ino;
+    } else {
+      this.reset();
+    }
+    return handled.map(blockKey);
+  }
+
+  /** Appends text to queue.md with one O_APPEND write; returns the bytes others had already put there. */
+  private async appendToQueue(text: string): Promise<number> {
+    const fh = await open(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+    try {
+      const { size } = await fh.stat();
+      let prefix = "";
+      if (size > 0) {
+        const last = Buffer.alloc(1);
+        await fh.read(last, 0, 1, size - 1);
+        if (last[0] !== 0x0a) prefix = "\n";
+      }
+      if (text.length) await fh.write(prefix + text);
+      await fh.sync();
+      return size;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Moves bytes that writers holding the old file still appended; drops quiet spool files. */
+  async checkSpools(): Promise<void> {
+    for (const s of [...this.spools]) {
+      const st = await stat(s.path).catch(() => undefined);
+      if (!st) {
+        this.spools.splice(this.spools.indexOf(s), 1);
+        continue;
+      }
+      if (st.size > s.bytes) {
+        const all = await readFile(s.path);
+        const late = decodeLenient(all.subarray(s.bytes));
+        s.bytes = all.length;
+        s.lastGrowth = this.now();
+        await this.appendToQueue(late);
+        continue;
+      }
+      if (this.now() - s.lastGrowth >= SPOOL_QUIET_MS) {
+        await unlink(s.path).catch(() => {});
+        this.spools.splice(this.spools.indexOf(s), 1);
+      }
+    }
+  }
+
+  get pendingSpools(): number {
+    return this.spools.length;
+  }
+}
+
+/**
+ * After a crash in the middle of a compaction: puts every not-yet-handled block of a
+ * left-over spool file back into queue.md (unless queue.md already has it), then
+ * removes the spool file.
+ */
+export async function recoverSpools(queuePath: string, spoolDir: string, isHandledKey: (key: string) => boolean): Promise<number> {
+  const names = (await readdir(spoolDir).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort();
+  let restored = 0;
+  for (const name of names) {
+    const path = join(spoolDir, name);
+    const spoolText = decodeLenient(await readFile(path));
+    const current = await readTaskFile(queuePath);
+    const present = new Set(current.ok ? parseTaskFile(current.text, { settled: true }).blocks.map(blockKey) : []);
+    const p = parseTaskFile(spoolText, { settled: true });
+    const back = p.blocks.filter((b) => !isHandledKey(blockKey(b)) && !present.has(blockKey(b))).map((b) => b.block.raw);
+    const tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
+    if (back.length || tail) {
+      const text = back.join("") + tail;
+      await appendDurable(queuePath, current.ok && current.text.length && !current.text.endsWith("\n") ? "\n" + text : text);
+      restored += back.length;
+    }
+    await unlink(path);
+  }
+  return restored;
+}
+
+function decodeLenient(bytes: Buffer): string {
+  const text = bytes.toString("utf8");
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function countLines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
+  return n;
+}
