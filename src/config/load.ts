@@ -45,12 +45,33 @@ export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> 
       problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), message: `invalid YAML: ${firstLine(e.message)}` })),
     };
   }
-  const parsed = AgentsFile.safeParse(doc.toJS() ?? {});
+  const raw = doc.toJS() ?? {};
+  const parsed = AgentsFile.safeParse(raw);
   if (parsed.success) return { ok: true, value: parsed.data };
+  // zod skips the cross-agent refinement when fields fail; report duplicates anyway.
+  const issues = [...parsed.error.issues];
+  if (!issues.some((i) => i.message.startsWith("Duplicate agent name"))) issues.push(...duplicateNames(raw));
   return {
     ok: false,
-    problems: parsed.error.issues.map((issue) => ({ file, ...at(offsetOf(doc, issue)), message: describeIssue(issue) })),
+    problems: issues
+      .map((issue) => ({ file, ...at(offsetOf(doc, issue)), message: describeIssue(issue) }))
+      .sort((a, b) => a.line - b.line || a.column - b.column),
   };
+}
+
+function duplicateNames(raw: unknown): z.core.$ZodIssue[] {
+  const agents = (raw as { agents?: unknown }).agents;
+  if (!Array.isArray(agents)) return [];
+  const seen = new Map<string, number>();
+  const out: z.core.$ZodIssue[] = [];
+  agents.forEach((a, i) => {
+    const name = (a as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return;
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, i);
+    else out.push({ code: "custom", path: ["agents", i, "name"], message: `Duplicate agent name '${name}' (first defined as agents[${first}]); names must be unique`, input: name } as z.core.$ZodIssue);
+  });
+  return out;
 }
 
 function firstLine(s: string): string {

@@ -485,7 +485,6 @@ export class AgentRuntime {
       this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
       if (attempt >= this.ctx.file.tasks.max_attempts) {
         this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
-        this.finished.dead++;
         await this.deadLetter("delivery_limit", {
           taskId: t.key,
           original: t.block.raw,
@@ -677,6 +676,7 @@ export class AgentRuntime {
       original: d.original,
     });
     if (key) this.ledger.mark(key, "dead");
+    this.finished.dead++;
     this.log.warn(`dead letter (${reason}): ${d.taskId ?? "(no id)"} -> ${this.rel(file)}`);
     this.ctx.events?.deadLetter?.(this.name, reason);
     if (escalationSubject) {

@@ -1,0 +1,116 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseTaskFile, type ParsedBlock, type TaskBlock } from "../src/tasks/parse.js";
+import { generateTaskId, serializeBlock } from "../src/tasks/serialize.js";
+import { FIXTURES } from "./support/harness.js";
+
+const tasks = (r: { blocks: ParsedBlock[] }): TaskBlock[] => r.blocks.filter((b) => b.kind === "task").map((b) => b.block as TaskBlock);
+
+describe("task block parser", () => {
+  it("reads the seed's three example tasks verbatim", () => {
+    const text = readFileSync(join(FIXTURES, "tasks", "orion.md"), "utf8");
+    const r = parseTaskFile(text);
+    expect(tasks(r).map((t) => [t.id, t.priority, t.created])).toEqual([
+      ["first-task", "normal", "2026-04-29T10:05:00.000Z"],
+      ["paginated-api", "high", "2026-04-29T10:10:00.000Z"],
+      ["sql-parameterization", "high", "2026-04-29T10:15:00.000Z"],
+    ]);
+    expect(tasks(r)[0]!.task).toBe("List your active constraints and explain how the reward system works.");
+    expect(tasks(r)[1]!.line).toBe(7);
+  });
+
+  it("keeps `## ` inside fenced code and inside a task: | literal as task text", () => {
+    const text = readFileSync(join(FIXTURES, "tasks", "revu.md"), "utf8");
+    const [t] = tasks(parseTaskFile(text));
+    expect(t!.id).toBe("review-flask-endpoint");
+    expect(t!.task).toContain("```python\n@app.route('/user/<username>')");
+    expect(t!.task).toContain("## Not a header: this line is part of the task text");
+    expect(t!.task.endsWith("Provide specific line-by-line findings with fixes.")).toBe(true);
+    expect(t!.priority).toBe("high");
+  });
+
+  it("does not split at a `## ` line inside an unindented fenced block", () => {
+    const text = "## a\ntask: |\n  x\n\n```\n## inside\n```\n\n## b\ntask: y\ncreated: 2026-01-01T00:00:00Z\n";
+    const r = parseTaskFile(text);
+    expect(r.blocks.map((b) => b.block.id)).toEqual(["a", "b"]);
+    expect(r.blocks[0]!.kind).toBe("invalid"); // the fence is not a field: reported, not dropped
+  });
+
+  it("handles CRLF, text before the first block and a last line without newline", () => {
+    const text = "# My queue\r\nnotes for humans\r\n\r\n## one\r\ntask: first\r\npriority: low\r\ncreated: 2026-04-29T10:05:00Z\r\n\r\n## two\r\ntask: second";
+    const r = parseTaskFile(text, { settled: true });
+    expect(tasks(r).map((t) => [t.id, t.task, t.priority])).toEqual([["one", "first", "low"]]);
+    expect(r.incompleteAt).toBe(text.indexOf("## two"));
+    const r2 = parseTaskFile(text + "\r\n", { settled: true });
+    expect(tasks(r2).map((t) => t.id)).toEqual(["one", "two"]);
+  });
+
+  it("does not run a block that is still being written", () => {
+    expect(parseTaskFile("## a\n").blocks).toEqual([]);
+    expect(parseTaskFile("## a\ntask: do").blocks).toEqual([]);
+    // task is there, but no closing `created:` and the file has not settled yet
+    const r = parseTaskFile("## a\ntask: |\n  line one\n");
+    expect(r.blocks).toEqual([]);
+    expect(r.incompleteAt).toBe(0);
+    expect(tasks(parseTaskFile("## a\ntask: |\n  line one\n", { settled: true }))[0]!.task).toBe("line one");
+    // a following block closes the one before it
+    expect(tasks(parseTaskFile("## a\ntask: one\n\n## b\n")).map((t) => t.id)).toEqual(["a"]);
+  });
+
+  it("reports invalid blocks with line and column, and never drops them", () => {
+    const text = "## good\ntask: ok\ncreated: 2026-04-29T10:05:00Z\n\n## bad one\npriority: urgent\ncolour: blue\ncreated: yesterday\n";
+    const r = parseTaskFile(text, { settled: true });
+    expect(r.blocks.map((b) => b.kind)).toEqual(["task", "invalid"]);
+    const bad = r.blocks[1]!;
+    if (bad.kind !== "invalid") throw new Error("expected invalid");
+    const messages = bad.block.problems.map((p) => `${p.line}:${p.column}: ${p.message}`);
+    expect(messages).toEqual([
+      "5:4: invalid task id 'bad one': expected letters, digits, '.', '-' or '_' (no spaces or slashes, at most 128)",
+      "7:1: unknown field 'colour' (expected one of task, priority, created, ttl_seconds, from, parent, hops)",
+      "5:1: missing field 'task' (expected `task: <what to do>`)",
+      "6:11: priority: expected high, normal or low, found 'urgent'",
+      "8:10: created: expected an ISO 8601 date such as 2026-04-29T10:05:00Z, found 'yesterday'",
+    ]);
+    expect(bad.block.raw).toBe(text.slice(text.indexOf("## bad one")));
+  });
+
+  it("treats a task without a header as an error instead of ignoring it", () => {
+    const r = parseTaskFile("task: forgot the header\n\n## x\ntask: y\ncreated: 2026-04-29T10:05:00Z\n");
+    expect(r.blocks[0]!.kind).toBe("invalid");
+    expect(r.blocks[0]!.kind === "invalid" && r.blocks[0]!.block.problems[0]!.message).toMatch(/without a header/);
+    expect(r.blocks[1]!.block.id).toBe("x");
+  });
+
+  it("parses only the tail when asked to resume, with correct line numbers", () => {
+    const head = "## a\ntask: one\ncreated: 2026-04-29T10:05:00Z\n\n";
+    const full = head + "## b\ntask: two\ncreated: 2026-04-29T10:05:00Z\n";
+    const first = parseTaskFile(head);
+    const r = parseTaskFile(full, { from: first.resumeAt, fromLine: 1 });
+    expect(r.blocks.map((b) => [b.block.id, b.block.line, b.block.start])).toEqual([
+      ["a", 1, 0],
+      ["b", 5, head.length],
+    ]);
+  });
+
+  it("reads ttl, from, parent and hops of handoff messages", () => {
+    const text = "## orion.first\ntask: check it\npriority: high\nttl_seconds: 600\nfrom: orion\nparent: first\nhops: 1\ncreated: 2026-04-29T10:30:00Z\n";
+    const [t] = tasks(parseTaskFile(text));
+    expect(t).toMatchObject({ id: "orion.first", ttlSeconds: 600, from: "orion", parent: "first", hops: 1, priority: "high" });
+  });
+
+  it("round-trips what enqueue writes, including multi-line text with `## ` lines", () => {
+    const task = "Review this:\n\n```md\n## heading in code\n```\n## not a block either\nThanks: bye";
+    const text = serializeBlock({ id: "t-1", task, priority: "high", created: "2026-04-29T10:30:00Z", ttlSeconds: 60 });
+    expect(text.startsWith("\n## t-1\n")).toBe(true);
+    const [t] = tasks(parseTaskFile(text));
+    expect(t).toMatchObject({ id: "t-1", task, priority: "high", ttlSeconds: 60 });
+    const one = tasks(parseTaskFile(serializeBlock({ id: "x", task: "Fix this: the bug", created: "2026-04-29T10:30:00Z" })))[0]!;
+    expect(one.task).toBe("Fix this: the bug");
+  });
+
+  it("generates readable unique ids", () => {
+    const id = generateTaskId(new Date("2026-04-29T10:30:05Z"), () => 0.5);
+    expect(id).toMatch(/^task-20260429-103005-[0-9a-z]{4}$/);
+  });
+});
