@@ -41,18 +41,27 @@ program
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const log = loggerFor(env);
-    const runtime = new Runtime({ dataDir, env, log, only: opts.agent, offline: opts.offline, poll: opts.poll || env.AGENTOS_WATCH_POLL || undefined });
+    const httpAddr = opts.http ?? env.HTTP_ADDR;
+    // Load the API first: a bad address or a missing token fails before any agent starts,
+    // and the metrics must exist before the runtime so they see every task event.
+    const http = httpAddr ? await import("./http/server.js") : undefined;
+    if (http && httpAddr) http.parseListenAddress(httpAddr, env.AGENTOS_API_TOKEN);
+    const metrics = http?.createMetrics();
+    const runtime = new Runtime({ dataDir, env, log, only: opts.agent, offline: opts.offline, poll: opts.poll || env.AGENTOS_WATCH_POLL || undefined, events: metrics?.events });
     try {
       await runtime.start();
     } catch (err) {
       if (err instanceof ConfigError) throw new UserError(err.message);
       throw new UserError((err as Error).message);
     }
-    const httpAddr = opts.http ?? env.HTTP_ADDR;
     let closeHttp: (() => Promise<void>) | undefined;
-    if (httpAddr) {
-      const { startHttp } = await import("./http/server.js");
-      closeHttp = await startHttp(runtime, { addr: httpAddr, token: env.AGENTOS_API_TOKEN, dataDir, log: log.child("http") });
+    if (http && httpAddr) {
+      try {
+        closeHttp = await http.startHttp(runtime, { addr: httpAddr, token: env.AGENTOS_API_TOKEN, dataDir, log: log.child("http"), metrics });
+      } catch (err) {
+        await runtime.stop();
+        throw new UserError(`cannot serve the REST API on ${httpAddr}: ${(err as Error).message}`);
+      }
     }
     if (opts.once) {
       await runtime.drained();

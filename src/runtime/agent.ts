@@ -136,7 +136,7 @@ export class AgentRuntime {
     await this.recoverIntents();
     const restored = await recoverSpools(this.paths.queue, this.paths.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
-    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t) => this.runTask(t), () => this.ctx.now().getTime());
+    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t) => this.runTracked(t), () => this.ctx.now().getTime());
     this.addSource(this.paths.queue, "queue");
     await this.scanMessageDirs();
     await Promise.all([...this.sources.values()].map((s) => this.readSource(s)));
@@ -294,6 +294,17 @@ export class AgentRuntime {
   }
 
   private readonly duplicateCopies = new Set<string>();
+  /** Keys of tasks whose worker step is running now (the REST API tells running from ready). */
+  private readonly runningKeys = new Set<string>();
+
+  private async runTracked(t: TrackedTask): Promise<void> {
+    this.runningKeys.add(t.key);
+    try {
+      await this.runTask(t);
+    } finally {
+      this.runningKeys.delete(t.key);
+    }
+  }
 
   private isBlockHandled = (src: TaskSource, b: ParsedBlock): boolean => {
     if (this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
@@ -733,6 +744,23 @@ export class AgentRuntime {
       paused: this.pausedState ? { reason: this.pausedState.reason, since: this.pausedState.since } : undefined,
       source_errors: [...this.sourceErrors].map(([f, e]) => `${f}: ${e}`),
     };
+  }
+
+  /** Where a task is in this process (REST API): undefined if this process does not hold it. */
+  taskState(id: string): { state: "waiting" | "ready" | "running" | "retrying"; attempts: number; lastError?: string } | undefined {
+    const t = this.tasks.get(id);
+    if (!t) return undefined;
+    const attempts = this.ledger.attemptsOf(id);
+    const state = this.runningKeys.has(id) ? "running" : this.queue.isWaiting(id) ? "waiting" : t.retryTimer && t.lastError ? "retrying" : "ready";
+    return { state, attempts, lastError: t.lastError };
+  }
+
+  /** Age of the oldest task this process holds (by its `created`, else first sight), for metrics. */
+  oldestTaskAgeSeconds(): number {
+    const now = this.ctx.now().getTime();
+    let oldest = now;
+    for (const t of this.tasks.values()) oldest = Math.min(oldest, t.block.created ? Date.parse(t.block.created) || t.firstSeen.getTime() : t.firstSeen.getTime());
+    return Math.max(0, (now - oldest) / 1000);
   }
 
   get isPaused(): boolean {

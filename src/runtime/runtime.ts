@@ -57,6 +57,11 @@ export class Runtime {
     return this.file;
   }
 
+  /** Started, watcher up, not stopping: what /readyz reports (with per-agent pause state). */
+  get isRunning(): boolean {
+    return this.watcher !== undefined && this.stopping === undefined;
+  }
+
   private get agentsYaml(): string {
     return join(this.opts.dataDir, "agents.yaml");
   }
