@@ -1,10 +1,11 @@
 // DURABLE: nothing is lost and nothing runs twice — concurrent appenders, editors,
 // partial writes, kill -9 at named points, LLM faults, shutdown and bad files.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blocksLeft, countEffects } from "./support/checker.js";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, startRun } from "./support/harness.js";
+import { baseEnv, CLI, dataDirWith, eventually, fsckStrict, git, read, startRun } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const STRESS = !!process.env.AGENTOS_STRESS;
@@ -62,3 +63,79 @@ describe("concurrent appenders", () => {
     }
   });
 });
+
+describe("kill -9 anywhere", () => {
+  const POINTS = ["before-llm", "after-llm", "after-intent", "after-state-files", "after-commit-object", "after-commit"];
+
+  it("after randomized kill -9 rounds every task's effect exists exactly once and the repo is consistent", async () => {
+    const rounds = STRESS ? 120 : 10;
+    const tasks = STRESS ? 150 : 24;
+    const data = dataDirWith(YAML("medium").replace("tasks:\n", "tasks:\n  max_attempts: 1000\n"));
+    const dir = join(data, "agents", "orion");
+    const queue = join(dir, "queue.md");
+    const ids = Array.from({ length: tasks }, (_, i) => `k-${i}`);
+    // Bootstrap once, then queue everything.
+    await runOnce(data, env());
+    appendText(queue, ids.map(block).join(""));
+    let seed = 42;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const summary: Record<string, number> = {};
+    for (let round = 0; round < rounds; round++) {
+      const mode = random();
+      if (mode < 0.6) {
+        const point = POINTS[Math.floor(random() * POINTS.length)]!;
+        const nth = 1 + Math.floor(random() * 3);
+        summary[point] = (summary[point] ?? 0) + 1;
+        await runOnce(data, env({ AGENTOS_CRASH_AT: `${point}@${nth}` }));
+      } else if (mode < 0.8) {
+        // During the LLM call: kill when the scripted server has the request in hand.
+        summary["during-llm"] = (summary["during-llm"] ?? 0) + 1;
+        const before = llm.requests.length;
+        llm.setLatency(400);
+        const p = spawnRun(data, env());
+        await eventually(() => llm.requests.length > before || p.exitCode !== null, 20_000, "an LLM request");
+        p.kill("SIGKILL");
+        await new Promise((r) => p.once("exit", r));
+        llm.setLatency(0);
+      } else {
+        // Anywhere: kill after a random moment (lands in parsing, commits, compaction...).
+        summary["random-time"] = (summary["random-time"] ?? 0) + 1;
+        const p = spawnRun(data, env());
+        await new Promise((r) => setTimeout(r, 150 + random() * 500));
+        p.kill("SIGKILL");
+        await new Promise((r) => p.once("exit", r));
+      }
+    }
+    const final = await runOnce(data, env());
+    expect(final.code, final.output).toBe(0);
+    const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
+    console.log(`kill -9 rounds: ${rounds} (${JSON.stringify(summary)}), tasks: ${tasks}, lost: ${c.lost.length}, duplicated: ${c.duplicated.length}`);
+    expect(c.lost).toEqual([]);
+    expect(c.duplicated).toEqual([]);
+    expect(c.deadLetters).toEqual([]);
+    expect(blocksLeft(queue)).toEqual([]);
+    fsckStrict(dir);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    expect(readdirSync(join(dir, ".agentos", "intents"))).toEqual([]);
+    // rewards.md agrees with git: its totals count every task once
+    expect(read(join(dir, "rewards.md"))).toContain(`Totals since start: +1: ${tasks} | 0: 0 | -1: 0`);
+  });
+});
+
+function appendText(file: string, text: string): void {
+  appendFileSync(file, text);
+}
+
+function spawnRun(data: string, e: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [CLI, "run", "--once", "--data", data], { env: e, stdio: "ignore" });
+}
+
+function runOnce(data: string, e: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, "run", "--once", "--data", data], { env: e });
+    let output = "";
+    p.stdout.on("data", (d) => (output += d));
+    p.stderr.on("data", (d) => (output += d));
+    p.on("exit", (code) => resolve({ code, output }));
+  });
+}

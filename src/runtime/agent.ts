@@ -18,7 +18,7 @@ import type { Logger } from "../log.js";
 import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/agent-queue.js";
 import { writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
 import { agentAuthor } from "../store/bootstrap.js";
-import { readTextIfExists, writeFileAtomic } from "../store/files.js";
+import { readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { acquireLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
@@ -132,6 +132,10 @@ export class AgentRuntime {
     if (!ledgerExisted) {
       const adopted = this.ledger.adoptFromGit(await this.taskIdsInGit());
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
+    }
+    const mailboxes = [join(this.shared.inboxRoot, this.name), join(this.shared.handoffsRoot, this.name)];
+    for (const dir of [this.paths.dir, this.paths.state, this.paths.intents, this.paths.skillsDir, this.paths.skillsArchive, this.paths.results, ...mailboxes]) {
+      await removeStaleTemps(dir);
     }
     await this.recoverIntents();
     const restored = await recoverSpools(this.paths.queue, this.paths.spool, (k) => this.ledger.isHandled(k));

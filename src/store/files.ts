@@ -134,3 +134,27 @@ function firstInvalidUtf8(bytes: Buffer): number {
   }
   return lo;
 }
+
+const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** Removes temp files of writeFileAtomic left by a process that died mid-write (kill -9). */
+export async function removeStaleTemps(dir: string): Promise<number> {
+  const { readdir } = await import("node:fs/promises");
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = TEMP_FILE.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+    if (alive) continue;
+    await unlink(join(dir, name)).catch(() => {});
+    removed++;
+  }
+  return removed;
+}
