@@ -101,6 +101,7 @@ export const AgentsFile = z
     tasks: z
       .strictObject({
         max_attempts: z.int().min(1).default(3).describe("Failures before a task goes to dead letters (delivery_limit)"),
+        retry_delay_ms: z.int().min(0).default(2000).describe("Wait before a failed task runs again; doubles with each attempt"),
         settle_ms: z
           .int()
           .min(0)

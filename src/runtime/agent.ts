@@ -70,7 +70,6 @@ export interface AgentStatus {
   source_errors: string[];
 }
 
-const RETRY_BASE_MS = 2_000;
 const PROBE_MIN_MS = 5_000;
 const PROBE_MAX_MS = 300_000;
 
@@ -511,7 +510,7 @@ export class AgentRuntime {
         this.tasks.delete(t.key);
         return;
       }
-      const delay = RETRY_BASE_MS * 2 ** (attempt - 1);
+      const delay = this.ctx.file.tasks.retry_delay_ms * 2 ** (attempt - 1);
       this.finished.failed++;
       this.log.warn(`task ${t.key} failed (attempt ${attempt}/${this.ctx.file.tasks.max_attempts}): ${message}; retrying in ${delay / 1000} s`);
       t.retryTimer = this.later(delay, () => {
