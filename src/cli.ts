@@ -65,10 +65,13 @@ program
     }
     if (opts.once) {
       await runtime.drained();
+      const agents = [...runtime.agents.values()];
+      const paused = agents.filter((a) => a.isPaused).map((a) => a.name);
       await closeHttp?.();
       await runtime.stop();
-      const f = [...runtime.agents.values()].reduce((n, a) => n + a.finished.failed + a.finished.dead, 0);
-      process.exitCode = f > 0 ? 1 : 0;
+      const failed = agents.reduce((n, a) => n + a.finished.dead, 0);
+      if (paused.length) log.child("agentos").error(`not everything ran: ${paused.join(", ")} paused (see above); their tasks stay queued`);
+      process.exitCode = failed > 0 || paused.length > 0 ? 1 : 0;
       return;
     }
     await new Promise<void>((resolve) => {
