@@ -1,14 +1,16 @@
 // Applies one task outcome to the agent's learning files. Pure: current file texts
 // in, new file texts and commit plans out. Re-reading the files before each call is
-// the caller's job, which is how a person's edits win.
+// the caller's job, which is how a person's edits win; a file is written only when
+// its text changes, and what a person wrote that we cannot read is kept and reported.
 import type { AgentsFile } from "../config/schema.js";
 import type { StepResponse } from "../llm/schema.js";
 import { auditOutcome, type Audit } from "./audit.js";
-import { addGoal, completeGoal, parseGoals, renderGoals } from "./goals.js";
-import { isoSecond, oneLine } from "./markdown.js";
-import { addReflection, parseReflections, renderReflections } from "./reflections.js";
-import { addReward, negativeStreak, parseRewards, renderRewards, rewardEntry, type Reward } from "./rewards.js";
+import { addGoal, completeGoal, parseGoals, renderGoals, settleTicked } from "./goals.js";
+import { isoSecond, oneLine, type FileProblem } from "./markdown.js";
+import { addReflection, parseReflectionsFile, renderReflections } from "./reflections.js";
+import { addReward, negativeStreak, parseRewards, renderRewards, rewardEntry, type Reward, type Totals } from "./rewards.js";
 import {
+  archivePath,
   noteSkillReuse,
   parseSkills,
   pruneSkills,
@@ -17,8 +19,8 @@ import {
   renderArchivedSkill,
   renderSkillFile,
   renderSkills,
+  skillProblems,
   type Archived,
-  type UnreadableEntry,
 } from "./skills.js";
 
 export interface LearningFiles {
@@ -28,6 +30,10 @@ export interface LearningFiles {
   reflections: string;
   /** Current text of skills/<slug>.md files the outcome may touch, by slug. */
   skillTexts: Record<string, string | undefined>;
+  /** Paths already under skills/archive/ (`skills/archive/x.md`): an archive never overwrites one. */
+  archived?: string[];
+  /** Totals counted from git history, used when rewards.md has lost its totals line. */
+  rewardHistory?: Totals;
 }
 
 export interface Outcome {
@@ -38,7 +44,7 @@ export interface Outcome {
   attempt: number;
   usedSkills: string[];
   now: Date;
-  /** An audit score from elsewhere (method: llm); otherwise the rule-based audit runs. */
+  /** An audit from elsewhere (method: llm, or its fallback); otherwise the rule-based audit runs. */
   audit?: Audit;
 }
 
@@ -56,11 +62,11 @@ export interface Applied {
   audit?: Audit;
   divergent: boolean;
   skill?: { slug: string; isNew: boolean; evidence: number };
-  archived: Archived[];
+  archived: (Archived & { path: string })[];
   streak: number;
   escalated: boolean;
-  /** skills.md entries nobody can read: reported with their line, kept as written. */
-  unreadable: UnreadableEntry[];
+  /** What a person wrote that we cannot read (file:line), kept as written. */
+  problems: FileProblem[];
 }
 
 export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile): Applied {
@@ -74,39 +80,51 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
 
   // Rewards
   let rewards = parseRewards(files.rewards);
+  if (!rewards.totalsFound && files.rewardHistory) rewards = { ...rewards, totals: files.rewardHistory };
   const reason = r.reward_reason + (divergent ? ` [audit ${audit!.score}: ${audit!.notes.join("; ")}]` : "");
   rewards = addReward(rewards, rewardEntry(r.reward, o.task.id, o.now, reason, audit?.score), cfg.rewards.keep_last);
   out["rewards.md"] = renderRewards(rewards);
 
   // Skills: only a +1 earns one; evidence is halved when the audit disagrees.
   let skills = parseSkills(files.skills);
-  const unreadable = skills.entries.filter((e): e is UnreadableEntry => e.kind === "unreadable");
+  const problems: FileProblem[] = [...rewards.problems, ...skillProblems(skills)];
   let skill: Applied["skill"];
-  let archived: Archived[] = [];
-  const skillsBefore = files.skills;
   if (r.reward === 1 && r.skill) {
     const evidence = divergent ? 0.5 : 1;
     const rec = recordSkill(skills, r.skill, evidence, o.now);
-    skills = rec.file;
-    skill = { slug: rec.entry.slug, isNew: rec.isNew, evidence };
-    const existing = files.skillTexts[rec.entry.slug];
-    out[rec.entry.file] = existing && !rec.isNew ? noteSkillReuse(existing, o.task.id, o.now) : renderSkillFile(rec.entry.slug, r.skill, o.task.id, o.now);
+    if (rec.blockedBy) {
+      problems.push({
+        file: "skills.md",
+        line: rec.blockedBy.line,
+        message: `skill '${r.skill.name}' earned on ${o.task.id} was not recorded: its entry cannot be read (${rec.blockedBy.message})`,
+      });
+    } else {
+      skills = rec.file;
+      skill = { slug: rec.entry.slug, isNew: rec.isNew, evidence };
+      // A skill file that already exists (a person's, or one left behind) is added to, never replaced.
+      const existing = files.skillTexts[rec.entry.slug];
+      out[rec.entry.file] = existing?.trim() ? noteSkillReuse(existing, o.task, o.now) : renderSkillFile(rec.entry.slug, r.skill, o.task, o.now);
+    }
   } else if (r.reward === -1 && o.usedSkills.length) {
     skills = recordFailures(skills, o.usedSkills);
   }
   const pruned = pruneSkills(skills, cfg.skills.max_entries, cfg.skills.decay_halflife_days, o.now);
   skills = pruned.file;
-  archived = pruned.archived;
+  const takenArchives = new Set(files.archived ?? []);
+  const archived = pruned.archived.map((a) => ({ ...a, path: archivePath(a.entry.slug, takenArchives) }));
   for (const a of archived) {
-    out[`skills/archive/${a.entry.slug}.md`] = renderArchivedSkill(a, out[a.entry.file] ?? files.skillTexts[a.entry.slug], o.now);
+    const fullText = out[a.entry.file] ?? files.skillTexts[a.entry.slug];
+    out[a.path] = renderArchivedSkill(a, fullText ?? undefined, o.now);
     out[a.entry.file] = null;
   }
   const skillsText = renderSkills(skills);
-  if (skillsText !== skillsBefore) out["skills.md"] = skillsText;
+  if (skillsText !== files.skills) out["skills.md"] = skillsText;
 
-  // Goals
+  // Goals: read every time (a person's unreadable lines are reported), written only on a change.
+  let goals = parseGoals(files.goals);
+  problems.push(...goals.problems);
   if (r.goals && (r.goals.add.length || r.goals.complete.length)) {
-    let goals = parseGoals(files.goals);
+    goals = settleTicked(goals, o.now);
     for (const g of r.goals.complete) goals = completeGoal(goals, g, o.now);
     for (const g of r.goals.add) goals = addGoal(goals, g, o.now, cfg.goals.max_active);
     const text = renderGoals(goals);
@@ -114,7 +132,8 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
   }
 
   // Reflections
-  let reflections = parseReflections(files.reflections);
+  const reflectionsFile = parseReflectionsFile(files.reflections);
+  let reflections = reflectionsFile.entries;
   if (r.reflection?.trim()) {
     reflections = addReflection(reflections, { at, task: o.task.id, text: r.reflection }, cfg.reflections.keep_last);
   }
@@ -130,7 +149,7 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
 
   const streak = negativeStreak(rewards.entries);
   const escalated = r.reward === -1 && streak > 0 && streak % cfg.watchdog.negative_streak === 0;
-  const reflectionsText = renderReflections(reflections);
+  const reflectionsText = renderReflections(reflections, reflectionsFile.notes);
   if (reflectionsText !== files.reflections) out["reflections.md"] = reflectionsText;
 
   const trailers: Record<string, string> = {
@@ -138,6 +157,7 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
     Source: o.task.source,
     Reward: String(r.reward),
     ...(audit ? { Audit: String(audit.score) } : {}),
+    ...(audit?.method === "llm" ? { "Audit-Method": "llm" } : {}),
     Model: o.model,
     Attempt: String(o.attempt),
     ...(o.task.from ? { "Handoff-From": o.task.from } : {}),
@@ -153,10 +173,10 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
       subject: `${o.agent}(escalation): negative streak`,
       body: `${streak} consecutive -1 rewards, the latest on task ${o.task.id}.\n\nReason given: ${oneLine(r.reward_reason)}`,
       trailers: { "Task-Id": o.task.id, Escalation: "negative-streak", Streak: String(streak) },
-      files: { "reflections.md": renderReflections(reflections) },
+      files: { "reflections.md": renderReflections(reflections, reflectionsFile.notes) },
     });
   }
-  return { commits, reward: r.reward, audit, divergent, skill, archived, streak, escalated, unreadable };
+  return { commits, reward: r.reward, audit, divergent, skill, archived, streak, escalated, problems };
 }
 
 export function renderResult(o: Outcome, audit?: Audit): string {
@@ -165,7 +185,7 @@ export function renderResult(o: Outcome, audit?: Audit): string {
     `# ${o.task.id}`,
     "",
     `- reward: ${r.reward}`,
-    ...(audit ? [`- audit: ${audit.score}${audit.notes.length ? ` (${audit.notes.join("; ")})` : ""}`] : []),
+    ...(audit ? [`- audit: ${audit.score} (${audit.method.replace("_", "-")}${audit.notes.length ? `: ${audit.notes.join("; ")}` : ""})`] : []),
     `- reason: ${oneLine(r.reward_reason, 500)}`,
     `- model: ${o.model}`,
     `- source: ${o.task.source}`,

@@ -38,3 +38,19 @@ export const oneLine = (s: string, max = 240): string => {
   const flat = s.replace(/\s+/g, " ").trim();
   return flat.length > max ? flat.slice(0, max - 1) + "…" : flat;
 };
+
+/** Something in a learning file we could not read: reported with its place, never rewritten away. */
+export interface FileProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export const formatProblem = (p: FileProblem): string => `${p.file}:${p.line}: ${p.message}; kept as written`;
+
+/** Splits text into lines without a trailing empty line for the final newline. */
+export function lines(text: string): string[] {
+  const all = text.replace(/\r\n/g, "\n").split("\n");
+  if (all.length && all[all.length - 1] === "") all.pop();
+  return all;
+}

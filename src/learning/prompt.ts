@@ -1,7 +1,8 @@
 // Builds the bounded prompt for one task from the agent's files. Pure: the caller
 // reads the files. Required parts always go in (cut at a paragraph with a visible
-// marker if one alone is too big); optional parts are added most relevant first
-// and what does not fit is counted, never cut mid-text.
+// marker if one alone is too big); optional parts are added most valuable first,
+// and what does not fit is left out oldest / least relevant first and counted,
+// never cut mid-text. The result never exceeds `maxTokens` (estimated at 4 chars a token).
 import type { ChatMessage } from "../llm/types.js";
 import { estimateTokens, oneLine, words } from "./markdown.js";
 import type { Reflection } from "./reflections.js";
@@ -43,54 +44,76 @@ export const RESPONSE_INSTRUCTIONS = [
   "Score honestly: +1 only when the task is fully done; rewards are audited.",
 ].join("\n");
 
-const FULL_TEXT_SKILLS = 3;
+/** Skills whose full text is given: the few most relevant to the task, never more. */
+export const FULL_TEXT_SKILLS = 3;
 
+/** Keyword overlap between a skill (name and summary) and the task text. */
+export function skillRelevance(s: SkillEntry, taskWords: Set<string>): number {
+  return [...words(`${s.slug.replace(/-/g, " ")} ${s.summary}`)].filter((w) => taskWords.has(w)).length;
+}
+
+/** Skills ordered most relevant first: keyword overlap, then evidence, then file order. */
 export function relevantSkills(skills: SkillEntry[], taskText: string): SkillEntry[] {
   const taskWords = words(taskText);
-  const score = (s: SkillEntry) => [...words(`${s.slug.replace(/-/g, " ")} ${s.summary}`)].filter((w) => taskWords.has(w)).length;
   return skills
-    .map((s, i) => ({ s, i, score: score(s) }))
+    .map((s, i) => ({ s, i, score: skillRelevance(s, taskWords) }))
     .sort((a, b) => b.score - a.score || b.s.evidence - a.s.evidence || a.i - b.i)
     .map((x) => x.s);
 }
 
+/** The `[audit S: notes]` the runtime appends to a divergent reward's reason. */
+const auditNotes = (reason: string) => /\[audit -?\d: (.*)\]\s*$/.exec(reason)?.[1];
+
 export function buildPrompt(input: PromptInput): BuiltPrompt {
   const budget = input.maxTokens;
-  const userText = [
+  const dropped: { part: string; count: number }[] = [];
+  const cut = (name: string, text: string, room: number) => {
+    if (estimateTokens(text) <= room) return text;
+    dropped.push({ part: `${name} (cut at a paragraph)`, count: 1 });
+    return cutAtParagraph(text, room, name);
+  };
+
+  // Required parts, each cut at a paragraph (with a marker) only if it alone would not
+  // leave room for the rest: the reply format is never cut, the task gets at most half of
+  // what is left, the system prompt half of the rest, the constraints half again.
+  let used = estimateTokens(RESPONSE_INSTRUCTIONS) + 1;
+  const share = () => Math.max(50, Math.floor((budget - used) / 2));
+  const header = [
     `## Task ${input.task.id}`,
-    input.task.from ? `(handed off by ${input.task.from}${input.task.parent ? ` from task ${input.task.parent}` : ""})` : "",
-    "",
-    input.task.text,
-  ]
-    .filter((l, i) => l !== "" || i === 2)
-    .join("\n");
+    ...(input.task.from ? [`(handed off by ${input.task.from}${input.task.parent ? ` from task ${input.task.parent}` : ""})`] : []),
+  ].join("\n");
+  const userText = `${header}\n\n${cut("task", input.task.text, share() - estimateTokens(header) - 1)}`;
+  used += estimateTokens(userText);
+  const requiredTexts: string[] = [];
+  for (const [name, text] of [
+    ["system_prompt.md", input.systemPrompt.trim()],
+    ["constraints.md", input.constraints.trim()],
+  ] as const) {
+    const kept = cut(name, text, share());
+    requiredTexts.push(kept);
+    used += estimateTokens(kept) + 1;
+  }
 
-  // Required parts share the budget with a floor for the optional ones.
-  const required = [
-    { name: "system_prompt.md", text: input.systemPrompt.trim() },
-    { name: "constraints.md", text: input.constraints.trim() },
-    { name: "response format", text: RESPONSE_INSTRUCTIONS },
-  ];
-  let used = estimateTokens(userText);
-  const requiredTexts = required.map((r) => {
-    const room = Math.max(200, Math.floor((budget - used) / 2));
-    const text = estimateTokens(r.text) > room ? cutAtParagraph(r.text, room, r.name) : r.text;
-    used += estimateTokens(text) + 1;
-    return text;
-  });
-
+  const taskWords = words(input.task.text);
   const ranked = relevantSkills(input.skills, input.task.text);
-  const full = ranked.slice(0, FULL_TEXT_SKILLS).filter((s) => input.skillTexts[s.slug]);
+  const full = ranked.filter((s) => skillRelevance(s, taskWords) > 0 && input.skillTexts[s.slug]?.trim()).slice(0, FULL_TEXT_SKILLS);
   const divergent = input.rewards.filter((r) => r.audit !== undefined && r.audit !== r.reward);
 
-  // Optional parts, most valuable first; each list is ordered so the tail is dropped first.
+  // Optional parts, most valuable first; each list is ordered newest / most relevant first,
+  // and only a prefix of it goes in, so what is left out is always the oldest or least relevant.
   const groups: { part: string; title: string; items: string[] }[] = [
     {
       part: "audit divergences",
-      title: "## Audit: where your own score and the audit disagreed",
-      items: divergent.slice().reverse().map((r) => `- task ${r.task}: you said ${r.reward}, audit said ${r.audit}`),
+      title: "## Audit: where your own score and the audit disagreed (newest first)",
+      items: divergent
+        .slice()
+        .reverse()
+        .map((r) => {
+          const notes = auditNotes(r.reason);
+          return `- task ${r.task}: you said ${r.reward}, the audit said ${r.audit}${notes ? ` (${oneLine(notes, 200)})` : ""}`;
+        }),
     },
-    { part: "goals", title: "## Active goals", items: input.activeGoals.map((g) => `- ${g}`) },
+    { part: "goals", title: "## Active goals", items: input.activeGoals.map((g) => `- ${oneLine(g, 200)}`) },
     {
       part: "skill texts",
       title: "## Skills most relevant to this task",
@@ -99,7 +122,7 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     {
       part: "skills",
       title: "## Skills you have (skills.md)",
-      items: ranked.map((s) => `- ${s.slug} (evidence ${s.evidence}): ${oneLine(s.summary, 160)}`),
+      items: ranked.map((s) => `- ${s.slug} (evidence ${Math.round(s.evidence * 100) / 100}): ${oneLine(s.summary, 160)}`),
     },
     { part: "rewards", title: "## Recent rewards (newest first)", items: input.rewards.slice().reverse().map(renderRewardLine) },
     { part: "reflections", title: "## Recent reflections (newest first)", items: input.reflections.slice().reverse().map((r) => `- ${r.task}: ${r.text}`) },
@@ -107,25 +130,23 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   ];
 
   const sections: string[] = [];
-  const dropped: { part: string; count: number }[] = [];
   const usedSkills: string[] = [];
   for (const g of groups) {
     const kept: string[] = [];
-    let titleCost = estimateTokens(g.title) + 1;
+    let titleCost = estimateTokens(g.title) + 2;
     for (const item of g.items) {
       const cost = estimateTokens(item) + 1;
-      if (used + titleCost + cost <= budget) {
-        kept.push(item);
-        used += titleCost + cost;
-        titleCost = 0;
-      }
+      if (used + titleCost + cost > budget) break;
+      kept.push(item);
+      used += titleCost + cost;
+      titleCost = 0;
     }
-    if (g.items.length - kept.length > 0) dropped.push({ part: g.part, count: g.items.length - kept.length });
+    if (g.items.length > kept.length) dropped.push({ part: g.part, count: g.items.length - kept.length });
     if (kept.length) sections.push([g.title, "", ...kept].join("\n"));
-    if (g.part === "skill texts") usedSkills.push(...full.filter((s) => kept.includes(input.skillTexts[s.slug]!.trim())).map((s) => s.slug));
+    if (g.part === "skill texts") usedSkills.push(...full.slice(0, kept.length).map((s) => s.slug));
   }
 
-  const system = [...requiredTexts.slice(0, 2), ...sections, requiredTexts[2]!].join("\n\n");
+  const system = [...requiredTexts, ...sections, RESPONSE_INSTRUCTIONS].join("\n\n");
   const messages: ChatMessage[] = [
     { role: "system", content: system },
     { role: "user", content: userText },
@@ -133,11 +154,14 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   return { messages, tokens: estimateTokens(system) + estimateTokens(userText), usedSkills, dropped };
 }
 
-/** Cuts text at the last paragraph break that fits, with a marker saying so. */
+/**
+ * Cuts text to about `maxTokens` at the last paragraph break that fits (else a line
+ * break, else a sentence end, else a space), with a visible marker saying so.
+ */
 export function cutAtParagraph(text: string, maxTokens: number, name: string): string {
-  const marker = `\n\n[… ${name} cut here to fit the prompt budget of the agent; see the file for the rest]`;
+  const marker = `\n\n[… ${name} cut here to fit the prompt budget; the rest is in the file]`;
   const room = Math.max(0, maxTokens * 4 - marker.length);
   const head = text.slice(0, room);
-  const brk = head.lastIndexOf("\n\n");
-  return (brk > room / 4 ? head.slice(0, brk) : head).trimEnd() + marker;
+  const at = [head.lastIndexOf("\n\n"), head.lastIndexOf("\n"), head.search(/[.!?]\s[^.!?]*$/) + 1, head.lastIndexOf(" ")].find((i) => i > room / 4);
+  return (at !== undefined ? head.slice(0, at) : head).trimEnd() + marker;
 }

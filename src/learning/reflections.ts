@@ -1,5 +1,6 @@
-// reflections.md: the last `keep_last` lessons, newest last; older ones stay in git history.
-import { oneLine } from "./markdown.js";
+// reflections.md: the last `keep_last` lessons, newest last; older ones stay in git
+// history. Lines a person wrote that are not reflections are kept above the list.
+import { lines, oneLine } from "./markdown.js";
 
 export interface Reflection {
   at: string;
@@ -7,21 +8,37 @@ export interface Reflection {
   text: string;
 }
 
+export interface ReflectionsFile {
+  notes: string[];
+  entries: Reflection[];
+}
+
+const ENTRY = /^- (\S+) \| (\S+) \| (.*)$/;
+
 export const emptyReflections = (): string => renderReflections([]);
 
-export function parseReflections(text: string): Reflection[] {
-  const out: Reflection[] = [];
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^- (\S+) \| (\S+) \| (.*)$/.exec(line);
-    if (m) out.push({ at: m[1]!, task: m[2]!, text: m[3]! });
+export function parseReflectionsFile(text: string): ReflectionsFile {
+  const out: ReflectionsFile = { notes: [], entries: [] };
+  for (const line of lines(text)) {
+    const m = ENTRY.exec(line);
+    if (m) out.entries.push({ at: m[1]!, task: m[2]!, text: m[3]! });
+    else if (line.trim() !== "" && !(line === "# Reflections" && !out.notes.length && !out.entries.length)) out.notes.push(line);
   }
   return out;
 }
+
+export const parseReflections = (text: string): Reflection[] => parseReflectionsFile(text).entries;
 
 export function addReflection(list: Reflection[], r: Reflection, keepLast: number): Reflection[] {
   return [...list, { ...r, text: oneLine(r.text, 500) }].slice(-keepLast);
 }
 
-export function renderReflections(list: Reflection[]): string {
-  return ["# Reflections", "", ...list.map((r) => `- ${r.at} | ${r.task} | ${r.text}`), ""].join("\n");
+export function renderReflections(list: Reflection[], notes: string[] = []): string {
+  return ["# Reflections", "", ...(notes.length ? [...notes, ""] : []), ...list.map((r) => `- ${r.at} | ${r.task} | ${r.text}`), ""].join("\n");
+}
+
+/** reflections.md with one more reflection, trimmed to `keepLast`, a person's notes kept. */
+export function appendReflection(text: string, r: Reflection, keepLast: number): string {
+  const file = parseReflectionsFile(text);
+  return renderReflections(addReflection(file.entries, r, keepLast), file.notes);
 }

@@ -5,7 +5,7 @@
 import { Pool } from "undici";
 import type { Logger } from "../log.js";
 import { extractJson, stepJsonSchema, validateStep, type StepResponse } from "./schema.js";
-import { StepError, type ChatMessage, type StepModel, type StepResult } from "./types.js";
+import { StepError, type ChatMessage, type ReplyFormat, type StepModel, type StepResult } from "./types.js";
 
 export interface ProviderOptions {
   baseUrl: string;
@@ -91,6 +91,11 @@ export class ProviderModel implements StepModel {
     return { response: parsed.value, model: this.name, durationMs: performance.now() - started, requests };
   }
 
+  /** One chat completion with the same retries and fallbacks as a step; returns the reply text. */
+  async chat(messages: ChatMessage[], opts: { signal?: AbortSignal; format?: ReplyFormat } = {}): Promise<string> {
+    return (await this.complete(messages, opts.signal, opts.format)).content;
+  }
+
   private parse(content: string): { ok: true; value: StepResponse } | { ok: false; error: string } {
     const json = extractJson(content);
     if (json === undefined) return { ok: false, error: "no JSON object found in the reply" };
@@ -98,14 +103,14 @@ export class ProviderModel implements StepModel {
   }
 
   /** One chat completion, with retries for transient faults; returns the message content. */
-  private async complete(messages: ChatMessage[], signal?: AbortSignal): Promise<{ content: string; requests: number }> {
+  private async complete(messages: ChatMessage[], signal?: AbortSignal, format?: ReplyFormat): Promise<{ content: string; requests: number }> {
     let requests = 0;
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       let answer: HttpAnswer;
       try {
         requests++;
-        answer = await this.post(messages, signal);
+        answer = await this.post(messages, signal, format);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         const reason = describeNetworkError(err, this.opts.timeoutMs);
@@ -166,10 +171,10 @@ export class ProviderModel implements StepModel {
     await this.sleep(ms, signal);
   }
 
-  private async post(messages: ChatMessage[], signal?: AbortSignal): Promise<HttpAnswer> {
+  private async post(messages: ChatMessage[], signal?: AbortSignal, format: ReplyFormat = { name: "agentos_step", schema: stepJsonSchema }): Promise<HttpAnswer> {
     const body: Record<string, unknown> = { model: this.opts.model, messages, max_tokens: this.opts.maxTokens, temperature: 0.2 };
     if (this.mode === "json_schema") {
-      body.response_format = { type: "json_schema", json_schema: { name: "agentos_step", strict: true, schema: stepJsonSchema } };
+      body.response_format = { type: "json_schema", json_schema: { name: format.name, strict: true, schema: format.schema } };
     } else if (this.mode === "json_object") body.response_format = { type: "json_object" };
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;

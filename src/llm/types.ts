@@ -15,9 +15,17 @@ export interface StepResult {
   requests: number;
 }
 
+/** A JSON schema to ask for with `response_format: json_schema` (falls back like a step does). */
+export interface ReplyFormat {
+  name: string;
+  schema: Record<string, unknown>;
+}
+
 export interface StepModel {
   readonly name: string;
   step(messages: ChatMessage[], signal?: AbortSignal): Promise<StepResult>;
+  /** One plain chat completion returning the reply text (the reward audit's grader uses it); absent offline. */
+  chat?(messages: ChatMessage[], opts?: { signal?: AbortSignal; format?: ReplyFormat }): Promise<string>;
 }
 
 /**

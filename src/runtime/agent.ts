@@ -7,11 +7,12 @@ import { join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../git/repo.js";
 import { applyOutcome, type CommitPlan } from "../learning/apply.js";
+import { fallbackAudit, GRADE_FORMAT, llmGrader, type Audit, type Grader } from "../learning/audit.js";
 import { parseGoals } from "../learning/goals.js";
-import { isoSecond, oneLine } from "../learning/markdown.js";
+import { formatProblem, isoSecond, oneLine, slugify } from "../learning/markdown.js";
 import { buildPrompt, type BuiltPrompt } from "../learning/prompt.js";
-import { addReflection, parseReflections, renderReflections } from "../learning/reflections.js";
-import { parseRewards } from "../learning/rewards.js";
+import { appendReflection, parseReflections } from "../learning/reflections.js";
+import { countTotals, parseRewards, type Reward, type Totals } from "../learning/rewards.js";
 import { parseSkills, skillsOf } from "../learning/skills.js";
 import { StepError, type StepModel, type StepResult } from "../llm/types.js";
 import type { Logger } from "../log.js";
@@ -47,6 +48,8 @@ export interface AgentContext {
   crashAt?: string;
   /** Where requests for a watchdog webhook go (injectable for tests). */
   postWebhook?: (url: string, body: unknown) => Promise<void>;
+  /** The reward audit's grader for `reward_audit.method: llm`; default: a grader prompt to `model.chat`. */
+  grader?: Grader;
 }
 
 interface TrackedTask extends Schedulable {
@@ -473,11 +476,13 @@ export class AgentRuntime {
         this.log.info(`provider answers again; resuming`);
         this.pausedState = undefined;
       }
-      await this.exclusive(() => this.commitOutcome(t, result, prompt!, attempt));
+      const graded = await this.grade(t, result);
+      const audit = await this.exclusive(() => this.commitOutcome(t, result, prompt!, attempt, graded));
       this.finished.ok++;
       this.ctx.events?.taskDone?.(this.name, {
         id: t.key,
         reward: result.response.reward,
+        audit,
         source: t.source.kind,
         seconds: (performance.now() - started) / 1000,
         llmSeconds: llmMs / 1000,
@@ -569,22 +574,61 @@ export class AgentRuntime {
     return built;
   }
 
-  private async commitOutcome(t: TrackedTask, result: StepResult, prompt: BuiltPrompt, attempt: number): Promise<void> {
+  /** `reward_audit.method: llm`: one grader call outside the apply lock; on any failure the rule-based audit, saying why. */
+  private async grade(t: TrackedTask, result: StepResult): Promise<Audit | undefined> {
+    const cfg = this.ctx.file.reward_audit;
+    if (!cfg.enabled || cfg.method !== "llm") return undefined;
+    const r = result.response;
+    const input = { reward: r.reward, answer: r.answer, rewardReason: r.reward_reason, skill: r.skill, task: { id: t.key, text: t.block.task } };
+    const model = this.ctx.model;
+    const grader = this.ctx.grader ?? (model.chat ? llmGrader((m, signal) => model.chat!(m, { signal, format: GRADE_FORMAT })) : undefined);
+    if (!grader) return fallbackAudit(input, `model '${model.name}' cannot grade`);
+    try {
+      return await grader(input, this.abort.signal);
+    } catch (err) {
+      if (this.abort.signal.aborted) throw err;
+      const why = oneLine((err as Error).message ?? String(err), 200);
+      this.log.warn(`reward audit grader failed on ${t.key} (${why}); using the rule-based audit`);
+      return fallbackAudit(input, why);
+    }
+  }
+
+  /** Totals of every task outcome in git history: for a rewards.md whose totals line is gone. */
+  private async rewardTotalsFromGit(): Promise<Totals> {
+    const outcomes: { reward: Reward; audit?: Reward }[] = [];
+    for (const c of await this.repo.log(1_000_000)) {
+      const reward = c.trailers.Reward;
+      if (!c.subject.includes("(task):") || !/^-?[01]$/.test(reward ?? "")) continue;
+      const audit = c.trailers.Audit;
+      outcomes.push({ reward: Number(reward) as Reward, audit: /^-?[01]$/.test(audit ?? "") ? (Number(audit) as Reward) : undefined });
+    }
+    return countTotals(outcomes);
+  }
+
+  /** Problems in hand-edited learning files, each logged once per process. */
+  private readonly reportedProblems = new Set<string>();
+
+  private async commitOutcome(t: TrackedTask, result: StepResult, prompt: BuiltPrompt, attempt: number, graded?: Audit): Promise<number | undefined> {
     const p = this.paths;
     const now = this.ctx.now();
+    // Re-read everything right before applying: a person's edits since the prompt win.
     const [skills, goals, rewards, reflections] = await Promise.all(
       [p.skills, p.goals, p.rewards, p.reflections].map((f) => readTextIfExists(f).then((x) => x ?? "")),
     );
     const skillTexts: Record<string, string | undefined> = {};
     const parsedSkills = parseSkills(skills!);
+    const r = result.response;
+    const toRead = skillsOf(parsedSkills).map((s) => [s.slug, s.file] as const);
+    if (r.reward === 1 && r.skill) toRead.push([slugify(r.skill.name), `skills/${slugify(r.skill.name)}.md`]);
     await Promise.all(
-      skillsOf(parsedSkills).map(async (s) => {
-        skillTexts[s.slug] = await readTextIfExists(join(p.dir, s.file)).catch(() => undefined);
+      toRead.map(async ([slug, file]) => {
+        skillTexts[slug] ??= await readTextIfExists(join(p.dir, file)).catch(() => undefined);
       }),
     );
-    const r = result.response;
+    const archived = (await readdir(join(p.dir, "skills", "archive")).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
+    const rewardHistory = parseRewards(rewards!).totalsFound ? undefined : await this.rewardTotalsFromGit();
     const applied = applyOutcome(
-      { skills: skills!, goals: goals!, rewards: rewards!, reflections: reflections!, skillTexts },
+      { skills: skills!, goals: goals!, rewards: rewards!, reflections: reflections!, skillTexts, archived, rewardHistory },
       {
         agent: this.name,
         task: { id: t.key, text: t.block.task, source: t.source.kind, from: t.block.from, parent: t.block.parent },
@@ -593,10 +637,14 @@ export class AgentRuntime {
         attempt,
         usedSkills: prompt.usedSkills,
         now,
+        audit: graded,
       },
       this.ctx.file,
     );
-    for (const u of applied.unreadable) this.log.warn(`skills.md:${u.line}: cannot read this entry (${u.message}); kept as written`);
+    for (const problem of applied.problems.map(formatProblem)) {
+      if (!this.reportedProblems.has(problem)) this.log.warn(problem);
+      this.reportedProblems.add(problem);
+    }
 
     const external: ExternalEffect[] = [];
     const extraCommits: CommitPlan[] = [];
@@ -629,7 +677,7 @@ export class AgentRuntime {
     this.log.info(`Response:\n${r.answer.split("\n").slice(0, 6).join("\n")}${r.answer.split("\n").length > 6 ? "\n…" : ""}`);
     this.log.info(`Task ${t.key} done | reward: ${r.reward}${audit}${applied.skill ? ` | skill: ${applied.skill.slug}${applied.skill.isNew ? " (new)" : ""}` : ""} | model: ${result.model}`);
     if (applied.divergent) this.log.warn(`reward audit disagrees on ${t.key}: agent said ${r.reward}, audit says ${applied.audit!.score} (${applied.audit!.notes.join("; ")})`);
-    for (const a of applied.archived) this.log.info(`archived skill ${a.entry.slug}: ${a.reason}`);
+    for (const a of applied.archived) this.log.info(`archived skill ${a.entry.slug} to ${a.path}: ${a.reason}`);
     if (applied.escalated) {
       this.log.warn(`watchdog: ${applied.streak} consecutive -1 rewards (latest ${t.key}); escalation committed`);
       this.ctx.events?.escalation?.(this.name, "negative_streak");
@@ -641,6 +689,7 @@ export class AgentRuntime {
       }
     }
     this.scheduleCleanup();
+    return applied.audit?.score;
   }
 
   private async planHandoff(t: TrackedTask, h: { to: string; task: string; priority: "high" | "normal" | "low" }, now: Date): Promise<ExternalEffect | undefined> {
@@ -697,7 +746,7 @@ export class AgentRuntime {
       await this.exclusive(async () => {
         const text = (await readTextIfExists(this.paths.reflections)) ?? "";
         const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
-        const updated = renderReflections(addReflection(parseReflections(text), { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last));
+        const updated = appendReflection(text, { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last);
         await writeFileAtomic(this.paths.reflections, updated);
         await this.repo.commit({
           subject: escalationSubject,
