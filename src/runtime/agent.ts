@@ -59,6 +59,8 @@ interface TrackedTask extends Schedulable {
   expiresAt?: number;
   lastError?: string;
   retryTimer?: NodeJS.Timeout;
+  /** Dead-lettered by the TTL sweeper: p-queue may still hold it, and must not run it. */
+  expired?: boolean;
 }
 
 export interface AgentStatus {
@@ -397,6 +399,7 @@ export class AgentRuntime {
       await s.checkSpools().catch(() => {});
       void this.readSource(s);
     }
+    await this.sweep(); // the sweep timer's safety net when the clock jumped (suspend, injected clock)
     await this.heartbeat();
   }
 
@@ -413,7 +416,7 @@ export class AgentRuntime {
   private scheduleSweep(): void {
     if (this.stopped) return;
     let next = Number.POSITIVE_INFINITY;
-    for (const t of this.tasks.values()) if (t.expiresAt !== undefined && this.queue.isWaiting(t.key)) next = Math.min(next, t.expiresAt);
+    for (const t of this.tasks.values()) if (t.expiresAt !== undefined && !t.expired && !this.runningKeys.has(t.key)) next = Math.min(next, t.expiresAt);
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     if (!Number.isFinite(next)) return;
@@ -422,19 +425,24 @@ export class AgentRuntime {
     this.sweepTimer.unref?.();
   }
 
-  /** Dead-letters every waiting task whose TTL has passed, wherever it is in the backlog. */
+  /**
+   * Dead-letters every task whose TTL has passed and that is not running, wherever it
+   * is: waiting in its file, admitted behind a long task, or waiting for a retry.
+   */
   async sweep(): Promise<void> {
     const now = this.ctx.now().getTime();
     for (const t of [...this.tasks.values()]) {
-      if (t.expiresAt !== undefined && t.expiresAt <= now && this.queue.withdraw(t.key)) {
-        clearTimeout(t.retryTimer);
-        await this.expire(t);
-      }
+      if (t.expiresAt === undefined || t.expiresAt > now || t.expired || this.runningKeys.has(t.key)) continue;
+      this.queue.withdraw(t.key);
+      clearTimeout(t.retryTimer);
+      await this.expire(t);
     }
     this.scheduleSweep();
   }
 
   private async expire(t: TrackedTask): Promise<void> {
+    if (t.expired) return;
+    t.expired = true;
     const age = Math.round((this.ctx.now().getTime() - (t.block.created ? Date.parse(t.block.created) : t.firstSeen.getTime())) / 1000);
     await this.deadLetter("expired", {
       taskId: t.key,
@@ -458,7 +466,7 @@ export class AgentRuntime {
   }
 
   private async runTask(t: TrackedTask): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || t.expired) return;
     if (t.expiresAt !== undefined && t.expiresAt <= this.ctx.now().getTime()) return this.expire(t);
     const attempt = this.ledger.attemptsOf(t.key) + 1;
     this.ledger.markAttempt(t.key, attempt);
@@ -521,6 +529,7 @@ export class AgentRuntime {
       t.retryTimer = this.later(delay, () => {
         if (this.tasks.get(t.key) === t) this.queue.offer(t);
       });
+      this.later(0, () => this.scheduleSweep()); // once it no longer counts as running: its TTL runs on while it waits
     }
   }
 

@@ -1,0 +1,303 @@
+// IAC in one process: handoff chains, TTL with an injected clock, dead letters,
+// unknown agents and inbox drops. Real files, real chokidar, real isomorphic-git
+// checked with native `git fsck --strict`; the scripted LLM server is the only stand-in.
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Env } from "../src/config/schema.js";
+import { createLogger } from "../src/log.js";
+import type { AgentEvents } from "../src/runtime/agent.js";
+import { Runtime } from "../src/runtime/runtime.js";
+import { listDeadLetters } from "../src/scheduler/dead-letters.js";
+import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend, tempDir } from "./support/harness.js";
+import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
+
+let llm: LlmServer;
+beforeAll(async () => {
+  llm = await startLlmServer();
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+interface Started {
+  rt: Runtime;
+  lines: string[];
+}
+const running: Started[] = [];
+const dirs: string[] = [];
+afterEach(async (ctx) => {
+  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const s of running) console.log(s.lines.join("\n"));
+  llm.script(undefined);
+  await Promise.all(running.splice(0).map((s) => s.rt.stop()));
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+async function start(data: string, opts: { only?: string[]; now?: () => Date; events?: AgentEvents } = {}): Promise<Started> {
+  const lines: string[] = [];
+  const log = createLogger({ level: "info", write: (l) => lines.push(l) });
+  const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10" });
+  const rt = new Runtime({ dataDir: data, env, log, ...opts });
+  const s = { rt, lines };
+  running.push(s);
+  await rt.start();
+  return s;
+}
+
+function dataDir(yaml: string): string {
+  const d = dataDirWith(yaml);
+  dirs.push(d);
+  return d;
+}
+
+const agent = (name: string, cls = "medium") => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n`;
+const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** A task block; \`created\` defaults to now, since inbox and handoff messages expire. */
+function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
+  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
+  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
+}
+
+const repo = (data: string, name: string) => join(data, "agents", name);
+const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
+const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
+const handoffs = (data: string, name: string) => join(data, "shared", "iac", "handoffs", name);
+const deadDir = (data: string) => join(data, "shared", "iac", "dead_letters");
+const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
+const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
+const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
+const requestsFor = (id: string) => llm.requests.filter((r) => r.taskId === id).length;
+
+describe("handoffs", () => {
+  it("hands a data question from orion to iris: an atomic handoff file with from, parent, hops, created and ttl; both git logs show the chain", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris")]));
+    // orion alone first, so the handoff file can be read before iris takes it.
+    const orion = await start(data, { only: ["orion"] });
+    shellAppend(queue(data, "orion"), block("hourly-errors", "Which hour had the most 5xx errors yesterday? Ask the data analyst. [handoff:iris]"));
+    const file = join(handoffs(data, "iris"), "orion.hourly-errors.md");
+    await eventually(() => committed(data, "orion", "orion(task): hourly-errors") && existsSync(file), 15_000, "orion's commit and the handoff file");
+
+    expect(read(file)).toMatch(
+      /^## orion\.hourly-errors\ntask: Follow-up of hourly-errors: please check the result\.\npriority: normal\nttl_seconds: 300\nfrom: orion\nparent: hourly-errors\nhops: 1\ncreated: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$/,
+    );
+    // Written by rename: no temp file is left next to it.
+    expect(readdirSync(handoffs(data, "iris"))).toEqual(["orion.hourly-errors.md"]);
+    const sent = lastCommit(data, "orion", "Task-Id: hourly-errors");
+    expect(sent).toContain("Handoff-To: iris");
+    expect(sent).toContain("Source: queue");
+    expect(read(join(repo(data, "orion"), "results", "hourly-errors.md"))).toContain("- handoff: iris (normal)");
+
+    await start(data, { only: ["iris"] });
+    await eventually(() => committed(data, "iris", "iris(task): orion.hourly-errors"), 15_000, "iris's commit");
+    const got = lastCommit(data, "iris", "Task-Id: orion.hourly-errors");
+    for (const t of ["Source: handoff", "Handoff-From: orion", "Parent-Task: hourly-errors", "Attempt: 1"]) expect(got).toContain(t);
+    expect(read(join(repo(data, "iris"), "results", "orion.hourly-errors.md"))).toContain("- from: orion");
+    await eventually(() => !existsSync(file), 5_000, "the handoff file removed after its commit");
+    expect(requestsFor("orion.hourly-errors")).toBe(1);
+    expect(orion.lines.join("\n")).toMatch(/handing off to iris as orion\.hourly-errors \(hop 1\)/);
+    fsckStrict(repo(data, "orion"));
+    fsckStrict(repo(data, "iris"));
+  });
+
+  it("runs a three-agent chain orion -> iris -> lex in one process, with hops counted along the way", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
+    llm.script((req) =>
+      req.taskId === "orion.chain-start"
+        ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Is this data retention clause compliant?", priority: "high" } }) }
+        : undefined,
+    );
+    await start(data);
+    shellAppend(queue(data, "orion"), block("chain-start", "Start the chain. [handoff:iris]"));
+    await eventually(() => committed(data, "lex", "lex(task): iris.orion.chain-start"), 20_000, "lex's commit");
+
+    expect(lastCommit(data, "orion", "Task-Id: chain-start")).toContain("Handoff-To: iris");
+    const mid = lastCommit(data, "iris", "Task-Id: orion.chain-start");
+    for (const t of ["Handoff-From: orion", "Parent-Task: chain-start", "Handoff-To: lex"]) expect(mid).toContain(t);
+    const end = lastCommit(data, "lex", "Task-Id: iris.orion.chain-start");
+    for (const t of ["Source: handoff", "Handoff-From: iris", "Parent-Task: orion.chain-start"]) expect(end).toContain(t);
+    expect(end).toContain("Is this data retention clause compliant?");
+    // The chain can be followed back from lex by its trailers alone.
+    const parentOfEnd = git(repo(data, "lex"), "log", "-1", "--grep=Task-Id: iris.orion.chain-start", "--format=%(trailers:key=Parent-Task,valueonly)").trim();
+    expect(git(repo(data, "iris"), "log", "-1", `--grep=Task-Id: ${parentOfEnd}`, "--format=%(trailers:key=Parent-Task,valueonly)").trim()).toBe("chain-start");
+    await eventually(() => readdirSync(handoffs(data, "lex")).length === 0 && readdirSync(handoffs(data, "iris")).length === 0, 5_000, "handoff files removed");
+    for (const a of ["orion", "iris", "lex"]) fsckStrict(repo(data, a));
+  });
+
+  it("dead-letters a handoff beyond iac.max_hops (hop_limit) and one to an agent not in agents.yaml (unknown_agent); the sender's task still commits", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")], "iac:\n  max_hops: 1\n"));
+    llm.script((req) =>
+      req.taskId === "orion.too-far" ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "one hop too many", priority: "normal" } }) } : undefined,
+    );
+    await start(data);
+    shellAppend(queue(data, "orion"), block("too-far", "Go two hops. [handoff:iris]") + block("to-ghost", "Ask someone who does not exist. [handoff:ghost]"));
+    await eventually(() => committed(data, "iris", "iris(task): orion.too-far") && committed(data, "orion", "orion(task): to-ghost"), 15_000, "both senders' commits");
+    const letters = await eventually(async () => {
+      const all = await listDeadLetters(deadDir(data));
+      return all.length === 2 ? all : undefined;
+    }, 5_000, "two dead letters");
+    const hop = letters.find((d) => d.reason === "hop_limit")!;
+    expect(hop).toMatchObject({ agent: "iris", taskId: "iris.orion.too-far", source: "handoff from iris/orion.too-far", attempts: 0 });
+    expect(hop.lastError).toBe("handoff chain would reach 2 hops, over iac.max_hops 1");
+    expect(hop.original).toMatch(/^## iris\.orion\.too-far\ntask: one hop too many\npriority: normal\nttl_seconds: 300\nfrom: iris\nparent: orion\.too-far\nhops: 2\ncreated: \S+\n$/);
+    const ghost = letters.find((d) => d.reason === "unknown_agent")!;
+    expect(ghost).toMatchObject({ agent: "orion", taskId: "orion.to-ghost" });
+    expect(ghost.lastError).toContain("to 'ghost', which is not in agents.yaml");
+    expect(existsSync(handoffs(data, "ghost"))).toBe(false);
+    expect(existsSync(handoffs(data, "lex")) ? readdirSync(handoffs(data, "lex")) : []).toEqual([]);
+    expect(subjects(data, "lex")).toEqual(["init: agent filesystem"]);
+  });
+
+  it("dead-letters a handoff file that arrives with hops over the limit instead of running it", async () => {
+    const data = dataDir(yaml([agent("iris")], "iac:\n  max_hops: 2\n"));
+    await start(data);
+    writeFileSync(join(handoffs(data, "iris"), "loop.md"), block("loop-x", "ping-pong", { from: "orion", parent: "loop-w", hops: 3 }).slice(1));
+    const [d] = await eventually(async () => {
+      const all = await listDeadLetters(deadDir(data));
+      return all.length ? all : undefined;
+    }, 10_000, "a hop_limit dead letter");
+    expect(d).toMatchObject({ reason: "hop_limit", agent: "iris", taskId: "loop-x", source: "shared/iac/handoffs/iris/loop.md:1" });
+    expect(d!.lastError).toBe("hops 3 is over iac.max_hops 2");
+    await eventually(() => !existsSync(join(handoffs(data, "iris"), "loop.md")), 5_000, "the handoff file removed");
+    expect(requestsFor("loop-x")).toBe(0);
+  });
+});
+
+describe("TTL with an injected clock", () => {
+  const T0 = Date.parse("2026-05-01T12:00:00Z");
+
+  it("expires a message that is already too old on arrival: dead letter, escalation commit and reflection; it never reaches the LLM", async () => {
+    let now = T0;
+    const data = dataDir(yaml([agent("iris", "slow")]));
+    await start(data, { now: () => new Date(now) });
+    writeFileSync(join(inbox(data, "iris"), "old.md"), block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
+    await eventually(() => committed(data, "iris", "iris(escalation): stale-question expired"), 10_000, "the escalation commit");
+    const [d] = await listDeadLetters(deadDir(data));
+    expect(d).toMatchObject({ reason: "expired", agent: "iris", taskId: "stale-question", source: "shared/iac/inbox/iris/old.md:1", attempts: 0, at: iso(T0), firstSeen: iso(T0) });
+    expect(d!.lastError).toBe("expired 301 s after it was created (ttl 300 s)");
+    expect(d!.original).toBe(block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
+    const esc = lastCommit(data, "iris", "Escalation: expired");
+    expect(esc).toContain("Task-Id: stale-question");
+    expect(esc).toMatch(/Dead letter: shared\/iac\/dead_letters\/\S+-iris-stale-question-\w+\.md/);
+    expect(read(join(repo(data, "iris"), "reflections.md"))).toContain("[escalation] stale-question went to dead letters (expired)");
+    await eventually(() => !existsSync(join(inbox(data, "iris"), "old.md")), 5_000, "the inbox file removed");
+    expect(requestsFor("stale-question")).toBe(0);
+    expect(git(repo(data, "iris"), "status", "--porcelain")).toBe("");
+    fsckStrict(repo(data, "iris"));
+  });
+
+  it("the sweeper dead-letters messages stuck behind a running task on time, ready or waiting, while queue.md tasks without ttl_seconds never expire", async () => {
+    let now = T0;
+    const data = dataDir(yaml([agent("iris", "slow")], "throughput_classes:\n  slow: { concurrency: 1, max_queue_depth: 2 }\n"));
+    const { rt } = await start(data, { now: () => new Date(now) });
+    shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:2500]", {}, iso(T0)));
+    await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
+    // Behind `busy`: depth 2 admits msg-ready; msg-waiting and an old queue.md task wait in their files.
+    const iris = rt.agents.get("iris")!;
+    writeFileSync(join(inbox(data, "iris"), "m1.md"), block("msg-ready", "First message.", { ttl_seconds: 60 }, iso(T0)).slice(1));
+    await eventually(() => iris.status().ready === 1, 10_000, "msg-ready admitted");
+    writeFileSync(join(inbox(data, "iris"), "m2.md"), block("msg-waiting", "Second message.", { ttl_seconds: 60 }, iso(T0)).slice(1));
+    shellAppend(queue(data, "iris"), block("old-queue-task", "No ttl: never expires.", {}, iso(T0 - 10 * 86_400_000)));
+    await eventually(() => iris.status().waiting === 2, 10_000, "two waiting");
+    expect(iris.status()).toMatchObject({ in_flight: 1, ready: 1, waiting: 2 });
+
+    now = T0 + 61_000;
+    await iris.sweep();
+    // Both messages are dead letters while `busy` is still running.
+    const letters = await listDeadLetters(deadDir(data));
+    expect(letters.map((d) => `${d.reason}:${d.taskId}`).sort()).toEqual(["expired:msg-ready", "expired:msg-waiting"]);
+    expect(committed(data, "iris", "iris(task): busy")).toBe(false);
+    expect(subjects(data, "iris").filter((s) => s.includes("(escalation)")).sort()).toEqual(["iris(escalation): msg-ready expired", "iris(escalation): msg-waiting expired"]);
+
+    await eventually(() => committed(data, "iris", "iris(task): old-queue-task"), 15_000, "the queue.md task without ttl ran");
+    expect(subjects(data, "iris").indexOf("iris(task): busy")).toBeGreaterThan(0); // busy is older than old-queue-task
+    expect(requestsFor("msg-ready") + requestsFor("msg-waiting")).toBe(0);
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "both message files removed");
+    fsckStrict(repo(data, "iris"));
+  });
+
+  it("expires a queue.md task only when it carries ttl_seconds", async () => {
+    let now = T0;
+    const data = dataDir(yaml([agent("orion")]));
+    await start(data, { now: () => new Date(now) });
+    shellAppend(queue(data, "orion"), block("q-ttl", "Has a ttl.", { ttl_seconds: 30 }, iso(T0 - 31_000)) + block("q-plain", "No ttl.", {}, iso(T0 - 86_400_000)));
+    await eventually(() => committed(data, "orion", "orion(escalation): q-ttl expired") && committed(data, "orion", "orion(task): q-plain"), 10_000, "one expired, one ran");
+    const [d] = await listDeadLetters(deadDir(data));
+    expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: "agents/orion/queue.md:2" });
+    await eventually(() => !read(queue(data, "orion")).includes("## q-"), 5_000, "queue.md compacted");
+  });
+});
+
+describe("inbox drops", () => {
+  it("delivers a file copied in with cp: every block once, and removes the file after the last commit", async () => {
+    const data = dataDir(yaml([agent("orion", "fast")]));
+    await start(data);
+    const src = join(tempDir(), "batch.md");
+    dirs.push(join(src, ".."));
+    const ids = Array.from({ length: 40 }, (_, i) => `cp-${i}`);
+    writeFileSync(src, "Notes before the first block are ignored.\n" + ids.map((id) => block(id, `Task ${id}: ${"padding ".repeat(400)}`)).join(""));
+    expect(spawnSync("cp", [src, join(inbox(data, "orion"), "batch.md")]).status).toBe(0);
+    await eventually(() => subjects(data, "orion").filter((s) => s.startsWith("orion(task): cp-")).length === 40, 30_000, "40 commits");
+    for (const id of ids) expect(requestsFor(id)).toBe(1);
+    await eventually(() => !existsSync(join(inbox(data, "orion"), "batch.md")), 5_000, "batch.md removed");
+    expect(await listDeadLetters(deadDir(data))).toEqual([]);
+    fsckStrict(repo(data, "orion"));
+  });
+
+  it("does not read a message file early while it is still being written", async () => {
+    const data = dataDir(yaml([agent("orion")]).replace("settle_ms: 100", "settle_ms: 1500"));
+    await start(data);
+    const path = join(inbox(data, "orion"), "slow-writer.md");
+    const fd = openSync(path, "w");
+    writeSync(fd, "## two-chunks\ntask: |\n  The first half of the question,\n");
+    await new Promise((r) => setTimeout(r, 200));
+    writeSync(fd, `  and the second half.\npriority: high\ncreated: ${iso(Date.now())}\n`);
+    closeSync(fd);
+    await eventually(() => committed(data, "orion", "orion(task): two-chunks"), 10_000, "the commit");
+    const body = lastCommit(data, "orion", "Task-Id: two-chunks");
+    expect(body).toContain("The first half of the question,\nand the second half.");
+    expect(requestsFor("two-chunks")).toBe(1);
+    expect(llm.requests.find((r) => r.taskId === "two-chunks")!.taskText).toContain("and the second half.");
+  });
+
+  it("ignores *.tmp files and dotfiles until they are renamed to *.md", async () => {
+    const data = dataDir(yaml([agent("orion")]));
+    await start(data);
+    const dir = inbox(data, "orion");
+    writeFileSync(join(dir, "drop.md.tmp"), block("via-rename", "Delivered when renamed.").slice(1));
+    writeFileSync(join(dir, ".hidden.md"), block("hidden-one", "Never read: a dotfile.").slice(1));
+    writeFileSync(join(dir, "notes.md~"), block("backup-one", "Never read: an editor backup.").slice(1));
+    writeFileSync(join(dir, "partial.md.part"), block("part-one", "Never read: a download in progress.").slice(1));
+    renameSync(join(dir, "drop.md.tmp"), join(dir, "drop.md"));
+    await eventually(() => committed(data, "orion", "orion(task): via-rename"), 10_000, "the renamed file's commit");
+    // A later message proves the ignored files had every chance to be picked up.
+    writeFileSync(join(dir, "later.md"), block("later-one", "A later message.").slice(1));
+    await eventually(() => committed(data, "orion", "orion(task): later-one"), 10_000, "the later commit");
+    await (running[0]!.rt.agents.get("orion")!.reconcile());
+    await eventually(() => !existsSync(join(dir, "later.md")), 5_000, "later.md removed");
+    expect(readdirSync(dir).sort()).toEqual([".hidden.md", "notes.md~", "partial.md.part"]);
+    for (const id of ["hidden-one", "backup-one", "part-one"]) expect(requestsFor(id)).toBe(0);
+    expect(await listDeadLetters(deadDir(data))).toEqual([]);
+  });
+
+  it("moves a message for an agent that agents.yaml does not know to dead letters (unknown_agent), verbatim", async () => {
+    const data = dataDir(yaml([agent("orion")]));
+    await start(data);
+    const text = "Hello ghost.\n" + block("g-1", "For nobody.") + block("g-2", "Also for nobody.");
+    const dir = inbox(data, "ghost");
+    spawnSync("mkdir", ["-p", dir]);
+    writeFileSync(join(dir, "hello.md"), text);
+    const [d] = await eventually(async () => {
+      const all = await listDeadLetters(deadDir(data));
+      return all.length ? all : undefined;
+    }, 10_000, "an unknown_agent dead letter");
+    expect(d).toMatchObject({ reason: "unknown_agent", agent: "ghost", source: "shared/iac/inbox/ghost/hello.md" });
+    expect(d!.lastError).toBe("no agent 'ghost' in agents.yaml (known: orion)");
+    expect(d!.original).toBe(text);
+    await eventually(() => readdirSync(dir).length === 0, 5_000, "the file (and its claim) removed");
+    expect(await listDeadLetters(deadDir(data))).toHaveLength(1);
+  });
+});
