@@ -1,0 +1,86 @@
+// `npm run bench [-- <names...>] [-- --quick]`: runs each benchmark in its own Node
+// process (so RSS and CPU figures are its own), prints one table and writes
+// bench/results/latest.json. Names: pickup overhead drain concurrency many prompt.
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { ROOT, machine } from "./lib.mjs";
+
+const ALL = ["pickup", "overhead", "drain", "concurrency", "many", "prompt"];
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const names = args.filter((a) => !a.startsWith("--"));
+const unknown = names.filter((n) => !ALL.includes(n));
+if (unknown.length) {
+  console.error(`unknown benchmark ${unknown.join(", ")}; expected some of: ${ALL.join(" ")}`);
+  process.exit(2);
+}
+const selected = names.length ? ALL.filter((n) => names.includes(n)) : ALL;
+
+function runOne(name) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [join(ROOT, "bench", `${name}.mjs`), ...(quick ? ["--quick"] : [])], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => {
+      err += d;
+      if (err.length > 200_000) err = err.slice(-100_000);
+    });
+    child.on("exit", (code) => {
+      const line = out.split("\n").find((l) => l.startsWith("@@BENCH "));
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0 || !line) resolve({ name, error: `exit ${code}: ${err.slice(-2000)}`, seconds });
+      else resolve({ ...JSON.parse(line.slice(8)), seconds, warnings: err.split("\n").filter(Boolean).slice(-5) });
+    });
+  });
+}
+
+const fmt = (v) => (v === undefined || v === null ? "" : typeof v === "number" ? String(v) : String(v));
+function table(results) {
+  const head = ["benchmark", "metric", "value", "baseline (same run)", "ratio", "goal", "ok"];
+  const rows = [head];
+  for (const r of results) {
+    if (r.error) {
+      rows.push([r.name, "FAILED", r.error.split("\n")[0], "", "", "", "✗"]);
+      continue;
+    }
+    for (const x of r.rows) {
+      rows.push([
+        r.name,
+        x.metric,
+        `${fmt(x.value)} ${x.unit}`,
+        x.baseline !== undefined ? `${fmt(x.baseline)} (${x.baselineLabel})` : "",
+        x.ratio !== undefined ? `${fmt(x.ratio)}${x.ratioLabel ? " " + x.ratioLabel : ""}` : "",
+        x.goal ?? "",
+        x.pass === undefined ? "" : x.pass ? "✓" : "✗",
+      ]);
+    }
+  }
+  return rows.map((r) => `| ${r.join(" | ")} |`).join("\n").replace(/^(\|[^\n]*\n)/, (m) => m + `|${head.map(() => "---").join("|")}|\n`);
+}
+
+const started = new Date();
+const t0 = performance.now();
+const results = [];
+for (const name of selected) {
+  process.stderr.write(`bench: ${name}${quick ? " (quick)" : ""} ...\n`);
+  const r = await runOne(name);
+  process.stderr.write(`bench: ${name} done in ${r.seconds.toFixed(0)} s${r.error ? " (FAILED)" : ""}\n`);
+  results.push(r);
+}
+const totalSeconds = (performance.now() - t0) / 1000;
+const out = {
+  started: started.toISOString(),
+  totalSeconds,
+  quick,
+  machine: { ...machine(), cores: cpus().length, memGb: Math.round(totalmem() / 2 ** 30) },
+  results,
+};
+mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify(out, null, 2) + "\n");
+console.log(table(results));
+console.log(`\n${selected.length} benchmark(s)${quick ? " (quick)" : ""} in ${totalSeconds.toFixed(0)} s; written to bench/results/latest.json`);
+process.exit(results.some((r) => r.error) ? 1 : 0);
