@@ -16,6 +16,8 @@ export interface SkillEntry {
   file: string;
   /** The entry's lines as read (empty for a new entry): rendering updates them in place. */
   raw: string[];
+  /** The values as read: an entry whose values did not change is written back exactly as read. */
+  readAs?: string;
   line: number;
 }
 
@@ -93,7 +95,7 @@ function parseEntry(chunk: string[], line: number): SkillEntry | UnreadableEntry
   if (fields.failures !== undefined && !/^\d+$/.test(fields.failures)) problems.push("expected `- failures: <whole number>`");
   if (fields.file !== undefined && !SAFE_FILE.test(fields.file)) problems.push("expected `- file: skills/<name>.md`");
   if (problems.length) return { kind: "unreadable", name, lines: chunk, line, message: problems.join("; ") };
-  return {
+  const entry: SkillEntry = {
     kind: "skill",
     slug: name,
     summary: fields.summary ?? "",
@@ -105,7 +107,10 @@ function parseEntry(chunk: string[], line: number): SkillEntry | UnreadableEntry
     raw: chunk,
     line,
   };
+  return { ...entry, readAs: valuesOf(entry) };
 }
+
+const valuesOf = (e: SkillEntry) => JSON.stringify([e.slug, e.summary, e.evidence, e.lastSuccess, e.created, e.failures, e.file]);
 
 /** Problems a person should fix: unreadable entries and duplicate names, with their line. */
 export function skillProblems(file: SkillsFile): FileProblem[] {
@@ -155,6 +160,7 @@ export function renderEntry(e: SkillEntry): string[] {
   if (e.raw.length === 0) {
     return [`### ${e.slug}`, ...FIELDS.flatMap((f) => (fieldValue(e, f) === undefined ? [] : [`- ${f}: ${fieldValue(e, f)}`]))];
   }
+  if (e.readAs === valuesOf(e)) return e.raw;
   const out = [...e.raw];
   const present = new Set<Field>();
   let lastField = 0;
