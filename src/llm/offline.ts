@@ -18,6 +18,10 @@ export class OfflineModel implements StepModel {
     const firstSentence = (/^[^.!?\n]*[.!?]?/.exec(text)?.[0] ?? text).trim();
     const topic = slugify(id.replace(/[-_]?\d+$/, "")) || "general-task";
     const substantial = wordCount >= 5;
+    // "hand off to <agent>" in the task: hand a follow-up to that agent, so the Compose
+    // example shows a handoff between containers without a key. The follow-up's text has
+    // no such phrase, so a chain stops after one hop.
+    const handTo = /\bhand(?:\s+it)?\s+off\s+to\s+([a-z0-9][a-z0-9_-]{0,62})\b/i.exec(text)?.[1]?.toLowerCase();
     const response: StepResponse = {
       answer: [
         `**Offline model** — no LLM was called. This deterministic answer shows the flow end to end.`,
@@ -40,7 +44,7 @@ export class OfflineModel implements StepModel {
         : null,
       reflection: substantial ? null : `Task ${id} was too short to act on; ask for the missing detail.`,
       goals: substantial ? null : { add: ["Ask for missing detail when a task is underspecified"], complete: [] },
-      handoff: null,
+      handoff: handTo ? { to: handTo, task: `Follow-up of task ${id}: check the offline answer and add what is missing.`, priority: "normal" } : null,
       share: null,
     };
     return { response, model: OFFLINE_MODEL, durationMs: performance.now() - started, requests: 0 };
