@@ -310,12 +310,13 @@ export function renderSkillFile(slug: string, skill: NewSkill, task: { id: strin
     "",
     "## Learned from",
     "",
-    learnedLine(task, now),
+    `${learnedLine(task, now)}: ${oneLine(task.text, 160)}`,
     "",
   ].join("\n");
 }
 
-const learnedLine = (task: { id: string; text: string }, now: Date) => `- task: ${task.id} (${day(now)}): ${oneLine(task.text, 160)}`;
+/** The task that taught a skill is quoted; later ones are only named (they are in git history). */
+const learnedLine = (task: { id: string }, now: Date) => `- task: ${task.id} (${day(now)})`;
 const LEARNED = /^- task: /;
 /** Learned-from lines kept in a skill file: the first task and the latest ones (bounded, so the prompt stays flat). */
 export const LEARNED_FROM_KEPT = 5;
