@@ -3,7 +3,7 @@
 // Everything that touches this agent's files goes through here; agents never share
 // a lock, so one slow or broken agent never holds up another.
 import { readdir, readFile, unlink } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../git/repo.js";
 import { applyOutcome, type CommitPlan } from "../learning/apply.js";
@@ -17,7 +17,7 @@ import { parseSkills, skillsOf } from "../learning/skills.js";
 import { StepError, type StepModel, type StepResult } from "../llm/types.js";
 import type { Logger } from "../log.js";
 import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/agent-queue.js";
-import { writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
+import { requeueState, writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
 import { agentAuthor } from "../store/bootstrap.js";
 import { readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
@@ -248,8 +248,14 @@ export class AgentRuntime {
     const tracked = this.tasks.get(key);
     const handled = this.ledger.state(key);
     if (handled && !tracked) {
-      if (this.ledger.isRemoved(key)) await this.duplicate(src, block, `task '${key}' was already ${handled === "done" ? "processed" : "dead-lettered"} (git log --grep 'Task-Id: ${key}'); a stale copy came back in ${where}`);
-      return; // else: processed, and compaction will take the block out of its file
+      // `dead-letters requeue` puts a dead letter back under its own id: that copy runs once more.
+      const requeue = src.kind !== "queue" && (handled === "dead" || this.ledger.isRemoved(key)) ? await requeueState(this.shared.deadLetters, this.name, key, basename(src.path)) : undefined;
+      if (requeue === "pending" && handled === "dead" && !this.tasks.has(key)) {
+        this.log.info(`task ${key} was requeued from dead letters (${where}); running it again`);
+      } else {
+        if (this.ledger.isRemoved(key) && !requeue) await this.duplicate(src, block, `task '${key}' was already ${handled === "done" ? "processed" : "dead-lettered"} (git log --grep 'Task-Id: ${key}'); a stale copy came back in ${where}`);
+        return; // else: processed, and compaction will take the block out of its file
+      }
     }
     if (tracked) {
       if (tracked.source === src && tracked.block.start === block.start) {
@@ -318,6 +324,9 @@ export class AgentRuntime {
     if (this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
     const key = blockKey(b);
     if (!this.ledger.isHandled(key)) return false;
+    // Still tracked from this file (a requeued dead letter runs under its old id): not yet.
+    const t = this.tasks.get(key);
+    if (t && t.source === src && !t.expired) return false;
     // A tracked task with this key in another place is a different copy: not this one.
     return true;
   };

@@ -2,7 +2,7 @@
 // the original block verbatim and why. Written atomically; never deleted by the
 // runtime (only `dead-letters purge` removes them).
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureDir, writeFileAtomic } from "../store/files.js";
 
@@ -90,6 +90,29 @@ export async function listDeadLetters(dir: string): Promise<StoredDeadLetter[]> 
     if (d) out.push(d);
   }
   return out;
+}
+
+/**
+ * Whether the message file `fileName` in `agent`'s inbox was put there by `dead-letters
+ * requeue` for `taskId`: "pending" while no later dead letter of that task exists for
+ * the agent, "consumed" once the requeued copy was dead-lettered again, undefined if no
+ * dead letter names it. Reads only the dead letters of that task (their names carry its id).
+ */
+export async function requeueState(dir: string, agent: string, taskId: string, fileName: string): Promise<"pending" | "consumed" | undefined> {
+  const safe = taskId.replace(/[^A-Za-z0-9._-]/g, "_");
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md") && n.includes(`-${safe}-`));
+  const letters: { d: StoredDeadLetter; mtime: number }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    const [text, st] = await Promise.all([readFile(path, "utf8").catch(() => ""), stat(path).catch(() => undefined)]);
+    const d = parseDeadLetter(text, path);
+    if (d && st && d.taskId === taskId) letters.push({ d, mtime: st.mtimeMs });
+  }
+  // `requeue` rewrites the letter it requeues (adding the `requeued:` line), so a letter
+  // written after that one is the requeued copy's own.
+  const source = letters.find(({ d }) => d.requeued?.some((r) => r.includes(` to ${agent} as `) && r.endsWith(`/${fileName}`)));
+  if (!source) return undefined;
+  return letters.some(({ d, mtime }) => d !== source.d && d.agent === agent && mtime > source.mtime) ? "consumed" : "pending";
 }
 
 function longestRun(s: string, ch: string): number {

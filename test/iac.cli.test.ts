@@ -1,0 +1,213 @@
+// IAC across processes, through the real CLI: two `agentos run --agent X` over one
+// DATA_DIR (how Compose runs it), real short TTLs, the dead-letters commands and the
+// requeue round trip, shared-segment notes from two processes, and `enqueue --no-wait`.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, shellAppend, startRun, type RunningCli } from "./support/harness.js";
+import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
+
+let llm: LlmServer;
+beforeAll(async () => {
+  llm = await startLlmServer();
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+const runs: RunningCli[] = [];
+const dirs: string[] = [];
+afterEach(async (ctx) => {
+  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const r of runs) console.log(r.output);
+  llm.script(undefined);
+  await Promise.all(runs.splice(0).map((r) => r.stop()));
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+const env = () => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" });
+async function run(data: string, ...agents: string[]): Promise<RunningCli> {
+  const r = await startRun(data, env(), agents.length ? ["--agent", ...agents] : []);
+  runs.push(r);
+  return r;
+}
+const cli = (...args: string[]) => runCli(args, env());
+
+const agent = (name: string, cls = "medium", segments = "") => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
+const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
+function dataDir(y: string): string {
+  const d = dataDirWith(y);
+  dirs.push(d);
+  return d;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
+  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
+  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
+}
+
+const repo = (data: string, name: string) => join(data, "agents", name);
+const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
+const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
+const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
+const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
+const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
+
+describe("handoffs between two processes over one DATA_DIR", () => {
+  it("orion in one process hands off to iris in another; a three-agent chain crosses the processes twice", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
+    llm.script((req) =>
+      req.taskId === "orion.cross-3"
+        ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Check the clause iris found.", priority: "high" } }) }
+        : undefined,
+    );
+    const a = await run(data, "orion", "lex");
+    const b = await run(data, "iris");
+    shellAppend(queue(data, "orion"), block("cross-2", "What was the p95 latency last week? [handoff:iris]") + block("cross-3", "Start a three-agent chain. [handoff:iris]"));
+
+    await eventually(() => committed(data, "iris", "iris(task): orion.cross-2"), 20_000, "iris's commit for the two-agent chain");
+    await eventually(() => committed(data, "lex", "lex(task): iris.orion.cross-3"), 20_000, "lex's commit for the three-agent chain");
+
+    expect(lastCommit(data, "orion", "Task-Id: cross-2")).toContain("Handoff-To: iris");
+    const two = lastCommit(data, "iris", "Task-Id: orion.cross-2");
+    for (const t of ["Source: handoff", "Handoff-From: orion", "Parent-Task: cross-2"]) expect(two).toContain(t);
+    const mid = lastCommit(data, "iris", "Task-Id: orion.cross-3");
+    for (const t of ["Handoff-From: orion", "Parent-Task: cross-3", "Handoff-To: lex"]) expect(mid).toContain(t);
+    const end = lastCommit(data, "lex", "Task-Id: iris.orion.cross-3");
+    for (const t of ["Source: handoff", "Handoff-From: iris", "Parent-Task: orion.cross-3"]) expect(end).toContain(t);
+
+    // Each process ran only its own agents.
+    expect(a.output).toMatch(/\[orion\] handing off to iris as orion\.cross-2 \(hop 1\)/);
+    expect(a.output).not.toMatch(/\[iris\] Processing task/);
+    expect(b.output).toMatch(/\[iris\] handing off to lex as iris\.orion\.cross-3 \(hop 2\)/);
+    expect(b.output).not.toMatch(/\[(orion|lex)\] Processing task/);
+    for (const id of ["cross-2", "cross-3", "orion.cross-2", "orion.cross-3", "iris.orion.cross-3"]) expect(llm.requests.filter((r) => r.taskId === id)).toHaveLength(1);
+    await eventually(() => ["iris", "lex"].every((n) => readdirSync(join(data, "shared", "iac", "handoffs", n)).length === 0), 5_000, "handoff files removed");
+    for (const n of ["orion", "iris", "lex"]) fsckStrict(repo(data, n));
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+  });
+
+  it("keeps a handoff for an agent whose process is not running until it starts", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris")]));
+    await run(data, "orion");
+    shellAppend(queue(data, "orion"), block("later-pickup", "A question for iris. [handoff:iris]"));
+    const file = join(data, "shared", "iac", "handoffs", "iris", "orion.later-pickup.md");
+    await eventually(() => existsSync(file) && committed(data, "orion", "orion(task): later-pickup"), 15_000, "the handoff file");
+    expect(readdirSync(join(data, "shared", "iac", "dead_letters"))).toEqual([]);
+    await run(data, "iris");
+    await eventually(() => committed(data, "iris", "iris(task): orion.later-pickup"), 15_000, "iris's commit");
+    await eventually(() => !existsSync(file), 5_000, "the handoff file removed");
+  });
+});
+
+describe("TTL and dead letters through the CLI", () => {
+  it("expires a message behind a slow task after its real ttl, then requeues it from dead letters and runs it", async () => {
+    const data = dataDir(yaml([agent("iris", "slow")], "iac:\n  default_message_ttl: 2\n"));
+    const r = await run(data, "iris");
+    shellAppend(queue(data, "iris"), block("long-analysis", "Scan a year of logs. [delay:4000]"));
+    await r.waitFor(/Processing task: long-analysis/);
+    const enq = cli("enqueue", "iris", "--data", data, "--inbox", "--id", "quick-question", "--task", "How many rows are in the orders table?");
+    expect(enq.status).toBe(0);
+    expect(enq.stdout.trim()).toBe("quick-question");
+    const [dropped] = readdirSync(inbox(data, "iris"));
+    expect(dropped).toMatch(/^quick-question-[0-9a-f]{4}\.md$/);
+    const original = read(join(inbox(data, "iris"), dropped!));
+    expect(original).toMatch(/^## quick-question\ntask: How many rows are in the orders table\?\npriority: normal\ncreated: \S+\n$/);
+
+    await r.waitFor(/dead letter \(expired\): quick-question/);
+    await eventually(() => committed(data, "iris", "iris(escalation): quick-question expired"), 10_000, "the escalation commit");
+    // Dead-lettered on time: while the slow task still runs, not when it reached the head.
+    await eventually(() => committed(data, "iris", "iris(task): long-analysis"), 15_000, "the slow task");
+    const order = subjects(data, "iris");
+    expect(order.indexOf("iris(escalation): quick-question expired")).toBeGreaterThan(order.indexOf("iris(task): long-analysis"));
+    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(0);
+    expect(read(join(repo(data, "iris"), "reflections.md"))).toContain("[escalation] quick-question went to dead letters (expired)");
+
+    // list (text and JSON, filtered), show
+    const list = cli("dead-letters", "list", "--data", data);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toMatch(/expired\s+iris\s+quick-question\s+\S+-iris-quick-question-\w+\.md\n {4}expired \d+ s after it was created \(ttl 2 s\)/);
+    const json = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "expired", "--agent", "iris", "--json").stdout);
+    expect(json).toHaveLength(1);
+    expect(json[0]).toMatchObject({ reason: "expired", agent: "iris", taskId: "quick-question", source: `shared/iac/inbox/iris/${dropped}:1`, attempts: 0, original, requeued: [] });
+    expect(Date.parse(json[0].at)).toBeGreaterThanOrEqual(Date.parse(json[0].firstSeen));
+    expect(JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "invalid", "--json").stdout)).toEqual([]);
+    const name = json[0].file.split("/").pop();
+    const show = cli("dead-letters", "show", name, "--data", data);
+    expect(show.status).toBe(0);
+    expect(show.stdout).toContain("# Dead letter: quick-question\n\n- reason: expired\n- agent: iris\n- task: quick-question\n");
+    expect(show.stdout).toContain("## Original block\n\n```markdown\n" + original);
+
+    // requeue: back into the inbox with a fresh created and ttl; the running runtime picks it up.
+    const rq = cli("dead-letters", "requeue", name, "--data", data);
+    expect(rq.status).toBe(0);
+    expect(rq.stdout).toMatch(/^requeued quick-question to iris: \S+\/shared\/iac\/inbox\/iris\/quick-question-requeued-\d{8}T\d{6}Z\.md$/m);
+    await eventually(() => committed(data, "iris", "iris(task): quick-question"), 15_000, "the requeued message ran");
+    expect(lastCommit(data, "iris", "Task-Id: quick-question")).toContain("Source: inbox");
+    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(1);
+    const after = JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout);
+    expect(after).toHaveLength(1);
+    expect(after[0].requeued).toHaveLength(1);
+    expect(after[0].requeued[0]).toMatch(/^\S+Z to iris as \S+quick-question-requeued-\S+\.md$/);
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
+    fsckStrict(repo(data, "iris"));
+
+    // purge keeps what is younger than the cut-off
+    expect(cli("dead-letters", "purge", "--older-than", "30d", "--data", data).stdout.trim()).toBe("purged 0 dead letter(s)");
+    expect(cli("dead-letters", "purge", "--older-than", "soon", "--data", data).status).toBe(2);
+  });
+
+  it("requeues a dead letter to another agent with --to, and refuses an unknown one", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris")]));
+    mkdirSync(inbox(data, "nobody"), { recursive: true });
+    writeFileSync(join(inbox(data, "nobody"), "lost.md"), block("lost-msg", "Which table holds refunds?").slice(1));
+    const r = await run(data);
+    await r.waitFor(/no agent 'nobody' in agents\.yaml; moved to shared\/iac\/dead_letters\//);
+    const [d] = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "unknown_agent", "--json").stdout);
+    expect(d).toMatchObject({ agent: "nobody", source: "shared/iac/inbox/nobody/lost.md" });
+    const bad = cli("dead-letters", "requeue", d.file, "--data", data);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("unknown agent 'nobody' (agents.yaml has orion, iris); use --to AGENT");
+    expect(cli("dead-letters", "requeue", d.file, "--to", "iris", "--data", data).status).toBe(0);
+    await eventually(() => committed(data, "iris", "iris(task): lost-msg"), 15_000, "iris ran it");
+  });
+});
+
+describe("shared segments", () => {
+  it("notes appended by two processes at once never interleave or get lost", async () => {
+    const seg = "    segments: [glossary]\n";
+    const data = dataDir(yaml([agent("orion", "fast", seg), agent("iris", "fast", seg)]));
+    await run(data, "orion");
+    await run(data, "iris");
+    const n = 30;
+    const ids = (a: string) => Array.from({ length: n }, (_, i) => `${a}-note-${i}`);
+    shellAppend(queue(data, "orion"), ids("orion").map((id) => block(id, "Add a glossary note. [share:glossary]")).join(""));
+    shellAppend(queue(data, "iris"), ids("iris").map((id) => block(id, "Add a glossary note. [share:glossary]")).join(""));
+    const file = join(data, "shared", "segments", "glossary.md");
+    await eventually(() => read(file).split("\n").filter((l) => l.startsWith("- ")).length === 2 * n, 30_000, "60 notes");
+    const lines = read(file).split("\n").filter((l) => l.trim());
+    expect(lines).toHaveLength(2 * n);
+    for (const a of ["orion", "iris"]) {
+      for (const id of ids(a)) {
+        const mine = lines.filter((l) => l.includes(`<!-- ${a}/${id} -->`));
+        expect(mine).toHaveLength(1);
+        expect(mine[0]).toMatch(new RegExp(`^- note from ${id} \\(${a}, \\S+Z\\) <!-- ${a}/${id} -->$`));
+      }
+    }
+  });
+});
+
+describe("enqueue --no-wait", () => {
+  it("exits 75 with 'queue full' when the agent already holds max_queue_depth tasks, and queues nothing", () => {
+    const data = dataDir(yaml([agent("iris", "slow")]));
+    for (let i = 0; i < 5; i++) expect(cli("enqueue", "iris", "--data", data, "--task", `task ${i}`, "--id", `t-${i}`, "--no-wait").status).toBe(0);
+    const full = cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5", "--no-wait");
+    expect(full.status).toBe(75);
+    expect(full.stderr).toContain("queue full: iris holds 5 task(s), its max_queue_depth is 5; try again later");
+    expect(read(queue(data, "iris"))).not.toContain("t-5");
+    // Without --no-wait the block is accepted and waits in its file.
+    expect(cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5").status).toBe(0);
+    expect(read(queue(data, "iris"))).toContain("## t-5\n");
+  });
+});
