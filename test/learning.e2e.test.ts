@@ -274,6 +274,18 @@ describe("learning, end to end", () => {
     fsckStrict(dir);
   }, 60_000);
 
+  it("rebuilds the totals line from git history when a person deletes it", async () => {
+    const first = await runTasks(YAML(), block("h1", "One") + block("h2", "Two [reward:0]") + block("h3", "Three [reward:-1]"));
+    const rewardsPath = join(first.dir, "rewards.md");
+    // A person trims rewards.md down to its last line, totals and all.
+    writeFileSync(rewardsPath, read(rewardsPath).split("\n").filter((l) => l.includes("task: h3")).join("\n") + "\n");
+    const second = await runTasks(YAML(), block("h4", "Four") + block("h5", "Five [reward:0]"), { data: first.data });
+    expect(read(join(second.dir, "rewards.md"))).toContain("Totals since start: +1: 2 | 0: 2 | -1: 1 | audit disagreed: 0 (5 outcomes; older lines are in git history)");
+    expect(sh(second.dir, 'grep -c "^-\\s*reward:" rewards.md').trim()).toBe("3");
+    expect(second.lines.join("\n")).toMatch(/INFO \[agent\] \[orion\] rewards\.md has no totals line; rebuilt it from git history \(3 outcomes\)/);
+    fsckStrict(second.dir);
+  }, 60_000);
+
   it("audits with a second model call when reward_audit.method is llm, and falls back to the rules when the grader fails", async () => {
     llm.script((req) => {
       if (req.body?.response_format?.json_schema?.name !== "agentos_grade") return undefined;

@@ -645,6 +645,7 @@ export class AgentRuntime {
     );
     const archived = (await readdir(join(p.dir, "skills", "archive")).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
     const rewardHistory = parseRewards(rewards!).totalsFound ? undefined : await this.rewardTotalsFromGit();
+    if (rewardHistory) this.log.info(`rewards.md has no totals line; rebuilt it from git history (${rewardHistory.plus + rewardHistory.zero + rewardHistory.minus} outcomes)`);
     const applied = applyOutcome(
       { skills: skills!, goals: goals!, rewards: rewards!, reflections: reflections!, skillTexts, archived, rewardHistory },
       {
