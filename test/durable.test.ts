@@ -1,7 +1,7 @@
 // DURABLE: nothing is lost and nothing runs twice — concurrent appenders, editors,
 // partial writes, kill -9 at named points, LLM faults, shutdown and bad files.
-import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, readdirSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { appendFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blocksLeft, countEffects } from "./support/checker.js";
@@ -139,3 +139,79 @@ function runOnce(data: string, e: NodeJS.ProcessEnv): Promise<{ code: number | n
     p.on("exit", (code) => resolve({ code, output }));
   });
 }
+
+describe("editors and partial writes", () => {
+  it("picks up vim, in-place, sed -i, cp and mv saves once each, ignores swap files, and never re-runs a stale buffer", async () => {
+    const data = dataDirWith(YAML());
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    const queue = join(dir, "queue.md");
+    const committed = () => countEffects(dir, []).commits;
+    try {
+      // vim with backups: swap and backup files around, a `4913` probe, then write to a new file + rename.
+      writeFileSync(join(dir, ".queue.md.swp"), "\0binary swap\0");
+      writeFileSync(join(dir, "queue.md~"), block("from-backup-file"));
+      writeFileSync(join(dir, "4913"), "");
+      const original = read(queue);
+      writeFileSync(join(dir, "queue.md.new"), original + block("vim-rename"));
+      renameSync(join(dir, "queue.md.new"), queue);
+      await eventually(() => committed().has("vim-rename"), 10_000, "vim-rename");
+
+      // vim with `:set nobackup nowritebackup`: truncate and write in place.
+      const stale = read(queue); // an editor buffer that still holds vim-rename
+      writeFileSync(queue, read(queue) + block("in-place"));
+      await eventually(() => committed().has("in-place"), 10_000, "in-place");
+
+      // sed -i (temp file + rename) appending a block at the end.
+      spawnSync("sed", ["-i", `$ a\\\n## sed-inplace\\ntask: Added by sed.\\ncreated: 2026-04-29T10:05:00Z`, queue]);
+      await eventually(() => committed().has("sed-inplace"), 10_000, "sed -i");
+
+      // cp and mv of a whole file over queue.md.
+      writeFileSync(join(data, "incoming.md"), block("copied-over"));
+      spawnSync("cp", [join(data, "incoming.md"), queue]);
+      await eventually(() => committed().has("copied-over"), 10_000, "cp");
+      writeFileSync(join(data, "moved.md"), block("moved-over"));
+      spawnSync("mv", [join(data, "moved.md"), queue]);
+      await eventually(() => committed().has("moved-over"), 10_000, "mv");
+
+      // Wait for compaction to take the processed blocks out, then save the stale buffer.
+      await eventually(() => !blocksLeft(queue).includes("moved-over"), 10_000, "compaction");
+      writeFileSync(queue, stale + block("after-stale-save"));
+      await eventually(() => committed().has("after-stale-save"), 10_000, "after-stale-save");
+      const letters = readdirSync(join(data, "shared", "iac", "dead_letters")).map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
+      expect(letters.length).toBeGreaterThanOrEqual(1);
+      expect(letters.every((l) => l.includes("- reason: duplicate"))).toBe(true);
+      expect(letters.some((l) => l.includes("- task: vim-rename"))).toBe(true);
+
+      const c = committed();
+      for (const id of ["vim-rename", "in-place", "sed-inplace", "copied-over", "moved-over", "after-stale-save"]) expect(c.get(id), id).toBe(1);
+      expect(c.has("from-backup-file")).toBe(false);
+      fsckStrict(dir);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  });
+
+  it("does not run a block written line by line until it is complete, and never truncated", async () => {
+    const data = dataDirWith(YAML().replace("settle_ms: 200", "settle_ms: 1500"));
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    const queue = join(dir, "queue.md");
+    try {
+      const lines = ["", "## slow-writer", "task: |", "  line one of the task", "", "  line two of the task", "priority: high", "created: 2026-04-29T10:05:00Z"];
+      for (const l of lines) {
+        spawnSync("sh", ["-c", `echo "$1" >> "$2"`, "sh", l, queue]);
+        await new Promise((r) => setTimeout(r, 250));
+        expect(countEffects(dir, []).commits.has("slow-writer")).toBe(l.startsWith("created") ? countEffects(dir, []).commits.has("slow-writer") : false);
+      }
+      await eventually(() => countEffects(dir, []).commits.has("slow-writer"), 10_000, "slow-writer committed");
+      const body = git(dir, "log", "-1", "--format=%B");
+      expect(body).toContain("line one of the task\n\nline two of the task");
+      const reqs = llm.requests.filter((r) => r.taskId === "slow-writer");
+      expect(reqs).toHaveLength(1);
+      expect(reqs[0]!.taskText).toContain("line two of the task");
+    } finally {
+      await run.stop();
+    }
+  });
+});

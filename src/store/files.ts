@@ -132,7 +132,11 @@ function firstInvalidUtf8(bytes: Buffer): number {
       hi = mid;
     }
   }
-  return lo;
+  // Point at the start of the broken sequence, not at the byte that gave it away.
+  let at = lo;
+  while (at > 0 && at > lo - 3 && (bytes[at - 1]! & 0xc0) === 0x80) at--;
+  if (at > 0 && bytes[at - 1]! >= 0xc0) at--;
+  return at;
 }
 
 const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;

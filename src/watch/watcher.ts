@@ -67,7 +67,8 @@ export class TaskWatcher {
   }
 
   private route(event: string, path: string): void {
-    if (event === "addDir" || event === "unlinkDir") return;
+    // A directory where queue.md should be is reported (as an error) by the read.
+    if ((event === "addDir" || event === "unlinkDir") && basename(path) !== "queue.md") return;
     if (path === this.opts.agentsYaml) {
       if (event !== "unlink") this.opts.onEvent({ kind: "config", path });
       return;

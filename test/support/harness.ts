@@ -129,3 +129,15 @@ export function writeYaml(dir: string, yaml: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "agents.yaml"), yaml);
 }
+
+/** Like runCli, without blocking this process (needed when this process hosts the scripted LLM server). */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv = baseEnv()): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    p.on("exit", (code) => resolve({ status: code, stdout, stderr }));
+  });
+}

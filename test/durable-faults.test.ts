@@ -1,0 +1,194 @@
+// DURABLE: LLM faults, graceful shutdown and bad files. The scripted server plays
+// the provider; every fault ends with the task done once or in dead letters, never half-applied.
+import { mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countEffects } from "./support/checker.js";
+import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, runCliAsync, shellAppend, startRun } from "./support/harness.js";
+import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+
+let llm: LlmServer;
+beforeAll(async () => {
+  llm = await startLlmServer();
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+const YAML = `agents:
+  - name: orion
+    persona: "Backend engineer."
+    throughput_class: fast
+  - name: iris
+    persona: "Data analyst."
+tasks:
+  settle_ms: 200
+  retry_delay_ms: 100
+  max_attempts: 3
+`;
+const env = (extra: Record<string, string> = {}) =>
+  baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", LLM_MAX_RETRIES: "3", LLM_TIMEOUT: "1", ...extra });
+const block = (id: string, text = `Do the thing called ${id}.`) => `\n## ${id}\ntask: ${text}\ncreated: 2026-04-29T10:05:00Z\n`;
+const deadLetters = (data: string) =>
+  readdirSync(join(data, "shared", "iac", "dead_letters")).map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
+
+describe("LLM faults", () => {
+  it("retries 429 (Retry-After), 5xx, resets, timeouts, garbage and empty choices, then succeeds once", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    const seen = new Map<string, number>();
+    llm.script((req) => {
+      const id = req.taskId ?? "";
+      const n = (seen.get(id) ?? 0) + 1;
+      seen.set(id, n);
+      if (n > 2) return undefined;
+      switch (id) {
+        case "f-reset":
+          return { reset: true };
+        case "f-timeout":
+          return { hang: true };
+        case "f-empty":
+          return { body: JSON.stringify({ choices: [] }) };
+        case "f-429":
+          return { status: 429, headers: { "retry-after": "1" }, body: "{}" };
+        default:
+          return undefined;
+      }
+    });
+    try {
+      const ids = ["f-429", "f-500", "f-503", "f-reset", "f-timeout", "f-garbage", "f-empty"];
+      const texts: Record<string, string> = { "f-500": "[status:500x2] go", "f-503": "[status:503x1] go", "f-garbage": "[garbagex1] go" };
+      shellAppend(join(dir, "queue.md"), ids.map((id) => block(id, texts[id] ?? "go")).join(""));
+      await eventually(() => countEffects(dir, ids).lost.length === 0, 40_000, "all fault tasks done");
+      const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
+      expect(c.duplicated).toEqual([]);
+      expect(c.deadLetters).toEqual([]);
+      expect(run.output).toMatch(/LLM call failed \(HTTP 429.*retry 1\/3 in 1000 ms/);
+      expect(run.output).toMatch(/LLM call failed \(no answer within LLM_TIMEOUT \(1 s\)\)/);
+      expect(run.output).toMatch(/model reply was not a valid step .* asking once for a repair/);
+      // every task's attempt succeeded inside the client's retries: Attempt 1
+      expect(git(dir, "log", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim().split("\n").filter(Boolean).slice(0, 7)).toEqual(Array(7).fill("1"));
+      fsckStrict(dir);
+    } finally {
+      llm.script(undefined);
+      await run.stop();
+    }
+  });
+
+  it("dead-letters a task whose replies never fit the schema after max_attempts, with its last error and block verbatim", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    try {
+      const raw = block("always-bad", "[bad-schema] this never validates");
+      shellAppend(join(dir, "queue.md"), raw);
+      await eventually(() => deadLetters(data).length === 1, 30_000, "dead letter");
+      const letter = deadLetters(data)[0]!;
+      expect(letter).toContain("- reason: delivery_limit");
+      expect(letter).toContain("- attempts: 3");
+      expect(letter).toMatch(/- last_error: model reply is not a valid step after one repair request/);
+      expect(letter).toContain(raw.trim());
+      await eventually(() => git(dir, "log", "--format=%s").includes("orion(escalation): always-bad failed 3 times"), 5_000, "escalation commit");
+      expect(git(dir, "log", "--format=%s")).not.toContain("orion(task): always-bad");
+      expect(read(join(dir, "reflections.md"))).toContain("[escalation] always-bad went to dead letters (delivery_limit)");
+      expect(git(dir, "status", "--porcelain")).toBe("");
+      fsckStrict(dir);
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it("pauses on a bad key without burning tasks, shows why in status, and resumes by itself", async () => {
+    const data = dataDirWith(YAML);
+    let keyFixed = false;
+    llm.script(() => (keyFixed ? undefined : { status: 401, body: JSON.stringify({ error: { message: "invalid api key" } }) }));
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    try {
+      shellAppend(join(dir, "queue.md"), block("waits-for-key"));
+      await run.waitFor(/\[orion\] paused: the provider at .* refused the API key \(HTTP 401\): set LLM_API_KEY/);
+      await eventually(() => {
+        const s = JSON.parse(runCli(["status", "--json", "--data", data], baseEnv()).stdout)[0];
+        return s.paused?.reason?.includes("HTTP 401") && s.pending === 1;
+      }, 15_000, "status shows paused");
+      expect(runCli(["status", "--data", data], baseEnv()).stdout).toMatch(/^orion {2}PAUSED/m);
+      keyFixed = true;
+      await eventually(() => countEffects(dir, ["waits-for-key"]).lost.length === 0, 20_000, "resumed");
+      expect(git(dir, "log", "-1", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim()).toBe("1");
+      expect(deadLetters(data)).toEqual([]);
+    } finally {
+      llm.script(undefined);
+      await run.stop();
+    }
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("on SIGTERM finishes within the grace period, aborts the rest, exits 0, and the task runs again after restart", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env({ SHUTDOWN_GRACE_SECONDS: "1", LLM_TIMEOUT: "30" }));
+    const dir = join(data, "agents", "orion");
+    shellAppend(join(dir, "queue.md"), block("slow-one", "[delay:5000] take your time"));
+    await eventually(() => llm.requests.some((r) => r.taskId === "slow-one"), 10_000, "request in flight");
+    const started = Date.now();
+    expect(await run.stop("SIGTERM")).toBe(0);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(run.output).toMatch(/still running after the grace period; aborting them/);
+    expect(git(dir, "log", "--format=%s")).not.toContain("slow-one");
+    expect(read(join(dir, "queue.md"))).toContain("## slow-one");
+    const again = await runCliAsync(["run", "--once", "--data", data], env({ LLM_TIMEOUT: "30" }));
+    expect(again.status, again.stdout + again.stderr).toBe(0);
+    expect(git(dir, "log", "-1", "--format=%s%n%(trailers:key=Attempt,valueonly,separator=)")).toBe("orion(task): slow-one\n1\n");
+  });
+});
+
+describe("bad files", () => {
+  it("reports binary, oversized, invalid UTF-8 and directory queue files by name, deletes nothing, and the other agent keeps working", async () => {
+    // A short reconcile interval: the safety-net scan also reports what the watcher coalesced away.
+    const data = dataDirWith(YAML + "watch:\n  reconcile_seconds: 1\n");
+    const run = await startRun(data, env());
+    const orion = join(data, "agents", "orion");
+    const iris = join(data, "agents", "iris");
+    const queue = join(orion, "queue.md");
+    try {
+      writeFileSync(queue, Buffer.from([0x23, 0x23, 0x20, 0x00, 0xff, 0x10, 0x0a]));
+      await run.waitFor(/agents\/orion\/queue\.md: line 1: contains a NUL byte; this looks like a binary file/);
+      shellAppend(join(iris, "queue.md"), block("iris-still-works"));
+      await eventually(() => countEffects(iris, ["iris-still-works"]).lost.length === 0, 10_000, "iris task");
+
+      writeFileSync(queue, Buffer.concat([Buffer.from("## ok\ntask: caf"), Buffer.from([0xc3, 0x28]), Buffer.from("\n")]));
+      await run.waitFor(/agents\/orion\/queue\.md: line 2: invalid UTF-8 at byte 15/);
+
+      writeFileSync(queue, "");
+      truncateSync(queue, 50 * 1024 * 1024);
+      await run.waitFor(/agents\/orion\/queue\.md: is 50\.0 MB, over the 16 MB limit/);
+      expect(statSync(queue).size).toBe(50 * 1024 * 1024);
+
+      rmSync(queue);
+      mkdirSync(queue);
+      await run.waitFor(/agents\/orion\/queue\.md: is a directory, expected a markdown file/);
+      rmSync(queue, { recursive: true });
+
+      shellAppend(queue, block("after-repair"));
+      await eventually(() => countEffects(orion, ["after-repair"]).lost.length === 0, 10_000, "orion recovers");
+      await run.waitFor(/agents\/orion\/queue\.md is readable again/);
+      fsckStrict(orion);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  });
+});
+
+describe("watching by polling", () => {
+  it("picks up tasks with --poll (NFS, Docker Desktop bind mounts)", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env({ AGENTOS_WATCH_POLL: "1" }));
+    try {
+      shellAppend(join(data, "agents", "orion", "queue.md"), block("polled"));
+      await eventually(() => countEffects(join(data, "agents", "orion"), ["polled"]).lost.length === 0, 10_000, "polled task");
+    } finally {
+      await run.stop();
+    }
+  });
+});
