@@ -13,7 +13,10 @@ import { eventually, read, removeDir, shellAppend, tempDir, ROOT } from "../supp
 import { startLlmServer, type LlmServer } from "../support/llm-server.js";
 
 const IMAGE = process.env.AGENTOS_TEST_IMAGE ?? "agentos:smoke-test";
-const UID = 4321; // not the image's default user (1000), not root: proves --user works
+const IS_ROOT = process.getuid?.() === 0;
+// --user: as root, a uid that is neither the image's default (1000) nor root; otherwise ourselves.
+const UID = IS_ROOT ? 4321 : process.getuid!();
+const GID = IS_ROOT ? 4321 : process.getgid!();
 const PREFIX = `agentos-smoke-${process.pid}`;
 
 function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; allowFail?: boolean; timeout?: number } = {}) {
@@ -39,12 +42,34 @@ function owners(dir: string): { path: string; uid: number; gid: number }[] {
   const out: { path: string; uid: number; gid: number }[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    const st = lstatSync(p);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue; // the running runtime just replaced it (atomic write, compaction)
+    }
     out.push({ path: p, uid: st.uid, gid: st.gid });
     if (st.isDirectory()) out.push(...owners(p));
   }
   return out;
 }
+
+/** Hands a host path to uid (root can chown; others make it writable for everyone). */
+function giveTo(uid: number, ...paths: string[]): void {
+  for (const p of paths) {
+    if (IS_ROOT) chownSync(p, uid, uid === UID ? GID : uid);
+    else chmodSync(p, lstatSync(p).isDirectory() ? 0o777 : 0o644);
+  }
+}
+
+/** Removes a data dir whose files belong to container users (as root, inside a container). */
+function wipe(dir: string): void {
+  sh("docker", ["run", "--rm", "--user", "0:0", "-v", `${dir}:/d`, "--entrypoint", "find", IMAGE, "/d", "-mindepth", "1", "-delete"], { allowFail: true });
+  removeDir(dir);
+}
+
+/** What the runtime created in a data dir: everything under agents/ and shared/. */
+const created = (data: string) => [...owners(join(data, "agents")), ...owners(join(data, "shared"))];
 
 /** A Docker engine, or a loud failure; on machines without a registry, the local stand-in base image. */
 function prepareDocker(): string {
@@ -107,20 +132,18 @@ describe("the Docker image", () => {
 
   it("runs read-only as --user, takes the key from a file, commits, and keeps state across stop/start and a new container", async () => {
     const data = tempDir("agentos-docker-");
-    cleanup.push(() => sh("docker", ["run", "--rm", "-v", `${data}:/d`, "--entrypoint", "sh", IMAGE, "-c", "true"], { allowFail: true }));
-    cleanup.push(() => removeDir(data));
+    cleanup.push(() => wipe(data));
     writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: orion\n    persona: "Backend engineer."\n`);
     const secrets = tempDir("agentos-docker-secret-");
     cleanup.push(() => removeDir(secrets));
     writeFileSync(join(secrets, "llm_api_key"), "sk-from-secret-file\n");
     chmodSync(join(secrets, "llm_api_key"), 0o644);
-    chownSync(data, UID, UID);
-    chownSync(join(data, "agents.yaml"), UID, UID);
+    giveTo(UID, data, join(data, "agents.yaml"));
     const apiPort = await freePort();
     const name = `${PREFIX}-orion`;
     const runArgs = (container: string) => [
       "run", "-d", "--name", container, "--network", "host",
-      "--read-only", "--tmpfs", "/tmp", "--user", `${UID}:${UID}`,
+      "--read-only", "--tmpfs", "/tmp", "--user", `${UID}:${GID}`,
       "--health-interval", "2s", "--health-start-period", "1s", "--health-retries", "2",
       "-v", `${data}:/data`, "-v", `${join(secrets, "llm_api_key")}:/run/secrets/llm_api_key:ro`,
       "-e", "LLM_API_KEY_FILE=/run/secrets/llm_api_key", "-e", `LLM_BASE_URL=${llm.url}`, "-e", "LLM_MODEL=scripted-model",
@@ -147,7 +170,7 @@ describe("the Docker image", () => {
     expect(health).toMatchObject({ status: "ok", agents: 1 });
 
     // Everything the container wrote belongs to the --user uid:gid.
-    const wrong = owners(data).filter((o) => o.uid !== UID || o.gid !== UID);
+    const wrong = created(data).filter((o) => o.uid !== UID || o.gid !== GID);
     expect(wrong).toEqual([]);
 
     // PID 1 handles SIGTERM: a graceful stop, well before Docker's 10 s SIGKILL.
@@ -178,6 +201,24 @@ describe("the Docker image", () => {
     sh("git", ["-c", "safe.directory=*", "-C", repo, "fsck", "--strict", "--no-progress"]);
     docker("stop", `${name}-v2`);
   });
+
+  it("runs the seed's docker run example as written: default user, key and provider in the environment", async () => {
+    const data = tempDir("agentos-docker-seed-");
+    cleanup.push(() => wipe(data));
+    writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: revu\n    persona: "Code reviewer."\n`);
+    giveTo(1000, data, join(data, "agents.yaml")); // the image's `node` user, like a desktop user's first uid
+    const name = `${PREFIX}-seed`;
+    cleanup.push(() => sh("docker", ["rm", "-f", name], { allowFail: true }));
+    docker("run", "-d", "--name", name, "--network", "host", "-e", "LLM_API_KEY=sk-seed-example", "-e", `LLM_BASE_URL=${llm.url}`, "-e", "LLM_MODEL=gpt-4o", "-v", `${data}:/data`, IMAGE);
+    const logs = () => { const r = sh("docker", ["logs", name], { allowFail: true }); return r.out + r.err; };
+    await eventually(() => /Watching for tasks\./.test(logs()), 60_000, `seed example start:\n${logs()}`);
+    const repo = join(data, "agents", "revu");
+    shellAppend(join(repo, "queue.md"), "\n## review-flask-endpoint\ntask: Review this endpoint for SQL injection and missing auth.\n");
+    await eventually(() => taskSubjects(repo).includes("revu(task): review-flask-endpoint"), 30_000, `seed example commit:\n${logs()}`);
+    expect(gitIn(repo, "log", "-1", "--format=%(trailers:key=Model,valueonly)").trim()).toBe("gpt-4o");
+    docker("stop", name);
+    expect(created(data).filter((o) => o.uid !== 1000)).toEqual([]);
+  });
 });
 
 /** docker compose (v2 plugin) and docker-compose (v1), whichever this machine has. */
@@ -202,7 +243,7 @@ describe("the Compose example", () => {
       copyFileSync(join(ROOT, "docs", "compose", "agents.yaml"), join(data, "agents.yaml"));
       writeFileSync(join(secrets, "llm_api_key"), "");
       chmodSync(join(secrets, "llm_api_key"), 0o644);
-      for (const p of [data, join(data, "agents.yaml")]) chownSync(p, UID, UID);
+      giveTo(UID, data, join(data, "agents.yaml"));
       const apiPort = await freePort();
       const project = `${PREFIX}-${tool.length}`;
       const env = {
@@ -211,7 +252,7 @@ describe("the Compose example", () => {
         AGENTOS_DATA: data,
         AGENTOS_SECRETS: secrets,
         AGENTOS_UID: String(UID),
-        AGENTOS_GID: String(UID),
+        AGENTOS_GID: String(GID),
         AGENTOS_API_TOKEN: "compose-token",
         AGENTOS_API_PORT: String(apiPort),
       };
@@ -219,8 +260,7 @@ describe("the Compose example", () => {
         sh(tool[0]!, [...tool.slice(1), "-p", project, "-f", join(ROOT, "docker-compose.yml"), "-f", join(ROOT, "docker-compose.host-network.yml"), ...args], { env });
       cleanup.push(() => {
         compose("down", "-t", "15");
-        sh("docker", ["run", "--rm", "-v", `${dir}:/d`, "--entrypoint", "true", IMAGE], { allowFail: true });
-        removeDir(dir);
+        wipe(dir);
       });
       compose("up", "-d", "--no-build");
       const logs = () => { const r = compose("logs", "--no-color"); return r.out + r.err; };
@@ -260,9 +300,9 @@ describe("the Compose example", () => {
         expect(c.HostConfig.NanoCpus).toBe(5e8);
         expect(c.HostConfig.RestartPolicy.Name).toBe("unless-stopped");
         expect(c.Config.Healthcheck.Test[0]).toBe("CMD");
-        expect(c.Config.User).toBe(`${UID}:${UID}`);
+        expect(c.Config.User).toBe(`${UID}:${GID}`);
       }
-      expect(owners(data).filter((o) => o.uid !== UID)).toEqual([]);
+      expect(created(data).filter((o) => o.uid !== UID)).toEqual([]);
       compose("down", "-t", "15");
       console.log(`[docker smoke] Compose example passed with ${label}`);
     }
