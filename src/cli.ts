@@ -206,6 +206,14 @@ program
   });
 
 program
+  .command("config-reference", { hidden: true })
+  .description("print the configuration reference generated from the schemas (docs/configuration.md)")
+  .action(async () => {
+    const { configReference } = await import("./config/reference.js");
+    process.stdout.write(configReference());
+  });
+
+program
   .command("health")
   .description("exit 0 if the runtime's heartbeat for the agents is fresh (Docker HEALTHCHECK)")
   .addOption(dataOption())

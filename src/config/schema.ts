@@ -64,7 +64,7 @@ const Iac = z.strictObject({
   max_hops: z.int().min(0).default(3).describe("Handoff chain length before a message is dead-lettered (hop_limit)"),
   backpressure: z
     .strictObject({
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(true).describe("Hold at most max_queue_depth ready tasks per agent; the rest wait in their files"),
       max_queue_depth_per_agent: z.int().min(1).optional().describe("Overrides every class's max_queue_depth"),
       aging_seconds: z.int().min(1).default(60).describe("Waiting this long lifts a task one priority level"),
     })
@@ -84,20 +84,26 @@ export const AgentsFile = z
     iac: Iac.prefault({}),
     skills: z
       .strictObject({
-        max_entries: z.int().min(1).default(20),
-        decay_halflife_days: z.number().positive().default(14).describe("A huge value disables decay"),
+        max_entries: z.int().min(1).default(20).describe("Skills kept in skills.md; the weakest is archived to skills/archive/"),
+        decay_halflife_days: z.number().positive().default(14).describe("Evidence halves every this many days without a success; a huge value disables decay"),
       })
       .prefault({}),
-    goals: z.strictObject({ max_active: z.int().min(1).default(5) }).prefault({}),
-    rewards: z.strictObject({ keep_last: z.int().min(1).default(30) }).prefault({}),
-    reflections: z.strictObject({ keep_last: z.int().min(1).default(15) }).prefault({}),
+    goals: z.strictObject({ max_active: z.int().min(1).default(5).describe("Active goals; a new one displaces the oldest") }).prefault({}),
+    rewards: z.strictObject({ keep_last: z.int().min(1).default(30).describe("Reward lines kept in rewards.md (older ones stay in git)") }).prefault({}),
+    reflections: z.strictObject({ keep_last: z.int().min(1).default(15).describe("Reflections kept in reflections.md") }).prefault({}),
     reward_audit: z
-      .strictObject({ enabled: z.boolean().default(true), method: z.enum(["rule_based", "llm"]).default("rule_based") })
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Score every outcome a second time and record it beside the agent's own"),
+        method: z.enum(["rule_based", "llm"]).default("rule_based").describe("rule_based (deterministic) or llm (a second, short grader call)"),
+      })
       .prefault({}),
     watchdog: z
-      .strictObject({ negative_streak: z.int().min(1).default(3), webhook_url: z.url().optional() })
+      .strictObject({
+        negative_streak: z.int().min(1).default(3).describe("Consecutive -1 rewards that trigger an escalation"),
+        webhook_url: z.url().optional().describe("POSTed a JSON event on escalation (failures are logged, never fatal)"),
+      })
       .prefault({}),
-    prompt: z.strictObject({ max_tokens: z.int().min(500).default(6000) }).prefault({}),
+    prompt: z.strictObject({ max_tokens: z.int().min(500).default(6000).describe("Prompt budget; what does not fit is left out, least relevant first") }).prefault({}),
     tasks: z
       .strictObject({
         max_attempts: z.int().min(1).default(3).describe("Failures before a task goes to dead letters (delivery_limit)"),
@@ -134,20 +140,20 @@ export type AgentsFile = z.infer<typeof AgentsFile>;
 const intFromEnv = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const Env = z.object({
-  DATA_DIR: z.string().min(1).default("data"),
-  LLM_API_KEY: z.string().optional(),
-  LLM_API_KEY_FILE: z.string().optional(),
-  LLM_BASE_URL: z.url().default("https://api.openai.com/v1"),
-  LLM_MODEL: z.string().min(1).default("gpt-4o"),
-  LLM_MAX_TOKENS: intFromEnv(2048),
-  LLM_TIMEOUT: z.coerce.number().positive().default(60).describe("Seconds"),
-  LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4),
-  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
-  LOG_FORMAT: z.enum(["text", "json"]).default("text"),
-  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
-  AGENTOS_WATCH_POLL: z.stringbool().optional(),
-  HTTP_ADDR: z.string().optional(),
-  AGENTOS_API_TOKEN: z.string().optional(),
-  AGENTOS_CRASH_AT: z.string().optional(),
+  DATA_DIR: z.string().min(1).default("data").describe("Where agents.yaml and everything else lives (/data in the image)"),
+  LLM_API_KEY: z.string().optional().describe("Sent as a Bearer token; never logged"),
+  LLM_API_KEY_FILE: z.string().optional().describe("Read the key from this file (Docker secrets)"),
+  LLM_BASE_URL: z.url().default("https://api.openai.com/v1").describe("Any OpenAI-compatible endpoint"),
+  LLM_MODEL: z.string().min(1).default("gpt-4o").describe("Model name; `offline` for the built-in offline model"),
+  LLM_MAX_TOKENS: intFromEnv(2048).describe("max_tokens of each request"),
+  LLM_TIMEOUT: z.coerce.number().positive().default(60).describe("Seconds to wait for one LLM answer"),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4).describe("Retries of one LLM call on 429, 5xx, resets and timeouts"),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Least important level printed"),
+  LOG_FORMAT: z.enum(["text", "json"]).default("text").describe("text (the seed's format) or json (one object per line)"),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30).describe("On SIGTERM, how long running tasks may finish"),
+  AGENTOS_WATCH_POLL: z.stringbool().optional().describe("1 to poll files instead of inotify (same as --poll)"),
+  HTTP_ADDR: z.string().optional().describe("Serve the REST API at host:port (same as --http)"),
+  AGENTOS_API_TOKEN: z.string().optional().describe("Bearer token the REST API requires (mandatory off loopback)"),
+  AGENTOS_CRASH_AT: z.string().optional().describe("Test hook: kill -9 ourselves at a named point, e.g. after-llm@2"),
 });
 export type Env = z.infer<typeof Env>;
