@@ -158,10 +158,10 @@ describe("TTL and dead letters through the CLI", () => {
     expect(cli("dead-letters", "purge", "--older-than", "soon", "--data", data).status).toBe(2);
   });
 
-  it("requeues a dead letter to another agent with --to, and refuses an unknown one", async () => {
+  it("requeues a whole misaddressed file to another agent with --to, and refuses an unknown one", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris")]));
     mkdirSync(inbox(data, "nobody"), { recursive: true });
-    writeFileSync(join(inbox(data, "nobody"), "lost.md"), block("lost-msg", "Which table holds refunds?").slice(1));
+    writeFileSync(join(inbox(data, "nobody"), "lost.md"), block("lost-msg", "Which table holds refunds?").slice(1) + block("lost-too", "And which one holds chargebacks?", { priority: "high" }));
     const r = await run(data);
     await r.waitFor(/no agent 'nobody' in agents\.yaml; moved to shared\/iac\/dead_letters\//);
     const [d] = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "unknown_agent", "--json").stdout);
@@ -169,8 +169,11 @@ describe("TTL and dead letters through the CLI", () => {
     const bad = cli("dead-letters", "requeue", d.file, "--data", data);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("unknown agent 'nobody' (agents.yaml has orion, iris); use --to AGENT");
-    expect(cli("dead-letters", "requeue", d.file, "--to", "iris", "--data", data).status).toBe(0);
-    await eventually(() => committed(data, "iris", "iris(task): lost-msg"), 15_000, "iris ran it");
+    const ok = cli("dead-letters", "requeue", d.file, "--to", "iris", "--data", data);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^requeued lost-msg, lost-too to iris: /);
+    await eventually(() => committed(data, "iris", "iris(task): lost-msg") && committed(data, "iris", "iris(task): lost-too"), 15_000, "iris ran both");
+    expect(lastCommit(data, "iris", "Task-Id: lost-too")).toContain("Source: inbox");
   });
 });
 

@@ -29,36 +29,37 @@ export async function readDeadLetterFile(path: string): Promise<StoredDeadLetter
   return d;
 }
 
-/** Puts a dead letter's block back into an agent's inbox with a fresh `created` and TTL. */
+/**
+ * Puts a dead letter's task blocks back into an agent's inbox as one message file, each
+ * with a fresh `created` and `iac.default_message_ttl`, and records that in the letter.
+ * A letter may hold several blocks (a whole file sent to an unknown agent): all go back.
+ */
 export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path: string, to: string | undefined, now = new Date()) {
   const d = await readDeadLetterFile(path);
   const agent = to ?? d.agent;
   if (!file.agents.some((a) => a.name === agent)) {
     throw new UserError(`unknown agent '${agent}' (agents.yaml has ${file.agents.map((a) => a.name).join(", ")}); use --to AGENT`);
   }
-  const parsed = parseTaskFile(d.original.endsWith("\n") ? d.original : d.original + "\n", { settled: true }).blocks[0];
-  if (!parsed || parsed.kind !== "task") {
-    throw new UserError(`${path}: the original block is not a valid task (${parsed?.kind === "invalid" ? parsed.block.problems.map((p) => p.message).join("; ") : "no block"}); fix it and enqueue it by hand`);
+  const blocks = parseTaskFile(d.original.endsWith("\n") ? d.original : d.original + "\n", { settled: true }).blocks;
+  const invalid = blocks.find((b) => b.kind === "invalid");
+  if (!blocks.length || invalid) {
+    const why = invalid?.kind === "invalid" ? `line ${invalid.block.line}: ${invalid.block.problems.map((p) => p.message).join("; ")}` : "no task block";
+    throw new UserError(`${path}: the original block is not a valid task (${why}); fix it and enqueue it by hand`);
   }
-  const b = parsed.block;
+  const tasks = blocks.flatMap((b) => (b.kind === "task" ? [b.block] : []));
   const created = isoSecond(now);
-  const text = serializeBlock({
-    id: b.id,
-    task: b.task,
-    priority: b.priority,
-    created,
-    ttlSeconds: file.iac.default_message_ttl,
-    from: b.from,
-    parent: b.parent,
-    hops: b.hops,
-  }).replace(/^\n/, "");
+  const text = tasks
+    .map((b) => serializeBlock({ id: b.id, task: b.task, priority: b.priority, created, ttlSeconds: file.iac.default_message_ttl, from: b.from, parent: b.parent, hops: b.hops }))
+    .join("")
+    .replace(/^\n/, "");
+  const first = tasks[0]!.id;
   const inbox = join(sharedPaths(dataDir, file.iac.dead_letter_path).inboxRoot, agent);
   await ensureDir(inbox);
-  const target = join(inbox, `${b.id}-requeued-${created.replace(/[-:]/g, "")}.md`);
+  const target = join(inbox, `${first}-requeued-${created.replace(/[-:]/g, "")}.md`);
   await writeFileAtomic(target, text);
   d.requeued = [...(d.requeued ?? []), `${created} to ${agent} as ${target}`];
   await writeFileAtomic(path, renderDeadLetter(d));
-  return { id: b.id, agent, target };
+  return { id: tasks.map((b) => b.id).join(", "), agent, target };
 }
 
 export function parseAge(text: string): number {
