@@ -1,6 +1,17 @@
 // One agent's git repository, through isomorphic-git (no native git needed).
 // Owns commit messages and trailers; never commits anything but the paths it is given.
+//
+// A commit costs O(changed paths), not O(tracked files): git.add rewrites the whole
+// index and git.commit rebuilds every tree from it, which made a task commit 5× slower
+// at 10,000 results/<id>.md files. Instead the blobs, the trees on the changed paths
+// (kept in memory between commits) and the commit are written as loose objects here,
+// and the index (also kept in memory, re-read when someone else changed it) is written
+// back with entries for the changed paths, so native `git status` stays clean.
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
 
 export interface Trailers {
@@ -59,9 +70,145 @@ export function parseTrailers(message: string): Record<string, string> {
   return out;
 }
 
+interface IndexState {
+  /** Raw index entries (version 2 layout) by path. */
+  entries: Map<string, Buffer>;
+  /** The paths in index order, kept sorted as paths come and go (sorting 10k paths per commit costs ms). */
+  order: string[];
+  /** ino:size:mtime of the index file as last read or written by us. */
+  stamp: string;
+}
+
+function indexSet(index: IndexState, path: string, entry: Buffer): void {
+  if (!index.entries.has(path)) index.order.splice(sortedPosition(index.order, path), 0, path);
+  index.entries.set(path, entry);
+}
+
+function indexDelete(index: IndexState, path: string): void {
+  if (index.entries.delete(path)) index.order.splice(sortedPosition(index.order, path), 1);
+}
+
+/** Where `key` is (or would go) in a list sorted by compareBytes. */
+function sortedPosition(list: string[], key: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareBytes(list[mid]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** One folder's tree entries, kept sorted the way git orders them (a folder sorts as `name/`). */
+class TreeCache {
+  private readonly byName = new Map<string, { mode: string; oid: string; bytes: Buffer }>();
+  private order: string[] | undefined;
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  get(name: string): { mode: string; oid: string } | undefined {
+    return this.byName.get(name);
+  }
+
+  set(name: string, mode: string, oid: string): void {
+    const before = this.byName.get(name);
+    if (before && before.mode === mode && before.oid === oid) return;
+    const bytes = Buffer.concat([Buffer.from(`${mode} ${name}\0`, "utf8"), Buffer.from(oid, "hex")]);
+    this.byName.set(name, { mode, oid, bytes });
+    if (!this.order) return;
+    if (before && (before.mode === "40000") === (mode === "40000")) return;
+    if (before) this.order.splice(sortedPosition(this.order, sortKey(name, before.mode)), 1);
+    const key = sortKey(name, mode);
+    this.order.splice(sortedPosition(this.order, key), 0, key);
+  }
+
+  delete(name: string): void {
+    const before = this.byName.get(name);
+    if (!before) return;
+    this.byName.delete(name);
+    this.order?.splice(sortedPosition(this.order, sortKey(name, before.mode)), 1);
+  }
+
+  serialize(): Buffer {
+    this.order ??= [...this.byName].map(([n, e]) => sortKey(n, e.mode)).sort(compareBytes);
+    return Buffer.concat(this.order.map((k) => this.byName.get(k.endsWith("/") ? k.slice(0, -1) : k)!.bytes));
+  }
+}
+
+const sortKey = (name: string, mode: string) => (mode === "40000" ? `${name}/` : name);
+
+/** Byte order of UTF-8 (what git uses); plain string order agrees for ASCII. */
+function compareBytes(a: string, b: string): number {
+  if (/^[\x00-\x7f]*$/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+function signature(who: { name: string; email: string; timestamp: number }): string {
+  return `${who.name} <${who.email}> ${who.timestamp} +0000`;
+}
+
+/** A version-2 index entry for a file as it is on disk now. */
+function indexEntry(path: string, st: fs.BigIntStats, oid: string, mode: string): Buffer {
+  const name = Buffer.from(path, "utf8");
+  const size = Math.ceil((62 + name.length + 1) / 8) * 8;
+  const b = Buffer.alloc(size);
+  const u32 = (v: bigint) => Number(v & 0xffffffffn);
+  const secs = (ns: bigint) => u32(ns / 1_000_000_000n);
+  const nanos = (ns: bigint) => Number(ns % 1_000_000_000n);
+  b.writeUInt32BE(secs(st.ctimeNs), 0);
+  b.writeUInt32BE(nanos(st.ctimeNs), 4);
+  b.writeUInt32BE(secs(st.mtimeNs), 8);
+  b.writeUInt32BE(nanos(st.mtimeNs), 12);
+  b.writeUInt32BE(u32(st.dev), 16);
+  b.writeUInt32BE(u32(st.ino), 20);
+  b.writeUInt32BE(mode === "100755" ? 0o100755 : 0o100644, 24);
+  b.writeUInt32BE(u32(st.uid), 28);
+  b.writeUInt32BE(u32(st.gid), 32);
+  b.writeUInt32BE(u32(st.size), 36);
+  b.write(oid, 40, "hex");
+  b.writeUInt16BE(Math.min(name.length, 0xfff), 60);
+  name.copy(b, 62);
+  return b;
+}
+
+/**
+ * Entries of a version-2 index by path (raw bytes, re-written as they are), or
+ * undefined for what we do not write ourselves: other versions, merge stages, or a
+ * required extension (split index). Optional extensions (cache tree, untracked cache)
+ * are dropped; git rebuilds them.
+ */
+function parseIndex(buf: Buffer): Map<string, Buffer> | undefined {
+  if (buf.length < 32 || buf.toString("latin1", 0, 4) !== "DIRC" || buf.readUInt32BE(4) !== 2) return undefined;
+  const count = buf.readUInt32BE(8);
+  const entries = new Map<string, Buffer>();
+  let at = 12;
+  for (let i = 0; i < count; i++) {
+    const flags = buf.readUInt16BE(at + 60);
+    if (flags & 0x3000) return undefined; // a merge stage: leave conflicts to git
+    let end = buf.indexOf(0, at + 62);
+    const path = buf.toString("utf8", at + 62, end);
+    const size = Math.ceil((end - at + 1) / 8) * 8;
+    entries.set(path, Buffer.from(buf.subarray(at, at + size)));
+    at += size;
+  }
+  for (let end = buf.length - 20; at + 8 <= end; ) {
+    const sig = buf.toString("latin1", at, at + 4);
+    if (sig[0]! < "A" || sig[0]! > "Z") return undefined;
+    at += 8 + buf.readUInt32BE(at + 4);
+  }
+  return entries;
+}
+
 export class AgentRepo {
   /** isomorphic-git's object cache: shared by every call on this repo (35 % faster at 10k files). */
   private readonly cache = {};
+  private indexState?: IndexState;
+  /** Trees of the folders touched so far, as of commit `treesOf`. */
+  private readonly trees = new Map<string, TreeCache>();
+  private treesOf?: string;
 
   constructor(
     readonly dir: string,
@@ -84,19 +231,183 @@ export class AgentRepo {
   }
 
   async commit(req: CommitRequest): Promise<string> {
+    const seconds = Math.floor((req.at ?? new Date()).getTime() / 1000);
+    const who = { ...this.author, timestamp: seconds, timezoneOffset: 0 };
+    const message = commitMessage(req.subject, req.body, req.trailers);
+    const index = await this.loadIndex();
+    if (!index) return this.commitThroughIndex(req, message, who);
+    const head = await this.head();
+    if (head !== this.treesOf) {
+      this.trees.clear();
+      this.treesOf = head;
+    }
+    const files: { path: string; mode: string; oid: string }[] = [];
+    const removed = new Set(req.removed ?? []);
+    for (const path of req.changed) {
+      const abs = join(this.dir, path);
+      const [content, st] = await Promise.all([readFile(abs).catch(() => undefined), stat(abs, { bigint: true }).catch(() => undefined)]);
+      if (!content || !st) {
+        removed.add(path);
+        continue;
+      }
+      const oid = await this.writeObject("blob", content);
+      const mode = st.mode & 0o111n ? "100755" : "100644";
+      files.push({ path, mode, oid });
+      indexSet(index, path, indexEntry(path, st, oid, mode));
+    }
+    for (const path of removed) indexDelete(index, path);
+    const tree = await this.writeTrees(head, files, [...removed]);
+    const commit = [
+      `tree ${tree}`,
+      ...(head ? [`parent ${head}`] : []),
+      `author ${signature(who)}`,
+      `committer ${signature(who)}`,
+      "",
+      message,
+    ].join("\n");
+    const oid = await this.writeObject("commit", Buffer.from(commit, "utf8"));
+    await this.writeIndex(index);
+    await this.updateHead(oid);
+    this.treesOf = oid;
+    return oid;
+  }
+
+  /** The general path (isomorphic-git's add + commit), for index formats we do not write ourselves. */
+  private async commitThroughIndex(req: CommitRequest, message: string, who: { name: string; email: string; timestamp: number; timezoneOffset: number }): Promise<string> {
+    this.trees.clear();
+    this.indexState = undefined;
     const removed = req.removed ?? [];
     if (req.changed.length) await git.add({ fs, dir: this.dir, filepath: req.changed, cache: this.cache });
     for (const filepath of removed) await git.remove({ fs, dir: this.dir, filepath, cache: this.cache });
-    const seconds = Math.floor((req.at ?? new Date()).getTime() / 1000);
-    const who = { ...this.author, timestamp: seconds, timezoneOffset: 0 };
-    return git.commit({
-      fs,
-      dir: this.dir,
-      message: commitMessage(req.subject, req.body, req.trailers),
-      author: who,
-      committer: who,
-      cache: this.cache,
-    });
+    return git.commit({ fs, dir: this.dir, message, author: who, committer: who, cache: this.cache });
+  }
+
+  // ── objects ────────────────────────────────────────────────────────────────
+
+  private get gitDir(): string {
+    return join(this.dir, ".git");
+  }
+
+  /** Writes a loose object (zlib level 1, like git's core.looseCompression) unless it exists. */
+  private async writeObject(type: "blob" | "tree" | "commit", content: Buffer): Promise<string> {
+    const raw = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
+    const oid = createHash("sha1").update(raw).digest("hex");
+    const dir = join(this.gitDir, "objects", oid.slice(0, 2));
+    const path = join(dir, oid.slice(2));
+    if (fs.existsSync(path)) return oid;
+    await mkdir(dir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, deflateSync(raw, { level: 1 }), { mode: 0o444 });
+    await rename(tmp, path);
+    return oid;
+  }
+
+  /** Tree entries of a folder at HEAD (from memory after the first read). */
+  private async treeOf(folder: string, head: string | undefined): Promise<TreeCache> {
+    let t = this.trees.get(folder);
+    if (t) return t;
+    t = new TreeCache();
+    let oid: string | undefined;
+    if (folder === "") {
+      if (head) oid = (await git.readCommit({ fs, dir: this.dir, oid: head, cache: this.cache })).commit.tree;
+    } else {
+      const slash = folder.lastIndexOf("/");
+      const parent = await this.treeOf(slash < 0 ? "" : folder.slice(0, slash), head);
+      const e = parent.get(folder.slice(slash + 1));
+      if (e?.mode === "40000") oid = e.oid;
+    }
+    if (oid) {
+      const { tree } = await git.readTree({ fs, dir: this.dir, oid, cache: this.cache });
+      for (const e of tree) t.set(e.path, e.mode === "040000" || e.mode === "40000" ? "40000" : e.mode, e.oid);
+    }
+    this.trees.set(folder, t);
+    return t;
+  }
+
+  /** Writes the trees on the changed paths, deepest first; returns the root tree. */
+  private async writeTrees(head: string | undefined, files: { path: string; mode: string; oid: string }[], removed: string[]): Promise<string> {
+    const touched = new Set<string>([""]);
+    const folderOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+    for (const p of [...files.map((f) => f.path), ...removed]) {
+      for (let f = folderOf(p); f !== ""; f = folderOf(f)) touched.add(f);
+    }
+    for (const f of files) (await this.treeOf(folderOf(f.path), head)).set(f.path.slice(f.path.lastIndexOf("/") + 1), f.mode, f.oid);
+    for (const p of removed) (await this.treeOf(folderOf(p), head)).delete(p.slice(p.lastIndexOf("/") + 1));
+    const depth = (f: string) => (f === "" ? 0 : f.split("/").length);
+    const deepestFirst = [...touched].sort((a, b) => depth(b) - depth(a) || (a < b ? -1 : 1));
+    let root = "";
+    for (const folder of deepestFirst) {
+      const t = await this.treeOf(folder, head);
+      const oid = t.size || folder === "" ? await this.writeObject("tree", t.serialize()) : undefined;
+      if (folder === "") root = oid!;
+      else {
+        const parent = await this.treeOf(folderOf(folder), head);
+        const name = folder.slice(folder.lastIndexOf("/") + 1);
+        if (oid) parent.set(name, "40000", oid);
+        else parent.delete(name);
+      }
+    }
+    return root;
+  }
+
+  private async updateHead(oid: string): Promise<void> {
+    const head = await readFile(join(this.gitDir, "HEAD"), "utf8");
+    const branch = /^ref: (refs\/\S+)/.exec(head)?.[1];
+    const ref = join(this.gitDir, branch ?? "HEAD");
+    if (branch) await mkdir(join(ref, ".."), { recursive: true });
+    const tmp = `${ref}.lock`;
+    await writeFile(tmp, `${oid}\n`);
+    await rename(tmp, ref);
+  }
+
+  // ── index ──────────────────────────────────────────────────────────────────
+
+  /** The index as of now: from memory unless someone else wrote it; undefined for formats we leave to isomorphic-git. */
+  private async loadIndex(): Promise<IndexState | undefined> {
+    const path = join(this.gitDir, "index");
+    const st = await stat(path, { bigint: true }).catch(() => undefined);
+    const stamp = st ? `${st.ino}:${st.size}:${st.mtimeNs}` : "none";
+    if (this.indexState?.stamp === stamp) return this.indexState;
+    const entries = st ? parseIndex(await readFile(path)) : new Map<string, Buffer>();
+    this.indexState = entries ? { entries, order: [...entries.keys()].sort(compareBytes), stamp } : undefined;
+    return this.indexState;
+  }
+
+  /** Writes the index like git does: to index.lock (taken exclusively), then rename. */
+  private async writeIndex(index: IndexState): Promise<void> {
+    const path = join(this.gitDir, "index");
+    const lock = `${path}.lock`;
+    const header = Buffer.alloc(12);
+    header.write("DIRC", 0, "latin1");
+    header.writeUInt32BE(2, 4);
+    header.writeUInt32BE(index.order.length, 8);
+    const parts: Buffer[] = [header];
+    for (const n of index.order) parts.push(index.entries.get(n)!);
+    const entries = Buffer.concat(parts);
+    const body = Buffer.concat([entries, createHash("sha1").update(entries).digest()]);
+    let fh;
+    for (let waited = 0; ; waited += 20) {
+      try {
+        fh = await open(lock, "wx");
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || waited > 10_000) throw err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    try {
+      await fh.write(body);
+    } finally {
+      await fh.close();
+    }
+    try {
+      await rename(lock, path);
+    } catch (err) {
+      await unlink(lock).catch(() => {});
+      throw err;
+    }
+    const st = await stat(path, { bigint: true });
+    index.stamp = `${st.ino}:${st.size}:${st.mtimeNs}`;
   }
 
   async isTracked(filepath: string): Promise<boolean> {
