@@ -213,4 +213,16 @@ describe("enqueue --no-wait", () => {
     expect(cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5").status).toBe(0);
     expect(read(queue(data, "iris"))).toContain("## t-5\n");
   });
+
+  it("counts what a running agent holds in every file it reads (queue.md, inbox, handoffs), as of now", async () => {
+    const data = dataDir(yaml([agent("iris", "slow")]));
+    const r = await run(data, "iris");
+    writeFileSync(join(inbox(data, "iris"), "batch.md"), ["a", "b", "c"].map((x) => block(`in-${x}`, `Inbox task ${x}. [delay:3000]`)).join("").slice(1));
+    writeFileSync(join(data, "shared", "iac", "handoffs", "iris", "orion.h1.md"), block("orion.h1", "A handoff.", { from: "orion", parent: "h1", hops: 1 }).slice(1));
+    await r.waitFor(/Processing task: in-a/);
+    expect(cli("enqueue", "iris", "--data", data, "--task", "fifth", "--id", "q-5", "--no-wait").status).toBe(0);
+    const full = cli("enqueue", "iris", "--data", data, "--task", "sixth", "--id", "q-6", "--no-wait");
+    expect(full.status).toBe(75);
+    expect(full.stderr).toContain("queue full: iris holds 5 task(s), its max_queue_depth is 5");
+  });
 });

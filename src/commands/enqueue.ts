@@ -1,14 +1,14 @@
 // `agentos enqueue`: one well-formed block, appended with a single O_APPEND write,
 // to queue.md (or dropped into the agent's inbox as a new file).
 import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentsFile, Priority } from "../config/schema.js";
 import { appendDurable, ensureDir, readTaskFile, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import { agentPaths, sharedPaths } from "../store/layout.js";
-import { readLease, leaseIsLive } from "../store/lease.js";
 import { parseTaskFile, TASK_ID_PATTERN } from "../tasks/parse.js";
 import { generateTaskId, serializeBlock } from "../tasks/serialize.js";
-import { readAgentStatusFile } from "../runtime/agent.js";
+import { isMessageFileName } from "../runtime/agent.js";
 import { UserError } from "./common.js";
 
 export interface EnqueueRequest {
@@ -56,9 +56,7 @@ export async function enqueueTask(dataDir: string, file: AgentsFile, req: Enqueu
   if (req.noWait) {
     const cls = file.throughput_classes[agent.throughput_class];
     const depth = file.iac.backpressure.max_queue_depth_per_agent ?? cls.max_queue_depth;
-    const lease = await readLease(paths.lease);
-    const status = lease && leaseIsLive(lease) ? await readAgentStatusFile(paths) : undefined;
-    const held = status ? status.waiting + status.ready + status.in_flight : queued.ok ? parseTaskFile(queued.text, { settled: true }).blocks.length : 0;
+    const held = await heldTasks(dataDir, file, agent.name, ledgerText);
     if (file.iac.backpressure.enabled && held >= depth) {
       throw new QueueFullError(`queue full: ${agent.name} holds ${held} task(s), its max_queue_depth is ${depth}; try again later`, 30);
     }
@@ -81,4 +79,24 @@ export async function enqueueTask(dataDir: string, file: AgentsFile, req: Enqueu
   await ensureDir(paths.dir);
   await appendDurable(paths.queue, block);
   return { id, path: paths.queue };
+}
+
+/**
+ * Tasks an agent holds right now: blocks in its queue.md, inbox and handoff files that
+ * are not done or dead-lettered yet (a block leaves its file only once handled). Read
+ * from the files, so it is as fresh as they are, whether or not a runtime is running.
+ */
+async function heldTasks(dataDir: string, file: AgentsFile, agent: string, ledgerText: string): Promise<number> {
+  const handled = new Set(ledgerText.split("\n").filter((l) => /^(done|dead)\t/.test(l)).map((l) => l.split("\t")[1]));
+  const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
+  const files = [agentPaths(dataDir, agent).queue];
+  for (const dir of [join(shared.inboxRoot, agent), join(shared.handoffsRoot, agent)]) {
+    for (const n of (await readdir(dir).catch(() => [] as string[])).filter(isMessageFileName)) files.push(join(dir, n));
+  }
+  let held = 0;
+  for (const f of files) {
+    const r = await readTaskFile(f);
+    if (r.ok) held += parseTaskFile(r.text, { settled: true }).blocks.filter((b) => b.kind === "task" && !handled.has(b.block.id)).length;
+  }
+  return held;
 }
