@@ -61,7 +61,7 @@ describe("concurrent appenders", () => {
     } finally {
       expect(await run.stop()).toBe(0);
     }
-  });
+  }, STRESS ? 600_000 : 60_000);
 });
 
 describe("kill -9 anywhere", () => {
@@ -119,7 +119,7 @@ describe("kill -9 anywhere", () => {
     expect(readdirSync(join(dir, ".agentos", "intents"))).toEqual([]);
     // rewards.md agrees with git: its totals count every task once
     expect(read(join(dir, "rewards.md"))).toContain(`Totals since start: +1: ${tasks} | 0: 0 | -1: 0`);
-  });
+  }, STRESS ? 1_800_000 : 60_000);
 });
 
 function appendText(file: string, text: string): void {
