@@ -48,6 +48,18 @@ program
     if (http && httpAddr) http.parseListenAddress(httpAddr, env.AGENTOS_API_TOKEN);
     const metrics = http?.createMetrics();
     const runtime = new Runtime({ dataDir, env, log, only: opts.agent, offline: opts.offline, poll: opts.poll || env.AGENTOS_WATCH_POLL || undefined, events: metrics?.events });
+    // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly too.
+    let stopSignal: string | undefined;
+    let wake: () => void = () => {};
+    const stopRequested = new Promise<void>((resolve) => (wake = resolve));
+    let signals = 0;
+    const onSignal = (sig: string) => {
+      if (++signals > 1) process.exit(130);
+      stopSignal = sig;
+      wake();
+    };
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
     try {
       await runtime.start();
     } catch (err) {
@@ -64,7 +76,7 @@ program
       }
     }
     if (opts.once) {
-      await runtime.drained();
+      await Promise.race([runtime.drained(), stopRequested]);
       const agents = [...runtime.agents.values()];
       const paused = agents.filter((a) => a.isPaused).map((a) => a.name);
       await closeHttp?.();
@@ -74,20 +86,10 @@ program
       process.exitCode = failed > 0 || paused.length > 0 ? 1 : 0;
       return;
     }
-    await new Promise<void>((resolve) => {
-      let signals = 0;
-      const onSignal = (sig: string) => {
-        if (++signals > 1) process.exit(130);
-        log.child("agentos").info(`${sig} received: finishing running tasks (up to ${env.SHUTDOWN_GRACE_SECONDS} s), then exiting`);
-        void (async () => {
-          await closeHttp?.();
-          await runtime.stop();
-          resolve();
-        })();
-      };
-      process.on("SIGTERM", () => onSignal("SIGTERM"));
-      process.on("SIGINT", () => onSignal("SIGINT"));
-    });
+    await stopRequested;
+    log.child("agentos").info(`${stopSignal} received: finishing running tasks (up to ${env.SHUTDOWN_GRACE_SECONDS} s), then exiting`);
+    await closeHttp?.();
+    await runtime.stop();
     log.child("agentos").info("stopped");
   });
 

@@ -192,3 +192,23 @@ describe("watching by polling", () => {
     }
   });
 });
+
+describe("one runtime per agent", () => {
+  it("refuses a second `agentos run` for the same agent, naming the owner, and takes over a dead one's lease", async () => {
+    const data = dataDirWith(YAML);
+    const first = await startRun(data, env());
+    try {
+      const second = await runCliAsync(["run", "--data", data, "--agent", "orion"], env());
+      expect(second.status).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`agent 'orion' is already run by pid ${first.child.pid} on host \\S+ \\(since .*\\); stop that runtime first`));
+      // A runtime for the other agent is fine.
+      const other = await startRun(data, env(), ["--agent", "iris"]).catch((e: Error) => e);
+      expect(other).toBeInstanceOf(Error); // iris is owned by the first runtime too
+    } finally {
+      first.child.kill("SIGKILL");
+      await first.exited;
+    }
+    const after = await startRun(data, env());
+    expect(await after.stop()).toBe(0);
+  });
+});
