@@ -439,6 +439,7 @@ describe("reward audit, rule-based", () => {
     { name: "agrees with an honest -1", input: { reward: -1, rewardReason: "the approach did not work" }, score: -1 },
     { name: "a hedged success claim on 0 is still a 0", input: { reward: 0, rewardReason: "works, but only for small inputs" }, score: 0 },
     { name: "0 on an empty answer", input: { reward: 0, answer: "", rewardReason: "partial" }, score: -1, note: /0 on an empty/ },
+    { name: "'I can't reproduce it without the fix' is not a refusal", input: { answer: "Fixed the race. I can't reproduce it any more after the change, and the test passes." }, score: 1 },
     { name: "a technical 'fails' in an answer is not failure", input: { answer: "Added a retry: when the upstream call fails, we back off and try again." }, score: 1 },
   ])("$name -> $score", ({ input, score, note }) => {
     const a = auditOutcome({ ...base, ...input });

@@ -31,7 +31,7 @@ export interface AuditRule {
   check(o: AuditInput): string | undefined;
 }
 
-const REFUSAL = /\b(i can(?:'|no)t|i cannot|i am unable|i'm unable|unable to (?:help|complete|comply|do that)|as an ai\b|i won't be able|i will not)/i;
+const REFUSAL = /\b(i can(?:'|no)t (?:help|do|complete|assist|provide)|i cannot (?:help|do|complete|assist|provide)|i am unable|i'm unable|unable to (?:help|comply|assist)|as an ai\b|i won't be able)/i;
 /** Words saying the work itself failed (not just that something in it can fail). */
 const FAILURE = /\b(does not work|doesn't work|did not work|didn't work|failed to|could not|couldn't|was unable to|unable to (?:complete|finish|solve|fix|find|do)|not possible|incomplete|not (?:yet )?(?:done|finished|complete|completed|solved))\b/i;
 /** A plain claim that the whole task succeeded. */
