@@ -105,7 +105,7 @@ describe("TTL and dead letters through the CLI", () => {
   it("expires a message behind a slow task after its real ttl, then requeues it from dead letters and runs it", async () => {
     const data = dataDir(yaml([agent("iris", "slow")], "iac:\n  default_message_ttl: 2\n"));
     const r = await run(data, "iris");
-    shellAppend(queue(data, "iris"), block("long-analysis", "Scan a year of logs. [delay:4000]"));
+    shellAppend(queue(data, "iris"), block("long-analysis", "Scan a year of logs. [delay:6000]"));
     await r.waitFor(/Processing task: long-analysis/);
     const enq = cli("enqueue", "iris", "--data", data, "--inbox", "--id", "quick-question", "--task", "How many rows are in the orders table?");
     expect(enq.status).toBe(0);
@@ -217,9 +217,10 @@ describe("enqueue --no-wait", () => {
   it("counts what a running agent holds in every file it reads (queue.md, inbox, handoffs), as of now", async () => {
     const data = dataDir(yaml([agent("iris", "slow")]));
     const r = await run(data, "iris");
-    writeFileSync(join(inbox(data, "iris"), "batch.md"), ["a", "b", "c"].map((x) => block(`in-${x}`, `Inbox task ${x}. [delay:3000]`)).join("").slice(1));
-    writeFileSync(join(data, "shared", "iac", "handoffs", "iris", "orion.h1.md"), block("orion.h1", "A handoff.", { from: "orion", parent: "h1", hops: 1 }).slice(1));
-    await r.waitFor(/Processing task: in-a/);
+    // The provider refuses iris (401): it pauses and holds its tasks, however long the CLI takes.
+    writeFileSync(join(inbox(data, "iris"), "batch.md"), ["a", "b", "c"].map((x) => block(`in-${x}`, `Inbox task ${x}. [status:401]`)).join("").slice(1));
+    writeFileSync(join(data, "shared", "iac", "handoffs", "iris", "orion.h1.md"), block("orion.h1", "A handoff. [status:401]", { from: "orion", parent: "h1", hops: 1 }).slice(1));
+    await r.waitFor(/\[iris\] paused: /);
     expect(cli("enqueue", "iris", "--data", data, "--task", "fifth", "--id", "q-5", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "sixth", "--id", "q-6", "--no-wait");
     expect(full.status).toBe(75);

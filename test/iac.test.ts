@@ -9,6 +9,7 @@ import { Env } from "../src/config/schema.js";
 import { createLogger } from "../src/log.js";
 import type { AgentEvents } from "../src/runtime/agent.js";
 import { Runtime } from "../src/runtime/runtime.js";
+import { requeueDeadLetter } from "../src/commands/dead-letters.js";
 import { listDeadLetters } from "../src/scheduler/dead-letters.js";
 import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend, tempDir } from "./support/harness.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
@@ -217,6 +218,38 @@ describe("TTL with an injected clock", () => {
     expect(requestsFor("msg-ready") + requestsFor("msg-waiting")).toBe(0);
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "both message files removed");
     fsckStrict(repo(data, "iris"));
+  });
+
+  it("requeues an expired message under its own id; a requeued copy that expires again is a new dead letter, not a duplicate", async () => {
+    let now = T0;
+    const data = dataDir(yaml([agent("iris")]));
+    const { rt } = await start(data, { now: () => new Date(now) });
+    writeFileSync(join(inbox(data, "iris"), "q.md"), block("again", "Which region grew fastest?", {}, iso(T0 - 400_000)).slice(1));
+    const letters = async (n: number) =>
+      eventually(async () => {
+        const all = await listDeadLetters(deadDir(data));
+        return all.length === n ? all : undefined;
+      }, 10_000, `${n} dead letter(s)`);
+    const [first] = await letters(1);
+
+    // Requeued with a `created` that is already too old: it expires again at once.
+    await requeueDeadLetter(data, rt.config, first!.file, undefined, new Date(T0 - 400_000));
+    const two = await letters(2);
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
+    expect(two.map((d) => d.reason)).toEqual(["expired", "expired"]);
+    const second = two.find((d) => d.file !== first!.file)!;
+    expect(second.source).toMatch(/^shared\/iac\/inbox\/iris\/again-requeued-\d{8}T\d{6}Z\.md:1$/);
+    expect(two.find((d) => d.file === first!.file)!.requeued).toHaveLength(1);
+
+    // Requeued again with a fresh `created`: now it runs, once.
+    const r = await requeueDeadLetter(data, rt.config, second.file, undefined, new Date(now));
+    expect(read(r.target)).toBe(`## again\ntask: Which region grew fastest?\npriority: normal\nttl_seconds: 300\ncreated: ${iso(now)}\n`);
+    await eventually(() => committed(data, "iris", "iris(task): again"), 10_000, "the requeued message ran");
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
+    await rt.agents.get("iris")!.reconcile();
+    expect((await listDeadLetters(deadDir(data))).map((d) => d.reason)).toEqual(["expired", "expired"]);
+    expect(requestsFor("again")).toBe(1);
+    expect(subjects(data, "iris").filter((s) => s.includes("again"))).toEqual(["iris(task): again", "iris(escalation): again expired", "iris(escalation): again expired"]);
   });
 
   it("expires a queue.md task only when it carries ttl_seconds", async () => {

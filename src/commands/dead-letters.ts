@@ -56,9 +56,11 @@ export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path:
   const inbox = join(sharedPaths(dataDir, file.iac.dead_letter_path).inboxRoot, agent);
   await ensureDir(inbox);
   const target = join(inbox, `${first}-requeued-${created.replace(/[-:]/g, "")}.md`);
-  await writeFileAtomic(target, text);
+  // The letter says so first: a runtime that sees the new file checks the letter to tell a
+  // requeue from a stale copy of a task it already dead-lettered.
   d.requeued = [...(d.requeued ?? []), `${created} to ${agent} as ${target}`];
   await writeFileAtomic(path, renderDeadLetter(d));
+  await writeFileAtomic(target, text);
   return { id: tasks.map((b) => b.id).join(", "), agent, target };
 }
 
