@@ -49,6 +49,7 @@ function buildHistory(repo, count) {
 /** Replays the commits the runtime made (prev..HEAD) in the native copy; returns ms spent in git. */
 function nativeReplay(src, dst, prev) {
   let ms = 0;
+  let cpu = 0;
   const commits = git(src, "rev-list", "--reverse", `${prev}..HEAD`).trim().split("\n").filter(Boolean);
   for (const c of commits) {
     const changes = git(src, "diff-tree", "--no-commit-id", "--name-status", "-r", c).trim().split("\n").filter(Boolean);
@@ -63,12 +64,21 @@ function nativeReplay(src, dst, prev) {
       }
     }
     const t = performance.now();
+    const c = childCpuMs();
     const add = spawnSync("git", ["-C", dst, "add", "-A", "--", ...paths]);
     const commit = spawnSync("git", ["-C", dst, "-c", "user.name=native", "-c", "user.email=native@bench", "commit", "-q", "-m", msg]);
     ms += performance.now() - t;
+    cpu += childCpuMs() - c;
     if (add.status !== 0 || commit.status !== 0) throw new Error(`native commit failed: ${add.stderr}${commit.stderr}`);
   }
-  return ms;
+  return { ms, cpu };
+}
+
+/** CPU time (user + system, ms) of this process's finished children, from /proc (10 ms ticks). */
+function childCpuMs() {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[13]) + Number(f[14])) * 10;
 }
 
 async function run(label, history) {
@@ -87,21 +97,36 @@ async function run(label, history) {
   const native = join(tempDir(), "h");
   cpSync(repo, native, { recursive: true });
   const done = new Map();
-  rt = await startRuntime(dir, server.url, { taskDone: (_a, info) => done.set(info.id, info) });
+  const waiting = new Map();
+  let cpu0;
+  rt = await startRuntime(dir, server.url, {
+    taskDone: (_a, info) => {
+      const c = process.cpuUsage(cpu0);
+      done.set(info.id, { ...info, cpuMs: (c.user + c.system) / 1000 });
+      waiting.get(info.id)?.();
+    },
+  });
   const overhead = [];
   const nativeMs = [];
+  const cpuMs = [];
+  const nativeCpu = [];
   try {
     for (let i = -5; i < N; i++) {
       const id = `ovh-${i < 0 ? `warm${-i}` : i}`;
       const prev = git(repo, "rev-parse", "HEAD").trim();
+      const finished = new Promise((r) => waiting.set(id, r));
+      cpu0 = process.cpuUsage();
       append(queuePath(dir, "h"), block(id));
-      await until(() => done.has(id), 30_000, `task ${id}`, 1);
+      await Promise.race([finished, sleep(30_000)]);
+      if (!done.has(id)) throw new Error(`task ${id} did not finish in 30 s`);
       await until(() => git(repo, "rev-parse", "HEAD").trim() !== prev, 5_000, "commit");
       const info = done.get(id);
       const n = nativeReplay(repo, native, prev);
       if (i >= 0) {
         overhead.push((info.seconds - info.llmSeconds) * 1000);
-        nativeMs.push(n);
+        cpuMs.push(info.cpuMs);
+        nativeMs.push(n.ms);
+        nativeCpu.push(n.cpu);
       }
       await sleep(60); // let the queue.md compaction of this task happen between tasks
     }
@@ -111,7 +136,7 @@ async function run(label, history) {
   }
   const fsck = spawnSync("git", ["-C", repo, "fsck", "--strict", "--no-progress"], { encoding: "utf8" });
   const status = git(repo, "status", "--porcelain").trim();
-  return { label, overhead: stats(overhead), native: stats(nativeMs), buildMs, fsckOk: fsck.status === 0, statusClean: status === "", tracked: Number(git(repo, "ls-files").split("\n").length - 1) };
+  return { label, overhead: stats(overhead), native: stats(nativeMs), cpu: stats(cpuMs), nativeCpu: stats(nativeCpu), buildMs, fsckOk: fsck.status === 0, statusClean: status === "", tracked: Number(git(repo, "ls-files").split("\n").length - 1) };
 }
 
 const fresh = await run("fresh repo", 0);
@@ -131,6 +156,17 @@ for (const r of [fresh, big]) {
       pass: p === "p50" ? r.overhead.p50 <= 15 : undefined,
     });
   }
+}
+for (const r of [fresh, big]) {
+  rows.push({
+    metric: `CPU/task (whole process: append → done), ${r.label}, mean`,
+    value: round(r.cpu.mean, 1),
+    unit: "ms",
+    baseline: round(r.nativeCpu.mean, 1),
+    baselineLabel: "native git add+commit CPU, mean",
+    ratio: round(r.cpu.mean / r.nativeCpu.mean, 2),
+    ratioLabel: "× native",
+  });
 }
 rows.push({
   metric: "overhead growth p50, 10k history / fresh",
