@@ -2,7 +2,7 @@
 // slow agent (depth 5) with none lost and the priority order kept, aging against a
 // stream of high-priority work, and agents added, removed and re-classed while running.
 // The scheduler's own rules (aging, per_minute) are checked on AgentQueue directly.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { Env } from "../src/config/schema.js";
@@ -11,6 +11,7 @@ import type { AgentEvents } from "../src/runtime/agent.js";
 import { readAgentStatusFile } from "../src/runtime/agent.js";
 import { Runtime } from "../src/runtime/runtime.js";
 import { AgentQueue, type Schedulable } from "../src/scheduler/agent-queue.js";
+import { listDeadLetters } from "../src/scheduler/dead-letters.js";
 import { agentPaths } from "../src/store/layout.js";
 import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
@@ -196,6 +197,30 @@ describe("hot reload of agents.yaml", () => {
     for (const id of ["iris-first", "iris-running", "iris-waiting"]) expect(requestsFor(id)).toBe(1);
     fsckStrict(repo(data, "orion"));
     fsckStrict(repo(data, "iris"));
+  });
+});
+
+describe("removing an agent", () => {
+  it("finishes its in-flight message and removes the file; messages that arrive for it afterwards go to dead letters as unknown_agent", async () => {
+    const extra = "watch:\n  reconcile_seconds: 1\n";
+    const data = dataDir(yaml([agent("orion", "medium"), agent("iris", "slow")], extra));
+    const { rt } = await start(data);
+    const box = join(data, "shared", "iac", "inbox", "iris");
+    writeFileSync(join(box, "m.md"), block("leaving-msg", "Long. [delay:1500]").replace("created: 2026-04-29T10:05:00Z", `created: ${new Date().toISOString()}`).slice(1));
+    await eventually(() => requestsFor("leaving-msg") === 1, 10_000, "the message started");
+    writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "medium")], extra));
+    await eventually(() => !rt.agents.has("iris") && taskOrder(data, "iris").includes("leaving-msg"), 15_000, "iris stopped after committing");
+    await eventually(() => !existsSync(join(box, "m.md")), 5_000, "the finished message file removed");
+    writeFileSync(join(box, "late.md"), block("late-msg", "Too late.").slice(1));
+    const letters = await eventually(async () => {
+      const all = await listDeadLetters(join(data, "shared", "iac", "dead_letters"));
+      return all.length ? all : undefined;
+    }, 10_000, "a dead letter for the late message");
+    // Give the reconcile scan a turn: the finished message must not come back as a dead letter.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).map((d) => `${d.reason}:${d.source}`)).toEqual(["unknown_agent:shared/iac/inbox/iris/late.md"]);
+    expect(letters[0]!.original).toContain("## late-msg");
+    expect(requestsFor("late-msg")).toBe(0);
   });
 });
 

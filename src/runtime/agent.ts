@@ -340,8 +340,9 @@ export class AgentRuntime {
     }, 50);
   }
 
-  private async cleanup(): Promise<void> {
+  private async cleanup(messagesOnly = false): Promise<void> {
     for (const src of [...this.sources.values()]) {
+      if (messagesOnly && src.kind === "queue") continue;
       if (this.reading.has(src)) {
         this.scheduleCleanup();
         continue;
@@ -860,6 +861,9 @@ export class AgentRuntime {
     }
     await this.applyChain;
     await Promise.all([...this.reading.values()]);
+    // Finished message files go now: left behind, they would look like new mail (or, once the
+    // agent left agents.yaml, become unknown_agent dead letters that could run twice).
+    await this.cleanup(true).catch(() => {});
     if (this.lease) await writeLease(this.paths.lease, { ...this.lease, heartbeat: new Date(0).toISOString() }).catch(() => {});
     this.ledger.close();
   }

@@ -47,6 +47,8 @@ export class Runtime {
   private readonly now: () => Date;
   private stopping?: Promise<void>;
   private reloading = Promise.resolve();
+  /** Agents removed from agents.yaml that are still stopping. */
+  private readonly leaving = new Set<string>();
 
   constructor(private readonly opts: RuntimeOptions) {
     this.log = opts.log;
@@ -99,7 +101,7 @@ export class Runtime {
         if (e.kind === "queue") return agent?.onFileEvent(e.path, "queue");
         if (!isMessageFileName(e.path.split("/").pop()!)) return;
         if (agent) agent.onFileEvent(e.path, e.kind);
-        else if (!e.gone && !this.file.agents.some((a) => a.name === e.agent)) void this.deadLetterUnknown(e.path, e.agent);
+        else if (!e.gone && !this.isKnown(e.agent)) void this.deadLetterUnknown(e.path, e.agent);
       },
     });
     await this.watcher.whenReady();
@@ -190,8 +192,10 @@ export class Runtime {
         if (!wanted.has(name)) {
           log.info(`agent '${name}' left agents.yaml; stopping it after its running tasks`);
           this.agents.delete(name);
+          this.leaving.add(name);
           this.watcher?.removeAgent(name);
           await agent.stop(this.opts.env.SHUTDOWN_GRACE_SECONDS * 1000);
+          this.leaving.delete(name);
         }
       }
       for (const [name, cfg] of wanted) {
@@ -214,12 +218,17 @@ export class Runtime {
     return this.reloading;
   }
 
+  /** In agents.yaml, or left it and is still finishing its running tasks (its files are still its own). */
+  private isKnown(agent: string): boolean {
+    return this.file.agents.some((a) => a.name === agent) || this.leaving.has(agent);
+  }
+
   /** Message folders for agents that agents.yaml does not know: their files become dead letters. */
   private async sweepUnknownAgents(): Promise<void> {
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
     for (const root of [shared.inboxRoot, shared.handoffsRoot]) {
       for (const dir of await readdir(root).catch(() => [] as string[])) {
-        if (this.file.agents.some((a) => a.name === dir)) continue;
+        if (this.isKnown(dir)) continue;
         for (const name of (await readdir(join(root, dir)).catch(() => [] as string[])).filter(isMessageFileName)) {
           await this.deadLetterUnknown(join(root, dir, name), dir);
         }
