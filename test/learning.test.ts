@@ -359,13 +359,17 @@ describe("operator edits win", () => {
 
   it("keeps a person's notes in rewards.md and reflections.md, and reports reward lines it cannot read", () => {
     const rewards = ["# Rewards", "", "Totals since start: +1: 7 | 0: 1 | -1: 2", "", "Note: the first week was a trial.", "- reward: great | task: x", "- reward: 1 | task: a | at: 2026-04-01T00:00:00Z | reason: ok", ""].join("\n");
-    const reflections = "# Reflections\n\nA person's note.\n\n- 2026-04-01T00:00:00Z | a | lesson\n";
+    const reflections = "# Reflections\n\nA person's note.\n\n- 2026-04-01T00:00:00Z | a | lesson\n- yesterday | lesson without a task\n";
     const { files, applied } = step({ ...fresh(), rewards, reflections }, outcome("t1", at(1), { reflection: "try smaller steps" }));
     expect(files.rewards).toContain("Note: the first week was a trial.");
     expect(files.rewards).toContain("- reward: great | task: x");
-    expect(applied.problems).toEqual([{ file: "rewards.md", line: 6, message: expect.stringMatching(/expected `- reward: 1\|0\|-1/) }]);
+    expect(applied.problems).toEqual([
+      { file: "rewards.md", line: 6, message: expect.stringMatching(/expected `- reward: 1\|0\|-1/) },
+      { file: "reflections.md", line: 6, message: "expected `- <time> | <task-id> | <lesson>`" },
+    ]);
     expect(files.rewards).toMatch(/^Totals since start: \+1: 8 \| 0: 1 \| -1: 2 \| audit disagreed: 0 \(11 outcomes/m);
     expect(files.reflections).toContain("A person's note.");
+    expect(files.reflections).toContain("- yesterday | lesson without a task");
     expect(parseReflections(files.reflections).map((r) => r.text)).toEqual(["lesson", "try smaller steps"]);
     expect(appendReflection(files.reflections, { at: "x", task: "y", text: "z" }, 15)).toContain("A person's note.");
   });

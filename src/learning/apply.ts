@@ -133,6 +133,7 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
 
   // Reflections
   const reflectionsFile = parseReflectionsFile(files.reflections);
+  problems.push(...reflectionsFile.problems);
   let reflections = reflectionsFile.entries;
   if (r.reflection?.trim()) {
     reflections = addReflection(reflections, { at, task: o.task.id, text: r.reflection }, cfg.reflections.keep_last);

@@ -1,6 +1,6 @@
 // reflections.md: the last `keep_last` lessons, newest last; older ones stay in git
 // history. Lines a person wrote that are not reflections are kept above the list.
-import { lines, oneLine } from "./markdown.js";
+import { lines, oneLine, type FileProblem } from "./markdown.js";
 
 export interface Reflection {
   at: string;
@@ -11,6 +11,8 @@ export interface Reflection {
 export interface ReflectionsFile {
   notes: string[];
   entries: Reflection[];
+  /** List items that look like reflections but cannot be read: kept as notes, reported. */
+  problems: FileProblem[];
 }
 
 const ENTRY = /^- (\S+) \| (\S+) \| (.*)$/;
@@ -18,12 +20,14 @@ const ENTRY = /^- (\S+) \| (\S+) \| (.*)$/;
 export const emptyReflections = (): string => renderReflections([]);
 
 export function parseReflectionsFile(text: string): ReflectionsFile {
-  const out: ReflectionsFile = { notes: [], entries: [] };
-  for (const line of lines(text)) {
+  const out: ReflectionsFile = { notes: [], entries: [], problems: [] };
+  lines(text).forEach((line, i) => {
     const m = ENTRY.exec(line);
-    if (m) out.entries.push({ at: m[1]!, task: m[2]!, text: m[3]! });
-    else if (line.trim() !== "" && !(line === "# Reflections" && !out.notes.length && !out.entries.length)) out.notes.push(line);
-  }
+    if (m) return void out.entries.push({ at: m[1]!, task: m[2]!, text: m[3]! });
+    if (line.trim() === "" || (line === "# Reflections" && !out.notes.length && !out.entries.length)) return;
+    out.notes.push(line);
+    if (/^- \S+ \|/.test(line)) out.problems.push({ file: "reflections.md", line: i + 1, message: "expected `- <time> | <task-id> | <lesson>`" });
+  });
   return out;
 }
 
