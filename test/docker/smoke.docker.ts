@@ -91,13 +91,14 @@ function prepareDocker(): string {
 }
 
 let llm: LlmServer;
+let baseImage: string;
 const cleanup: (() => void)[] = [];
 
 beforeAll(async () => {
-  const base = prepareDocker();
+  baseImage = prepareDocker();
   const started = Date.now();
-  sh("docker", ["build", "--network", "host", "--build-arg", `BASE_IMAGE=${base}`, "-t", IMAGE, ROOT]);
-  console.log(`[docker smoke] built ${IMAGE} from ${base} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  sh("docker", ["build", "--network", "host", "--build-arg", `BASE_IMAGE=${baseImage}`, "-t", IMAGE, ROOT]);
+  console.log(`[docker smoke] built ${IMAGE} from ${baseImage} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   llm = await startLlmServer({ host: "127.0.0.1" });
 });
 
@@ -141,14 +142,14 @@ describe("the Docker image", () => {
     giveTo(UID, data, join(data, "agents.yaml"));
     const apiPort = await freePort();
     const name = `${PREFIX}-orion`;
-    const runArgs = (container: string) => [
+    const runArgs = (container: string, image = IMAGE) => [
       "run", "-d", "--name", container, "--network", "host",
       "--read-only", "--tmpfs", "/tmp", "--user", `${UID}:${GID}`,
       "--health-interval", "2s", "--health-start-period", "1s", "--health-retries", "2",
       "-v", `${data}:/data`, "-v", `${join(secrets, "llm_api_key")}:/run/secrets/llm_api_key:ro`,
       "-e", "LLM_API_KEY_FILE=/run/secrets/llm_api_key", "-e", `LLM_BASE_URL=${llm.url}`, "-e", "LLM_MODEL=scripted-model",
       "-e", `HTTP_ADDR=127.0.0.1:${apiPort}`,
-      IMAGE,
+      image,
     ];
     cleanup.push(() => sh("docker", ["rm", "-f", name, `${name}-v2`], { allowFail: true }));
     docker(...runArgs(name));
@@ -188,9 +189,14 @@ describe("the Docker image", () => {
     await eventually(() => taskSubjects(repo).includes("orion(task): docker-second"), 30_000, `commit after restart:\n${logs()}`);
     expect(logs().match(/Initialised git repo/g)).toHaveLength(1);
 
-    // Upgrade: remove the container, run a new one from the image over the same data.
+    // Upgrade: rebuild the image (a new version label makes it a new image), remove the
+    // container, run one from the new image over the same data.
+    const upgraded = `${IMAGE}-v2`;
+    sh("docker", ["build", "--network", "host", "--build-arg", `BASE_IMAGE=${baseImage}`, "--build-arg", "VERSION=0.1.1-smoke", "-t", upgraded, ROOT]);
+    cleanup.push(() => sh("docker", ["rmi", "-f", upgraded], { allowFail: true }));
+    expect(docker("image", "inspect", "--format", "{{.Id}}", upgraded)).not.toBe(docker("image", "inspect", "--format", "{{.Id}}", IMAGE));
     docker("rm", "-f", name);
-    docker(...runArgs(`${name}-v2`));
+    docker(...runArgs(`${name}-v2`, upgraded));
     await eventually(() => /Watching for tasks\./.test(logs(`${name}-v2`)), 60_000, "new container");
     expect(logs(`${name}-v2`)).not.toMatch(/Initialised git repo/);
     shellAppend(join(repo, "queue.md"), task("docker-third"));
