@@ -316,6 +316,27 @@ describe("inbox drops", () => {
     expect(await listDeadLetters(deadDir(data))).toEqual([]);
   });
 
+  it("waits for a misaddressed file to be fully written before moving it to dead letters", async () => {
+    const data = dataDir(yaml([agent("orion")]).replace("settle_ms: 100", "settle_ms: 1000"));
+    await start(data);
+    const dir = inbox(data, "ghost");
+    spawnSync("mkdir", ["-p", dir]);
+    const first = block("w-1", "First part.").slice(1);
+    const second = block("w-2", "Second part, written a moment later.");
+    const fd = openSync(join(dir, "chunked.md"), "w");
+    writeSync(fd, first);
+    await new Promise((r) => setTimeout(r, 200));
+    writeSync(fd, second);
+    closeSync(fd);
+    const [d] = await eventually(async () => {
+      const all = await listDeadLetters(deadDir(data));
+      return all.length ? all : undefined;
+    }, 10_000, "an unknown_agent dead letter");
+    expect(d!.original).toBe(first + second);
+    await eventually(() => readdirSync(dir).length === 0, 5_000, "the file removed");
+    expect(await listDeadLetters(deadDir(data))).toHaveLength(1);
+  });
+
   it("moves a message for an agent that agents.yaml does not know to dead letters (unknown_agent), verbatim", async () => {
     const data = dataDir(yaml([agent("orion")]));
     await start(data);

@@ -1,6 +1,6 @@
 // The process: loads agents.yaml, bootstraps and starts every agent it runs, wires
 // the watcher, the safety-net reconcile scan, heartbeats and hot reload of agents.yaml.
-import { readdir, readFile, rename, unlink } from "node:fs/promises";
+import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { request } from "undici";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
@@ -237,6 +237,15 @@ export class Runtime {
   }
 
   private async deadLetterUnknown(path: string, agent: string): Promise<void> {
+    // A file still being written (a `cp` in progress) is left for its next event or the rescan.
+    const st = await stat(path).catch(() => undefined);
+    if (!st) return;
+    const quietMs = Date.now() - st.mtimeMs;
+    if (quietMs < this.file.tasks.settle_ms) {
+      await new Promise((r) => setTimeout(r, this.file.tasks.settle_ms - quietMs));
+      const again = await stat(path).catch(() => undefined);
+      if (!again || again.size !== st.size || again.mtimeMs !== st.mtimeMs) return;
+    }
     // Claim by rename so two runtimes over one DATA_DIR never both act on the file.
     const claimed = `${path}.${process.pid}.claimed`;
     if (!(await rename(path, claimed).then(() => true, () => false))) return;
