@@ -60,7 +60,7 @@ export const TaskStatus = z.object({
   id: z.string(),
   agent: z.string(),
   status: z.enum(["queued", "running", "done", "dead"]),
-  state: z.enum(["in_file", "waiting", "ready", "running", "retrying"]).optional().describe("queued/running: where it is inside the runtime"),
+  state: z.enum(["in_file", "waiting", "ready", "running", "retrying"]).optional().describe("queued/running: where it is. in_file: in a task file, not yet picked up by this process; when another process (container) runs the agent, its tasks show as in_file until they are done or dead"),
   attempts: z.int().optional(),
   last_error: z.string().optional(),
   source: z.string().optional().describe("queued: the file holding the block, relative to DATA_DIR"),
