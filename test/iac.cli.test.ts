@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, shellAppend, startRun, type RunningCli } from "./support/harness.js";
+import { renderDeadLetter } from "../src/scheduler/dead-letters.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
@@ -153,8 +154,12 @@ describe("TTL and dead letters through the CLI", () => {
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
     fsckStrict(repo(data, "iris"));
 
-    // purge keeps what is younger than the cut-off
-    expect(cli("dead-letters", "purge", "--older-than", "30d", "--data", data).stdout.trim()).toBe("purged 0 dead letter(s)");
+    // purge removes only what is older than the cut-off
+    const old = join(data, "shared", "iac", "dead_letters", "20250101T000000Z-iris-ancient-abcdef.md");
+    writeFileSync(old, renderDeadLetter({ reason: "invalid", agent: "iris", taskId: "ancient", source: "agents/iris/queue.md:1", firstSeen: "2025-01-01T00:00:00Z", at: "2025-01-01T00:00:00Z", attempts: 0, original: "## ancient\n" }));
+    expect(cli("dead-letters", "purge", "--older-than", "30d", "--data", data).stdout.trim()).toBe("purged 1 dead letter(s)");
+    expect(existsSync(old)).toBe(false);
+    expect(JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout)).toHaveLength(1);
     expect(cli("dead-letters", "purge", "--older-than", "soon", "--data", data).status).toBe(2);
   });
 
@@ -198,13 +203,20 @@ describe("shared segments", () => {
         expect(mine[0]).toMatch(new RegExp(`^- note from ${id} \\(${a}, \\S+Z\\) <!-- ${a}/${id} -->$`));
       }
     }
+    // The segment is part of the next prompt of every agent that lists it.
+    shellAppend(queue(data, "orion"), block("read-glossary", "Use the glossary."));
+    const req = await eventually(() => llm.requests.find((x) => x.taskId === "read-glossary"), 10_000, "the next request");
+    const prompt = JSON.stringify(req.body.messages);
+    for (const id of [...ids("orion"), ...ids("iris")]) expect(prompt).toContain(`note from ${id} `);
   });
 });
 
 describe("enqueue --no-wait", () => {
   it("exits 75 with 'queue full' when the agent already holds max_queue_depth tasks, and queues nothing", () => {
     const data = dataDir(yaml([agent("iris", "slow")]));
-    for (let i = 0; i < 5; i++) expect(cli("enqueue", "iris", "--data", data, "--task", `task ${i}`, "--id", `t-${i}`, "--no-wait").status).toBe(0);
+    mkdirSync(repo(data, "iris"), { recursive: true });
+    writeFileSync(queue(data, "iris"), [0, 1, 2, 3].map((i) => block(`t-${i}`, `task ${i}`)).join(""));
+    expect(cli("enqueue", "iris", "--data", data, "--task", "task 4", "--id", "t-4", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5", "--no-wait");
     expect(full.status).toBe(75);
     expect(full.stderr).toContain("queue full: iris holds 5 task(s), its max_queue_depth is 5; try again later");
