@@ -50,7 +50,10 @@ describe("concurrent appenders", () => {
     const queue = join(dir, "queue.md");
     try {
       const ids = await concurrentAppenders(queue, 4, STRESS ? 250 : 40, "ca");
-      await eventually(() => countEffects(dir, ids).lost.length === 0, 60_000, "all tasks committed");
+      await eventually(() => countEffects(dir, ids).lost.length === 0, STRESS ? 400_000 : 60_000, "all tasks committed").catch((err: Error) => {
+        const c = countEffects(dir, ids);
+        throw new Error(`${err.message}: ${c.lost.length} not committed (${c.lost.slice(0, 10).join(", ")}), in queue.md: ${blocksLeft(queue).length}\n${run.output.slice(-3000)}`);
+      });
       const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
       expect(c.lost).toEqual([]);
       expect(c.duplicated).toEqual([]);
@@ -187,6 +190,8 @@ describe("editors and partial writes", () => {
       for (const id of ["vim-rename", "in-place", "sed-inplace", "copied-over", "moved-over", "after-stale-save"]) expect(c.get(id), id).toBe(1);
       expect(c.has("from-backup-file")).toBe(false);
       fsckStrict(dir);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- queue.md:\n${read(queue)}\n--- runtime output (tail):\n${run.output.slice(-4000)}`);
     } finally {
       expect(await run.stop()).toBe(0);
     }

@@ -2,16 +2,17 @@
 // as the runtime sees it: parsed incrementally (only the tail after the last known
 // block is re-parsed), and, for queue.md, compacted without losing a concurrent append.
 //
-// Compaction never rewrites queue.md in place. It renames the file into the spool
-// (new `cat >>` writers then create a fresh queue.md), and appends the blocks still
-// pending to the new file with O_APPEND. A writer that opened the old file before the
-// rename still lands its bytes in the spool file, which is checked again and whatever
-// arrived late is appended to queue.md too. Nothing is ever truncated.
+// Compaction never rewrites queue.md in place. It gives the file a second name in the
+// spool (a hard link), writes the blocks still pending to a new file and renames that
+// over queue.md. A writer that opened the old file before the swap still lands its
+// bytes in the old inode (the spool name), which is checked again: whatever arrived late
+// is appended to queue.md too. Nothing is ever truncated, and the name queue.md never
+// disappears.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
-import { join } from "node:path";
-import { appendDurable, readTaskFile } from "../store/files.js";
+import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
 import { parseTaskFile, type ParsedBlock } from "../tasks/parse.js";
 
 export type SourceKind = "queue" | "inbox" | "handoff";
@@ -128,16 +129,17 @@ export class TaskSource {
     if (this.kind !== "queue" || this.incomplete) return undefined;
     const handled = this.blocks.filter(isHandled);
     if (handled.length === 0) return undefined;
+    // A second name for the current file: appends through an fd opened before the swap
+    // below land in it, and a crash leaves it behind for recoverSpools.
     const spool = join(spoolDir, `queue-${Date.now()}-${randomBytes(3).toString("hex")}.md`);
     try {
-      await rename(this.path, spool);
+      await link(this.path, spool);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
     const spoolBytes = await readFile(spool);
     const spoolText = decodeLenient(spoolBytes);
-    const bytes = spoolBytes.length;
     let keep: ParsedBlock[];
     let head: string;
     let tail: string;
@@ -155,32 +157,50 @@ export class TaskSource {
       tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
     }
     const kept = head + keep.map((b) => b.block.raw).join("");
-    const foreign = await this.appendToQueue(kept + tail);
-    this.spools.push({ path: spool, bytes, renamedAt: this.now(), lastGrowth: this.now() });
+    // Replace queue.md atomically: the name never disappears, so `sed -i` or an editor
+    // opening it at this moment still finds a file.
+    const ino = await this.replaceQueue(kept + tail);
+    this.spools.push({ path: spool, bytes: spoolBytes.length, renamedAt: this.now(), lastGrowth: this.now() });
+    // Bytes appended to the old file between our read and the swap: move them now.
+    await this.checkSpools();
 
-    if (foreign === 0) {
-      // We know exactly what the new file holds: no need to parse it again.
-      let offset = head.length;
-      let line = 1 + countLines(kept, 0, head.length);
-      this.blocks = keep.map((b) => {
-        const moved = { ...b.block, start: offset, end: offset + b.block.raw.length, line };
-        offset += b.block.raw.length;
-        line += countLines(b.block.raw, 0, b.block.raw.length);
-        return { kind: b.kind, block: moved } as ParsedBlock;
-      });
-      const last = this.blocks[this.blocks.length - 1];
-      this.text = kept;
-      this.resumeAt = last ? last.block.start : 0;
-      this.resumeLine = last ? last.block.line : 1;
-      this.ino = (await stat(this.path)).ino;
-    } else {
-      this.reset();
-    }
+    let offset = head.length;
+    let line = 1 + countLines(kept, 0, head.length);
+    this.blocks = keep.map((b) => {
+      const moved = { ...b.block, start: offset, end: offset + b.block.raw.length, line };
+      offset += b.block.raw.length;
+      line += countLines(b.block.raw, 0, b.block.raw.length);
+      return { kind: b.kind, block: moved } as ParsedBlock;
+    });
+    // We know exactly what the new file holds (the tail is parsed by the next read).
+    const last = this.blocks[this.blocks.length - 1];
+    this.text = kept;
+    this.resumeAt = last ? last.block.start : 0;
+    this.resumeLine = last ? last.block.line : 1;
+    this.ino = ino;
     return handled.map(blockKey);
   }
 
-  /** Appends text to queue.md with one O_APPEND write; returns the bytes others had already put there. */
-  private async appendToQueue(text: string): Promise<number> {
+  /** Writes a new queue.md beside the old one and renames it into place; returns its inode. */
+  private async replaceQueue(text: string): Promise<number> {
+    const dir = dirname(this.path);
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    const fh = await open(tmp, "w", 0o644);
+    let ino: number;
+    try {
+      await fh.write(text);
+      await fh.sync();
+      ino = (await fh.stat()).ino;
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.path);
+    await syncDir(dir);
+    return ino;
+  }
+
+  /** Appends text to queue.md with one O_APPEND write (late bytes from the spool). */
+  private async appendToQueue(text: string): Promise<void> {
     const fh = await open(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
     try {
       const { size } = await fh.stat();
@@ -192,7 +212,6 @@ export class TaskSource {
       }
       if (text.length) await fh.write(prefix + text);
       await fh.sync();
-      return size;
     } finally {
       await fh.close();
     }
