@@ -61,7 +61,7 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   // One enqueue at a time per agent, so the depth check and the append cannot interleave.
   const enqueueing = new Map<string, Promise<unknown>>();
 
-  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, maxParamLength: 200, logger: false, return503OnClosing: true });
+  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, routerOptions: { maxParamLength: 200 }, logger: false, return503OnClosing: true });
 
   app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?")[0];

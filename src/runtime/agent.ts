@@ -873,6 +873,9 @@ export class AgentRuntime {
       this.timers.delete(t);
       if (!this.stopped) fn();
     }, ms);
+    // A timer set while stop() runs (a compaction finishing) must not hold the exiting
+    // process for seconds; while running, the watcher keeps the process alive anyway.
+    t.unref();
     this.timers.add(t);
     return t;
   }
