@@ -62,17 +62,21 @@ export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<
     if (o.alreadyCommitted?.has(plan.subject)) continue;
     const changed: string[] = [];
     const removed: string[] = [];
-    for (const [rel, content] of Object.entries(plan.files)) {
-      const abs = join(o.repoDir, rel);
-      if (content === null) {
-        if (await unlink(abs).then(() => true, () => false)) removed.push(rel);
-        else if (await isTracked(o.repo, rel)) removed.push(rel);
-      } else {
-        await ensureDir(dirname(abs));
-        await writeFileAtomic(abs, content);
-        changed.push(rel);
-      }
-    }
+    // In parallel: the fsyncs of one commit's files then share a journal commit
+    // (4 atomic writes: ~12-16 ms one after another, ~2 ms together).
+    await Promise.all(
+      Object.entries(plan.files).map(async ([rel, content]) => {
+        const abs = join(o.repoDir, rel);
+        if (content === null) {
+          if (await unlink(abs).then(() => true, () => false)) removed.push(rel);
+          else if (await isTracked(o.repo, rel)) removed.push(rel);
+        } else {
+          await ensureDir(dirname(abs));
+          await writeFileAtomic(abs, content);
+          changed.push(rel);
+        }
+      }),
+    );
     o.crash?.("after-state-files");
     oids.push(
       await o.repo.commit({ subject: plan.subject, body: plan.body, trailers: plan.trailers, changed, removed, at: o.at }),
