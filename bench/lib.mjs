@@ -7,10 +7,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const CLI = join(ROOT, "dist", "cli.js");
+
 export const QUICK = process.argv.includes("--quick");
 
-const dist = (p) => import(join(ROOT, "dist", p));
+// AGENTOS_DIST=<dir> benchmarks another build (e.g. a copy of dist/ from before a change) for A/B runs.
+export const DIST = resolve(process.env.AGENTOS_DIST ?? join(ROOT, "dist"));
+const dist = (p) => import(join(DIST, p));
+export const CLI = join(DIST, "cli.js");
 export const { Runtime } = await dist("runtime/runtime.js");
 export const { loadEnv } = await dist("config/load.js");
 export const { createLogger } = await dist("log.js");
