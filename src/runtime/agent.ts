@@ -359,7 +359,7 @@ export class AgentRuntime {
           if (bytes > 64 * 1024 && done * 2 < bytes && anyActive) return;
           const removed = await src.compact((b) => this.isBlockHandled(src, b), this.paths.spool);
           if (removed) {
-            this.ledger.markRemoved(removed.filter((k) => !k.startsWith("invalid:") || true));
+            this.ledger.markRemoved(removed);
             for (const b of src.knownBlocks) {
               const t = this.tasks.get(blockKey(b));
               if (t && t.source === src) t.block = b.kind === "task" ? b.block : t.block;
@@ -537,6 +537,7 @@ export class AgentRuntime {
       this.finished.failed++;
       this.log.warn(`task ${t.key} failed (attempt ${attempt}/${this.ctx.file.tasks.max_attempts}): ${message}; retrying in ${delay / 1000} s`);
       t.retryTimer = this.later(delay, () => {
+        t.retryTimer = undefined;
         if (this.tasks.get(t.key) === t) this.queue.offer(t);
       });
       this.later(0, () => this.scheduleSweep()); // once it no longer counts as running: its TTL runs on while it waits
@@ -811,7 +812,7 @@ export class AgentRuntime {
       waiting: this.queue?.waiting ?? 0,
       ready: this.queue?.ready ?? 0,
       in_flight: this.queue?.inFlight ?? 0,
-      retrying: [...this.tasks.values()].filter((t) => t.retryTimer && !this.queue.isWaiting(t.key)).length,
+      retrying: [...this.tasks.values()].filter((t) => t.retryTimer !== undefined).length,
       processed: this.ledger.size,
       paused: this.pausedState ? { reason: this.pausedState.reason, since: this.pausedState.since } : undefined,
       source_errors: [...this.sourceErrors].map(([f, e]) => `${f}: ${e}`),
