@@ -2,7 +2,7 @@
 // creates what is missing, regenerates a generated file only while nobody has edited
 // it, and makes the first commit `init: agent filesystem` exactly once.
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../git/repo.js";
@@ -90,7 +90,7 @@ export async function bootstrapAgent(
   };
   await writeIfMissing(join(p.dir, ".gitignore"), "# Written by AgentOS: the mailbox and runtime state are not history.\nqueue.md\n.agentos/\n");
   await writeIfMissing(p.skills, emptySkills());
-  await writeIfMissing(p.goals, emptyGoals(agent.goals, now()));
+  await writeIfMissing(p.goals, emptyGoals(agent.goals, now(), file.goals.max_active));
   await writeIfMissing(p.rewards, emptyRewards());
   await writeIfMissing(p.reflections, emptyReflections());
   await writeIfMissing(join(p.skillsDir, ".gitkeep"), "");
@@ -132,6 +132,3 @@ export async function bootstrapAgent(
   return { paths: p, createdRepo, committed };
 }
 
-export async function readGeneratedRecord(path: string): Promise<Record<string, string>> {
-  return JSON.parse((await readFile(path, "utf8").catch(() => "{}")) || "{}") as Record<string, string>;
-}
