@@ -64,7 +64,14 @@ program
       await runtime.start();
     } catch (err) {
       if (err instanceof ConfigError) throw new UserError(err.message);
-      throw new UserError((err as Error).message);
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === "EACCES" || e.code === "EPERM" || e.code === "EROFS") {
+        throw new UserError(
+          `cannot write ${e.path ?? dataDir} (${e.code}): the data directory must be writable by this user (uid ${process.getuid?.() ?? "?"}). ` +
+            "In Docker, run with --user $(id -u):$(id -g), or chown the directory to uid 1000.",
+        );
+      }
+      throw new UserError(e.message);
     }
     let closeHttp: (() => Promise<void>) | undefined;
     if (http && httpAddr) {
