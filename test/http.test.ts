@@ -191,6 +191,8 @@ describe("REST API", () => {
       expect(metrics).toMatch(/^agentos_prompt_tokens_count\{agent="orion"\} 1$/m);
       expect(metrics).toContain('agentos_queue_depth{agent="orion",state="in_flight"} 0');
       expect(metrics).toContain('agentos_oldest_task_age_seconds{agent="iris"} 0');
+      expect(metrics).toContain("# TYPE agentos_escalations_total counter");
+      expect(metrics).toContain("# TYPE agentos_audit_divergences_total counter");
       expect(metrics).toContain("# TYPE agentos_dead_letters_total counter");
     } finally {
       await api.run.stop();

@@ -26,6 +26,8 @@ export function createMetrics(): RuntimeMetrics {
   const llm = new Histogram({ name: "agentos_llm_request_duration_seconds", help: "Time in the LLM step of a successful task (including provider retries and format fallbacks)", labelNames: ["agent"], buckets: SECONDS_BUCKETS, registers: [registry] });
   const deadLetters = new Counter({ name: "agentos_dead_letters_total", help: "Dead letters written, by reason", labelNames: ["reason"], registers: [registry] });
   const rewards = new Counter({ name: "agentos_rewards_total", help: "Rewards the agents gave their finished tasks (-1, 0, 1)", labelNames: ["agent", "reward"], registers: [registry] });
+  const escalations = new Counter({ name: "agentos_escalations_total", help: "Escalation commits: the watchdog's negative streaks and dead letters that need a person", labelNames: ["agent", "kind"], registers: [registry] });
+  const audits = new Counter({ name: "agentos_audit_divergences_total", help: "Finished tasks whose reward audit disagreed with the agent's own reward", labelNames: ["agent"], registers: [registry] });
   const promptTokens = new Histogram({ name: "agentos_prompt_tokens", help: "Estimated prompt size of each successful task, in tokens", labelNames: ["agent"], buckets: [250, 500, 1000, 2000, 4000, 6000, 8000, 16000, 32000], registers: [registry] });
   new Gauge({
     name: "agentos_queue_depth",
@@ -68,6 +70,10 @@ export function createMetrics(): RuntimeMetrics {
       llm.observe({ agent }, info.llmSeconds);
       rewards.inc({ agent, reward: String(info.reward) });
       promptTokens.observe({ agent }, info.promptTokens);
+      if (info.audit !== undefined && info.audit !== info.reward) audits.inc({ agent });
+    },
+    escalation(agent, kind) {
+      escalations.inc({ agent, kind });
     },
     taskFailed(agent) {
       tasks.inc({ agent, outcome: "failed" });
