@@ -1,5 +1,6 @@
 // 3. Drain: N blocks already in one queue.md when the runtime starts, zero-latency
 // model: tasks/s and total time, 1,000 vs 10,000 blocks (linear: ≤ 12× the time).
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { QUICK, block, cleanup, dataDir, git, queuePath, report, round, startLlmServer, startRuntime, until } from "./lib.mjs";
@@ -19,6 +20,7 @@ async function drain(n) {
   let done = 0;
   const t0 = performance.now();
   let firstAt;
+  const cpu0 = process.cpuUsage();
   rt = await startRuntime(dir, server.url, {
     taskDone: () => {
       firstAt ??= performance.now();
@@ -33,10 +35,13 @@ async function drain(n) {
     await server.close();
   }
   const totalMs = performance.now() - t0;
+  const c = process.cpuUsage(cpu0);
+  const cpuMs = (c.user + c.system) / 1000;
   const repo = join(dir, "agents", "d");
   const commits = Number(git(repo, "rev-list", "--count", "HEAD").trim());
-  const queueLeft = git(repo, "status", "--porcelain", "--ignored").includes("queue.md") ? "present" : "absent";
-  return { n, totalMs, startMs, firstTaskMs: firstAt - t0, tasksPerS: n / (totalMs / 1000), commits, queueLeft };
+  const gitMb = Number(spawnSync("du", ["-sm", join(repo, ".git")], { encoding: "utf8" }).stdout.split("\t")[0]);
+  const clean = git(repo, "status", "--porcelain").trim() === "";
+  return { n, totalMs, startMs, firstTaskMs: firstAt - t0, tasksPerS: n / (totalMs / 1000), cpuMsPerTask: cpuMs / n, commits, gitMb, statusClean: clean };
 }
 
 const small = await drain(SMALL);
@@ -63,6 +68,24 @@ const rows = [
     ratioLabel: `× time for ${BIG / SMALL}× blocks`,
     goal: `≤ ${(BIG / SMALL) * 1.2}× time`,
     pass: big.totalMs / small.totalMs <= (BIG / SMALL) * 1.2,
+  },
+  {
+    metric: `drain ${BIG.toLocaleString("en")}: CPU per task (whole process)`,
+    value: round(big.cpuMsPerTask, 1),
+    unit: "ms",
+    baseline: round(small.cpuMsPerTask, 1),
+    baselineLabel: `same with ${SMALL.toLocaleString("en")} blocks`,
+    ratio: round(big.cpuMsPerTask / small.cpuMsPerTask, 2),
+    ratioLabel: "×",
+  },
+  {
+    metric: `drain ${BIG.toLocaleString("en")}: .git size after (loose objects, never packed)`,
+    value: big.gitMb,
+    unit: "MB",
+    baseline: small.gitMb,
+    baselineLabel: `same with ${SMALL.toLocaleString("en")} blocks`,
+    ratio: round(big.gitMb / small.gitMb, 0),
+    ratioLabel: "×",
   },
   {
     metric: `drain ${BIG.toLocaleString("en")}: start → first task done`,
