@@ -267,7 +267,12 @@ export class AgentRuntime {
         }
         return;
       }
-      if (tracked.block.raw === block.raw && tracked.source === src) return;
+      // The same block moved by a compaction (or re-read whole after a foreign append): only the
+      // blank lines after it may differ, since they depend on what was appended next.
+      if (tracked.source === src && tracked.block.raw.trimEnd() === block.raw.trimEnd()) {
+        tracked.block = block;
+        return;
+      }
       await this.duplicate(src, block, `task id '${key}' is already queued at ${this.rel(tracked.source.path)}:${tracked.block.line}`);
       return;
     }
