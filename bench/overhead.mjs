@@ -64,11 +64,11 @@ function nativeReplay(src, dst, prev) {
       }
     }
     const t = performance.now();
-    const c = childCpuMs();
+    const cpuBefore = childCpuMs();
     const add = spawnSync("git", ["-C", dst, "add", "-A", "--", ...paths]);
     const commit = spawnSync("git", ["-C", dst, "-c", "user.name=native", "-c", "user.email=native@bench", "commit", "-q", "-m", msg]);
     ms += performance.now() - t;
-    cpu += childCpuMs() - c;
+    cpu += childCpuMs() - cpuBefore;
     if (add.status !== 0 || commit.status !== 0) throw new Error(`native commit failed: ${add.stderr}${commit.stderr}`);
   }
   return { ms, cpu };
