@@ -1,8 +1,9 @@
 // `npm run bench [-- <names...>] [-- --quick]`: runs each benchmark in its own Node
 // process (so RSS and CPU figures are its own), prints one table and writes
-// bench/results/latest.json. Names: pickup overhead drain concurrency many prompt.
+// bench/results/latest.json (a subset run replaces only its own entries there).
+// Names: pickup overhead drain concurrency many prompt. `--table` prints latest.json.
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, machine } from "./lib.mjs";
@@ -62,6 +63,12 @@ function table(results) {
   return rows.map((r) => `| ${r.join(" | ")} |`).join("\n").replace(/^(\|[^\n]*\n)/, (m) => m + `|${head.map(() => "---").join("|")}|\n`);
 }
 
+if (args.includes("--table")) {
+  const saved = JSON.parse(readFileSync(join(ROOT, "bench", "results", "latest.json"), "utf8"));
+  console.log(table(saved.results));
+  process.exit(0);
+}
+
 const started = new Date();
 const t0 = performance.now();
 const results = [];
@@ -72,15 +79,20 @@ for (const name of selected) {
   results.push(r);
 }
 const totalSeconds = (performance.now() - t0) / 1000;
+for (const r of results) r.at = started.toISOString();
+const latest = join(ROOT, "bench", "results", "latest.json");
+// A subset run replaces its own entries in latest.json and keeps the others (each says when it ran).
+const previous = names.length && existsSync(latest) ? JSON.parse(readFileSync(latest, "utf8")) : undefined;
+const merged = previous && previous.quick === quick ? ALL.map((n) => results.find((r) => r.name === n) ?? previous.results.find((r) => r.name === n)).filter(Boolean) : results;
 const out = {
-  started: started.toISOString(),
-  totalSeconds,
+  started: previous && previous.quick === quick ? previous.started : started.toISOString(),
+  totalSeconds: merged.reduce((n, r) => n + r.seconds, 0),
   quick,
   machine: { ...machine(), cores: cpus().length, memGb: Math.round(totalmem() / 2 ** 30) },
-  results,
+  results: merged,
 };
 mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify(out, null, 2) + "\n");
+writeFileSync(latest, JSON.stringify(out, null, 2) + "\n");
 console.log(table(results));
 console.log(`\n${selected.length} benchmark(s)${quick ? " (quick)" : ""} in ${totalSeconds.toFixed(0)} s; written to bench/results/latest.json`);
 process.exit(results.some((r) => r.error) ? 1 : 0);
