@@ -245,12 +245,13 @@ export class AgentRuntime {
       return;
     }
     const block = pb.block;
-    const tracked = this.tasks.get(key);
+    const current = this.tasks.get(key);
+    const tracked = current?.expired ? undefined : current; // expiring: already a dead letter
     const handled = this.ledger.state(key);
     if (handled && !tracked) {
       // `dead-letters requeue` puts a dead letter back under its own id: that copy runs once more.
       const requeue = src.kind !== "queue" && (handled === "dead" || this.ledger.isRemoved(key)) ? await requeueState(this.shared.deadLetters, this.name, key, basename(src.path)) : undefined;
-      if (requeue === "pending" && handled === "dead" && !this.tasks.has(key)) {
+      if (requeue === "pending" && handled === "dead" && !(this.tasks.get(key) && !this.tasks.get(key)!.expired)) {
         this.log.info(`task ${key} was requeued from dead letters (${where}); running it again`);
       } else {
         if (this.ledger.isRemoved(key) && !requeue) await this.duplicate(src, block, `task '${key}' was already ${handled === "done" ? "processed" : "dead-lettered"} (git log --grep 'Task-Id: ${key}'); a stale copy came back in ${where}`);
@@ -467,7 +468,7 @@ export class AgentRuntime {
       attempts: this.ledger.attemptsOf(t.key),
       lastError: t.lastError ?? `expired ${age} s after it was created (ttl ${Math.round(((t.expiresAt ?? 0) - (t.block.created ? Date.parse(t.block.created) : t.firstSeen.getTime())) / 1000)} s)`,
     }, t.key, `${this.name}(escalation): ${t.key} expired`);
-    this.tasks.delete(t.key);
+    if (this.tasks.get(t.key) === t) this.tasks.delete(t.key); // a requeued copy may have taken its place
   }
 
   // ── worker ─────────────────────────────────────────────────────────────────
