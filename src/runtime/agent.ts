@@ -326,6 +326,8 @@ export class AgentRuntime {
     }
   }
 
+  private isKeyHandled = (key: string): boolean => this.ledger.isHandled(key);
+
   private isBlockHandled = (src: TaskSource, b: ParsedBlock): boolean => {
     if (this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
     const key = blockKey(b);
@@ -363,7 +365,7 @@ export class AgentRuntime {
           // backlog is rewritten a handful of times, not once per task.
           const anyActive = [...this.tasks.values()].some((t) => t.source === src);
           if (bytes > 64 * 1024 && done * 2 < bytes && anyActive) return;
-          const removed = await src.compact((b) => this.isBlockHandled(src, b), this.paths.spool);
+          const removed = await src.compact((b) => this.isBlockHandled(src, b), this.paths.spool, this.isKeyHandled);
           if (removed) {
             this.ledger.markRemoved(removed);
             for (const b of src.knownBlocks) {
@@ -371,8 +373,8 @@ export class AgentRuntime {
               if (t && t.source === src) t.block = b.kind === "task" ? b.block : t.block;
             }
             this.duplicateCopies.clear();
-            this.later(2_000, () => void src.checkSpools());
-            this.later(12_000, () => void src.checkSpools());
+            this.later(2_000, () => void src.checkSpools(this.isKeyHandled));
+            this.later(12_000, () => void src.checkSpools(this.isKeyHandled));
           }
         } else if (src.knownBlocks.every((b) => this.isBlockHandled(src, b)) && !src.isIncomplete) {
           await unlink(src.path).catch(() => {});
@@ -412,7 +414,7 @@ export class AgentRuntime {
     if (this.stopped) return;
     await this.scanMessageDirs();
     for (const s of this.sources.values()) {
-      await s.checkSpools().catch(() => {});
+      await s.checkSpools(this.isKeyHandled).catch(() => {});
       void this.readSource(s);
     }
     await this.sweep(); // the sweep timer's safety net when the clock jumped (suspend, injected clock)

@@ -33,8 +33,8 @@ export interface SourceRead {
 
 interface Spool {
   path: string;
-  bytes: number;
-  renamedAt: number;
+  /** What of the old file is accounted for (in queue.md already). */
+  content: Buffer;
   lastGrowth: number;
 }
 
@@ -125,7 +125,7 @@ export class TaskSource {
    * Removes handled blocks from queue.md (see the module header for why it is safe
    * with concurrent appenders). Returns the keys removed, or undefined if it did nothing.
    */
-  async compact(isHandled: (b: ParsedBlock) => boolean, spoolDir: string): Promise<string[] | undefined> {
+  async compact(isHandled: (b: ParsedBlock) => boolean, spoolDir: string, isHandledKey: (key: string) => boolean): Promise<string[] | undefined> {
     if (this.kind !== "queue" || this.incomplete) return undefined;
     const handled = this.blocks.filter(isHandled);
     if (handled.length === 0) return undefined;
@@ -160,9 +160,9 @@ export class TaskSource {
     // Replace queue.md atomically: the name never disappears, so `sed -i` or an editor
     // opening it at this moment still finds a file.
     const ino = await this.replaceQueue(kept + tail);
-    this.spools.push({ path: spool, bytes: spoolBytes.length, renamedAt: this.now(), lastGrowth: this.now() });
-    // Bytes appended to the old file between our read and the swap: move them now.
-    await this.checkSpools();
+    this.spools.push({ path: spool, content: spoolBytes, lastGrowth: this.now() });
+    // Bytes written to the old file between our read and the swap: move them now.
+    await this.checkSpools(isHandledKey);
 
     let offset = head.length;
     let line = 1 + countLines(kept, 0, head.length);
@@ -217,26 +217,40 @@ export class TaskSource {
     }
   }
 
-  /** Moves bytes that writers holding the old file still appended; drops quiet spool files. */
-  async checkSpools(): Promise<void> {
+  /**
+   * Carries over what writers holding the old file wrote after the swap; drops spool
+   * files that stayed quiet. Appends (the usual case) move as bytes, whole lines only;
+   * an in-place rewrite (`cp` over the file, an editor without backup) has its blocks
+   * merged: those not handled and not already in queue.md are appended.
+   */
+  async checkSpools(isHandledKey: (key: string) => boolean): Promise<void> {
     for (const s of [...this.spools]) {
-      const st = await stat(s.path).catch(() => undefined);
-      if (!st) {
+      const all = await readFile(s.path).catch(() => undefined);
+      if (!all) {
         this.spools.splice(this.spools.indexOf(s), 1);
         continue;
       }
-      if (st.size > s.bytes) {
-        const all = await readFile(s.path);
-        const late = decodeLenient(all.subarray(s.bytes));
-        s.bytes = all.length;
-        s.lastGrowth = this.now();
-        await this.appendToQueue(late);
+      if (all.equals(s.content)) {
+        if (this.now() - s.lastGrowth >= SPOOL_QUIET_MS) {
+          await unlink(s.path).catch(() => {});
+          this.spools.splice(this.spools.indexOf(s), 1);
+        }
         continue;
       }
-      if (this.now() - s.lastGrowth >= SPOOL_QUIET_MS) {
-        await unlink(s.path).catch(() => {});
-        this.spools.splice(this.spools.indexOf(s), 1);
+      s.lastGrowth = this.now();
+      if (all.length > s.content.length && all.subarray(0, s.content.length).equals(s.content)) {
+        const lastNewline = all.lastIndexOf(0x0a);
+        if (lastNewline < s.content.length) continue; // half a line so far: wait for the rest
+        await this.appendToQueue(decodeLenient(all.subarray(s.content.length, lastNewline + 1)));
+        s.content = all.subarray(0, lastNewline + 1);
+        continue;
       }
+      const current = await readTaskFile(this.path);
+      const present = new Set(current.ok ? parseTaskFile(current.text, { settled: true }).blocks.map(blockKey) : []);
+      const p = parseTaskFile(decodeLenient(all), { settled: true });
+      const missing = p.blocks.filter((b) => !isHandledKey(blockKey(b)) && !present.has(blockKey(b)));
+      if (missing.length) await this.appendToQueue(missing.map((b) => b.block.raw).join(""));
+      s.content = all;
     }
   }
 
