@@ -28,6 +28,9 @@ export function tempDir(prefix = "agentos-bench-") {
 export function cleanup() {
   for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
 }
+// Also when a benchmark fails or is interrupted: never leave temp repos behind.
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
 
 export const now = () => performance.timeOrigin + performance.now();
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
