@@ -87,6 +87,8 @@ function parseEntry(chunk: string[], line: number): SkillEntry | UnreadableEntry
   const evidence = Number(fields.reward_evidence);
   const problems: string[] = [];
   if (!name) problems.push("expected a skill name after `### `");
+  // The name becomes a file name (skills/archive/<name>.md): nothing that could leave the folder.
+  else if (!/^[a-z0-9][a-z0-9._-]{0,79}$/i.test(name) || name.includes("..")) problems.push("expected a skill name of letters, digits, '.', '-' or '_'");
   if (fields.reward_evidence === undefined || fields.reward_evidence === "" || !Number.isFinite(evidence) || evidence < 0) {
     problems.push("expected `- reward_evidence: <number, 0 or more>`");
   }

@@ -522,8 +522,14 @@ export class AgentRuntime {
       if (err instanceof StepError && err.kind === "pause") {
         this.ledger.markAttempt(t.key, attempt - 1);
         this.pause(err.message);
-        this.queue.offer({ ...t, seenAt: t.seenAt });
+        this.queue.offer(t);
         return;
+      }
+      if (this.pausedState && err instanceof StepError) {
+        // The provider answered with something other than "refused": it is reachable again.
+        this.log.info(`provider answers again; resuming`);
+        this.pausedState = undefined;
+        this.queue.resume();
       }
       const message = err instanceof Error ? err.message : String(err);
       t.lastError = message;

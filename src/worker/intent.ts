@@ -3,7 +3,7 @@
 // written and fsynced before any of it happens, and replayed on restart for the
 // parts git does not show yet.
 import { readdir, readFile, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import type { CommitPlan } from "../learning/apply.js";
 import { appendDurable, ensureDir, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import type { AgentRepo } from "../git/repo.js";
@@ -66,6 +66,7 @@ export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<
     // (4 atomic writes: ~12-16 ms one after another, ~2 ms together).
     await Promise.all(
       Object.entries(plan.files).map(async ([rel, content]) => {
+        if (!isInsideRepo(rel)) throw new Error(`refusing to write '${rel}': not a path inside the agent's repository`);
         const abs = join(o.repoDir, rel);
         if (content === null) {
           if (await unlink(abs).then(() => true, () => false)) removed.push(rel);
@@ -93,4 +94,10 @@ export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<
 
 async function isTracked(repo: AgentRepo, rel: string): Promise<boolean> {
   return repo.isTracked(rel);
+}
+
+/** A relative path that stays inside the repository (no `..`, not absolute, not into .git). */
+export function isInsideRepo(rel: string): boolean {
+  const parts = rel.split("/");
+  return !isAbsolute(rel) && !parts.includes("..") && !parts.includes("") && parts[0] !== ".git";
 }
