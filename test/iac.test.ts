@@ -148,6 +148,10 @@ describe("handoffs", () => {
     expect(ghost).toMatchObject({ agent: "orion", taskId: "orion.to-ghost" });
     expect(ghost.lastError).toContain("to 'ghost', which is not in agents.yaml");
     expect(existsSync(handoffs(data, "ghost"))).toBe(false);
+    // The senders' commits do not claim a handoff that never left.
+    expect(lastCommit(data, "orion", "Task-Id: to-ghost")).not.toContain("Handoff-To");
+    expect(lastCommit(data, "iris", "Task-Id: orion.too-far")).not.toContain("Handoff-To");
+    expect(lastCommit(data, "iris", "Task-Id: orion.too-far")).toContain("Handoff-From: orion");
     expect(existsSync(handoffs(data, "lex")) ? readdirSync(handoffs(data, "lex")) : []).toEqual([]);
     expect(subjects(data, "lex")).toEqual(["init: agent filesystem"]);
   });

@@ -686,6 +686,8 @@ export class AgentRuntime {
     if (r.handoff) {
       const handoff = await this.planHandoff(t, r.handoff, now);
       if (handoff) external.push(handoff);
+      // Dead-lettered (unknown_agent, hop_limit): no chain to show in git.
+      else for (const c of applied.commits) delete c.trailers["Handoff-To"];
     }
     if (r.share && r.share.note.trim()) {
       const segment = r.share.segment;
