@@ -35,6 +35,8 @@ interface Spool {
   path: string;
   /** What of the old file is accounted for (in queue.md already). */
   content: Buffer;
+  /** A file someone else put in place: merge its blocks, never move its bytes. */
+  merge?: boolean;
   lastGrowth: number;
 }
 
@@ -143,7 +145,8 @@ export class TaskSource {
     let keep: ParsedBlock[];
     let head: string;
     let tail: string;
-    if (spoolText.startsWith(this.text)) {
+    const rewritten = !spoolText.startsWith(this.text);
+    if (!rewritten) {
       keep = this.blocks.filter((b) => !isHandled(b));
       const firstStart = this.blocks[0]?.block.start ?? this.text.length;
       head = this.blocks[0]?.kind === "invalid" && this.blocks[0].block.start === 0 ? "" : this.text.slice(0, firstStart);
@@ -156,13 +159,28 @@ export class TaskSource {
       if (p.blocks[0]?.kind === "invalid" && p.blocks[0].block.start === 0) head = "";
       tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
     }
+    if (tail && !tail.endsWith("\n")) {
+      // Someone is in the middle of writing a line: moving half of it would split it.
+      await unlink(spool).catch(() => {});
+      return undefined;
+    }
     const kept = head + keep.map((b) => b.block.raw).join("");
     // Replace queue.md atomically: the name never disappears, so `sed -i` or an editor
-    // opening it at this moment still finds a file.
-    const ino = await this.replaceQueue(kept + tail);
+    // opening it at this moment still finds a file. What the rename displaces keeps a
+    // name too: if it is not the file we read (an editor saved in between), its blocks
+    // are merged back like any other late write.
+    const displaced = spool.replace(/\.md$/, "-displaced.md");
+    const ino = await this.replaceQueue(kept + tail, displaced);
     this.spools.push({ path: spool, content: spoolBytes, lastGrowth: this.now() });
+    const [was, read] = await Promise.all([stat(displaced).catch(() => undefined), stat(spool)]);
+    if (was && was.ino !== read.ino) this.spools.push({ path: displaced, content: Buffer.alloc(0), lastGrowth: this.now(), merge: true });
+    else await unlink(displaced).catch(() => {});
     // Bytes written to the old file between our read and the swap: move them now.
     await this.checkSpools(isHandledKey);
+    if (rewritten) {
+      this.reset(); // the next read parses the new file whole
+      return handled.map(blockKey);
+    }
 
     let offset = head.length;
     let line = 1 + countLines(kept, 0, head.length);
@@ -182,7 +200,7 @@ export class TaskSource {
   }
 
   /** Writes a new queue.md beside the old one and renames it into place; returns its inode. */
-  private async replaceQueue(text: string): Promise<number> {
+  private async replaceQueue(text: string, displaced: string): Promise<number> {
     const dir = dirname(this.path);
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     const fh = await open(tmp, "w", 0o644);
@@ -194,6 +212,7 @@ export class TaskSource {
     } finally {
       await fh.close();
     }
+    await link(this.path, displaced).catch(() => {});
     await rename(tmp, this.path);
     await syncDir(dir);
     return ino;
@@ -238,7 +257,7 @@ export class TaskSource {
         continue;
       }
       s.lastGrowth = this.now();
-      if (all.length > s.content.length && all.subarray(0, s.content.length).equals(s.content)) {
+      if (!s.merge && all.length > s.content.length && all.subarray(0, s.content.length).equals(s.content)) {
         const lastNewline = all.lastIndexOf(0x0a);
         if (lastNewline < s.content.length) continue; // half a line so far: wait for the rest
         await this.appendToQueue(decodeLenient(all.subarray(s.content.length, lastNewline + 1)));
