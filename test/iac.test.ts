@@ -224,6 +224,26 @@ describe("TTL with an injected clock", () => {
     fsckStrict(repo(data, "iris"));
   });
 
+  it("the sweeper dead-letters messages held by a paused agent on time", async () => {
+    let now = T0;
+    const data = dataDir(yaml([agent("iris")]));
+    const { rt } = await start(data, { now: () => new Date(now) });
+    const iris = rt.agents.get("iris")!;
+    // The provider refuses iris (401): it pauses and keeps its tasks.
+    shellAppend(queue(data, "iris"), block("refused", "Anything. [status:401]", {}, iso(T0)));
+    await eventually(() => iris.isPaused, 10_000, "iris paused");
+    writeFileSync(join(inbox(data, "iris"), "p.md"), block("while-paused", "Still there?", { ttl_seconds: 30 }, iso(T0)).slice(1));
+    await eventually(() => iris.outstanding === 2, 10_000, "the message held");
+    now = T0 + 31_000;
+    await iris.sweep();
+    const [d] = await listDeadLetters(deadDir(data));
+    expect(d).toMatchObject({ reason: "expired", taskId: "while-paused" });
+    expect(iris.isPaused).toBe(true);
+    expect(committed(data, "iris", "iris(escalation): while-paused expired")).toBe(true);
+    expect(requestsFor("while-paused")).toBe(0);
+    expect(read(queue(data, "iris"))).toContain("## refused"); // the paused agent's own task is kept
+  });
+
   it("requeues an expired message under its own id; a requeued copy that expires again is a new dead letter, not a duplicate", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris")]));
