@@ -212,3 +212,27 @@ describe("one runtime per agent", () => {
     expect(await after.stop()).toBe(0);
   });
 });
+
+describe("a commit that fails", () => {
+  it("is finished from the recorded outcome on retry: one LLM call, one reward line, one commit", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env());
+    const dir = join(data, "agents", "orion");
+    const lock = join(dir, ".git", "refs", "heads", "main.lock");
+    try {
+      mkdirSync(lock); // git cannot update the branch while this is here
+      shellAppend(join(dir, "queue.md"), block("commit-fails-once"));
+      await run.waitFor(/task commit-fails-once failed \(attempt 1\/3\)/);
+      rmSync(lock, { recursive: true });
+      await run.waitFor(/finished task commit-fails-once from its recorded outcome/);
+      expect(llm.requests.filter((r) => r.taskId === "commit-fails-once")).toHaveLength(1);
+      expect(read(join(dir, "rewards.md")).match(/task: commit-fails-once/g)).toHaveLength(1);
+      expect(countEffects(dir, ["commit-fails-once"]).commits.get("commit-fails-once")).toBe(1);
+      expect(git(dir, "status", "--porcelain")).toBe("");
+      fsckStrict(dir);
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+      await run.stop();
+    }
+  });
+});

@@ -2,6 +2,7 @@
 // worker step for each task: claim -> prompt -> LLM -> apply -> commit -> release.
 // Everything that touches this agent's files goes through here; agents never share
 // a lock, so one slow or broken agent never holds up another.
+import { existsSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
@@ -26,7 +27,7 @@ import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
 import { blockKey, recoverSpools, TaskSource, type SourceKind, type SourceRead } from "../watch/source.js";
-import { executeIntent, readIntents, writeIntent, type ExternalEffect, type Intent } from "../worker/intent.js";
+import { executeIntent, intentPath, readIntents, writeIntent, type ExternalEffect, type Intent } from "../worker/intent.js";
 
 export interface AgentEvents {
   taskDone?(agent: string, info: { id: string; reward: number; audit?: number; source: SourceKind; seconds: number; llmSeconds: number; promptTokens: number }): void;
@@ -492,6 +493,15 @@ export class AgentRuntime {
     let llmMs = 0;
     let prompt: BuiltPrompt | undefined;
     try {
+      if (existsSync(intentPath(this.paths.intents, t.key))) {
+        // The outcome is computed and recorded already; only its writes or commit failed.
+        // Finish that, never ask the model again (a second apply would double the effect).
+        await this.exclusive(() => this.finishIntent(t.key));
+        this.tasks.delete(t.key);
+        this.finished.ok++;
+        this.scheduleCleanup();
+        return;
+      }
       this.crash("before-llm");
       prompt = await this.buildPrompt(t);
       this.log.info(`Processing task: ${t.key}`, { source: t.source.kind, attempt, model: this.ctx.model.name });
@@ -534,7 +544,7 @@ export class AgentRuntime {
       const message = err instanceof Error ? err.message : String(err);
       t.lastError = message;
       this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
-      if (attempt >= this.ctx.file.tasks.max_attempts) {
+      if (attempt >= this.ctx.file.tasks.max_attempts && !existsSync(intentPath(this.paths.intents, t.key))) {
         this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
         await this.deadLetter("delivery_limit", {
           taskId: t.key,
@@ -780,6 +790,8 @@ export class AgentRuntime {
     this.log.warn(`dead letter (${reason}): ${d.taskId ?? "(no id)"} -> ${this.rel(file)}`);
     this.ctx.events?.deadLetter?.(this.name, reason);
     if (escalationSubject) {
+      // The dead letter is what matters; a failed escalation commit is logged, never fatal
+      // (it must not leave the task outstanding forever).
       await this.exclusive(async () => {
         const text = (await readTextIfExists(this.paths.reflections)) ?? "";
         const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
@@ -792,7 +804,7 @@ export class AgentRuntime {
           changed: ["reflections.md"],
           at: now,
         });
-      });
+      }).catch((err: unknown) => this.log.error(`escalation commit for ${d.taskId} failed: ${(err as Error).message}`));
       this.ctx.events?.escalation?.(this.name, reason);
     }
     this.scheduleCleanup();
@@ -804,6 +816,18 @@ export class AgentRuntime {
     const ids: string[] = [];
     for (const c of await this.repo.log(100_000)) if (c.trailers["Task-Id"] && c.subject.includes("(task):")) ids.push(c.trailers["Task-Id"]);
     return ids;
+  }
+
+  /** Replays a recorded intent: writes its files and makes the commits git does not show yet. */
+  private async finishIntent(taskId: string): Promise<void> {
+    const path = intentPath(this.paths.intents, taskId);
+    const intent = JSON.parse(await readFile(path, "utf8")) as Intent;
+    const recent = await this.repo.log(50);
+    const done = new Set(recent.filter((c) => c.trailers["Task-Id"] === taskId).map((c) => c.subject));
+    await executeIntent(intent, { repo: this.repo, repoDir: this.paths.dir, alreadyCommitted: done, at: this.ctx.now() });
+    this.ledger.mark(taskId, "done");
+    await unlink(path).catch(() => {});
+    this.log.info(`finished task ${taskId} from its recorded outcome`);
   }
 
   private async recoverIntents(): Promise<void> {
