@@ -235,7 +235,7 @@ program
     const stale: string[] = [];
     for (const n of names) {
       const lease = await readLease(agentPaths(dataDir, n).lease);
-      if (!lease || !leaseIsLive({ ...lease, pid: lease.pid === process.pid ? -1 : lease.pid })) stale.push(n);
+      if (!lease || !leaseIsLive(lease)) stale.push(n);
     }
     if (stale.length) throw new UserError(`unhealthy: no fresh heartbeat for ${stale.join(", ")}`);
     console.log(`healthy: ${names.join(", ")}`);

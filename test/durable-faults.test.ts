@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acquireLease } from "../src/store/lease.js";
 import { countEffects } from "./support/checker.js";
 import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, runCliAsync, shellAppend, startRun } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
@@ -194,6 +195,16 @@ describe("watching by polling", () => {
 });
 
 describe("one runtime per agent", () => {
+  it("lets exactly one of several runtimes racing for the same lease win", async () => {
+    const dir = dataDirWith(YAML);
+    const path = join(dir, "lease.json");
+    for (let round = 0; round < 10; round++) {
+      rmSync(path, { force: true });
+      const results = await Promise.all(Array.from({ length: 5 }, () => acquireLease(path, "orion")));
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+    }
+  });
+
   it("refuses a second `agentos run` for the same agent, naming the owner, and takes over a dead one's lease", async () => {
     const data = dataDirWith(YAML);
     const first = await startRun(data, env());

@@ -20,9 +20,9 @@ import type { Logger } from "../log.js";
 import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/agent-queue.js";
 import { requeueState, writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
 import { agentAuthor } from "../store/bootstrap.js";
-import { readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
+import { ensureDir, readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
-import { acquireLease, writeLease, type Lease } from "../store/lease.js";
+import { acquireLease, readLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
@@ -128,10 +128,16 @@ export class AgentRuntime {
   }
 
   /** Takes the lease, finishes what a crash left half done, and reads every source. */
-  async start(): Promise<void> {
+  /** Takes ownership of the agent (before anything writes to its repository). */
+  async acquire(): Promise<void> {
+    await ensureDir(this.paths.state);
     const lease = await acquireLease(this.paths.lease, this.name, this.ctx.now());
     if (!lease.ok) throw new Error(lease.message);
-    this.lease = { host: "", pid: process.pid, started: this.ctx.now().toISOString(), heartbeat: this.ctx.now().toISOString() };
+    this.lease = lease.lease;
+  }
+
+  async start(): Promise<void> {
+    if (!this.lease) await this.acquire();
     const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
     this.ledger.load();
     if (!ledgerExisted) {
@@ -152,7 +158,13 @@ export class AgentRuntime {
   }
 
   /** New agents.yaml values: class changes apply to what is admitted next. */
-  reconfigure(config: AgentConfig, file: AgentsFile): void {
+  /**
+   * New agents.yaml values: class changes apply to what is admitted next. `bootstrap`
+   * (regenerating persona.md and friends, maybe a commit) runs between this agent's
+   * task commits, never beside one.
+   */
+  async reconfigure(config: AgentConfig, file: AgentsFile, bootstrap?: () => Promise<unknown>): Promise<void> {
+    if (bootstrap) await this.exclusive(bootstrap);
     this.config = config;
     this.ctx = { ...this.ctx, file };
     this.queue.reconfigure(this.queueSettings());
@@ -424,8 +436,16 @@ export class AgentRuntime {
 
   async heartbeat(): Promise<void> {
     if (!this.lease || this.stopped) return;
-    const { hostname } = await import("node:os");
-    this.lease = { ...this.lease, host: hostname(), heartbeat: this.ctx.now().toISOString() };
+    const current = await readLease(this.paths.lease);
+    if (current?.token && current.token !== this.lease.token) {
+      // Another runtime took the agent over (we were stalled past the stale limit): two
+      // owners would commit side by side, so this one steps back.
+      this.log.error(`pid ${current.pid} on host ${current.host} took over this agent's lease; stopping it here`);
+      this.lease = undefined;
+      void this.stop(this.ctx.file.tasks.retry_delay_ms);
+      return;
+    }
+    this.lease = { ...this.lease, heartbeat: this.ctx.now().toISOString() };
     await writeLease(this.paths.lease, this.lease).catch(() => {});
     await writeFileAtomic(join(this.paths.state, "status.json"), JSON.stringify(this.status()) + "\n").catch(() => {});
   }

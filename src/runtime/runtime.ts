@@ -126,7 +126,6 @@ export class Runtime {
 
   private async startAgent(a: AgentConfig): Promise<void> {
     const boot = this.log.child("bootstrap");
-    const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, this.now);
     const agent = new AgentRuntime(a, {
       dataDir: this.opts.dataDir,
       file: this.file,
@@ -138,6 +137,9 @@ export class Runtime {
       crashAt: this.opts.env.AGENTOS_CRASH_AT,
       postWebhook,
     });
+    // Own the agent first: a second runtime must not commit into a repo it does not own.
+    await agent.acquire();
+    const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, this.now);
     await agent.start();
     this.agents.set(a.name, agent);
     this.log.child("agentos").info(`Agent '${a.name}' ready at ${paths.dir}`);
@@ -206,8 +208,7 @@ export class Runtime {
             this.watcher?.addAgent(name);
             log.info(`agent '${name}' added`);
           } else {
-            await bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), this.now);
-            running.reconfigure(cfg, next);
+            await running.reconfigure(cfg, next, () => bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), this.now));
           }
         } catch (err) {
           log.error(`agent '${name}' could not be (re)started: ${(err as Error).message}`);

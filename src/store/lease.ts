@@ -1,6 +1,8 @@
 // One runtime owns an agent at a time: .agentos/lease.json names the host and pid
 // and carries a heartbeat (also what the Docker HEALTHCHECK reads). A lease whose pid
 // is dead on this host, or whose heartbeat is stale, is taken over.
+import { randomBytes } from "node:crypto";
+import { link, rename, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { readTextIfExists, writeFileAtomic } from "./files.js";
 
@@ -9,11 +11,13 @@ export interface Lease {
   pid: number;
   started: string;
   heartbeat: string;
+  /** Random per acquisition: tells two runtimes on one host (or PID 1 in two containers) apart. */
+  token?: string;
 }
 
 export const LEASE_STALE_MS = 30_000;
 
-export type LeaseCheck = { ok: true } | { ok: false; owner: Lease; message: string };
+export type LeaseCheck = { ok: true; lease: Lease } | { ok: false; owner: Lease; message: string };
 
 export async function readLease(path: string): Promise<Lease | undefined> {
   const text = await readTextIfExists(path);
@@ -36,21 +40,44 @@ function pidAlive(pid: number): boolean {
 
 export function leaseIsLive(l: Lease, now = Date.now()): boolean {
   const fresh = now - Date.parse(l.heartbeat) < LEASE_STALE_MS;
-  if (l.host === hostname()) return l.pid !== process.pid && pidAlive(l.pid) && fresh;
-  return fresh;
+  if (l.host !== hostname()) return fresh;
+  // Our own pid number is no proof of anything: it is also PID 1 of another container
+  // sharing the host's network (same hostname), or this container before a restart.
+  // Only the heartbeat can tell; a graceful stop zeroes it.
+  if (l.pid === process.pid) return fresh;
+  return pidAlive(l.pid) && fresh;
 }
 
 export async function acquireLease(path: string, agent: string, now = new Date()): Promise<LeaseCheck> {
-  const current = await readLease(path);
-  if (current && leaseIsLive(current, now.getTime())) {
-    return {
-      ok: false,
-      owner: current,
-      message: `agent '${agent}' is already run by pid ${current.pid} on host ${current.host} (since ${current.started}, last heartbeat ${current.heartbeat}); stop that runtime first, or run the other agents with --agent`,
-    };
+  const mine: Lease = { host: hostname(), pid: process.pid, started: now.toISOString(), heartbeat: now.toISOString(), token: randomBytes(8).toString("hex") };
+  for (let tries = 0; tries < 5; tries++) {
+    const current = await readLease(path);
+    if (current && leaseIsLive(current, now.getTime())) {
+      return {
+        ok: false,
+        owner: current,
+        message: `agent '${agent}' is already run by pid ${current.pid} on host ${current.host} (since ${current.started}, last heartbeat ${current.heartbeat}); stop that runtime first, or run the other agents with --agent`,
+      };
+    }
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(tmp, JSON.stringify(mine) + "\n");
+    try {
+      // No lease yet: link() fails if another runtime created one meanwhile. A stale
+      // lease is replaced; two runtimes replacing it at once both re-read below, and
+      // only the one whose token is there goes on.
+      if (current) await rename(tmp, path);
+      else await link(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      continue;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, 25));
+    if ((await readLease(path))?.token === mine.token) return { ok: true, lease: mine };
   }
-  await writeLease(path, { host: hostname(), pid: process.pid, started: now.toISOString(), heartbeat: now.toISOString() });
-  return { ok: true };
+  const owner = await readLease(path);
+  return { ok: false, owner: owner ?? mine, message: `agent '${agent}': another runtime is taking it over right now (lease ${path}); try again` };
 }
 
 export async function writeLease(path: string, lease: Lease): Promise<void> {
