@@ -139,6 +139,19 @@ describe("bad input", () => {
     expect(read(queue)).not.toContain("broken block");
   });
 
+  it("dead-letters each copy of a repeated broken block: none is dropped in silence", () => {
+    const data = dataDirWith(ONE_AGENT);
+    const queue = join(data, "agents", "orion", "queue.md");
+    const bad = "\n## twice\npriority: high\ncreated: 2026-04-29T10:05:00Z\n";
+    expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(0); // bootstrap
+    shellAppend(queue, bad + bad);
+    expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(1);
+    const letters = readdirSync(join(data, "shared", "iac", "dead_letters"));
+    expect(letters).toHaveLength(2);
+    expect(letters.map((f) => read(join(data, "shared", "iac", "dead_letters", f))).every((l) => l.includes("missing field 'task'"))).toBe(true);
+    expect(read(queue)).not.toContain("## twice");
+  });
+
   it("refuses to run without a key for the default provider, naming the fix", () => {
     const r = runCli(["run", "--once", "--data", dataDirWith(ONE_AGENT)]);
     expect(r.status).toBe(1);

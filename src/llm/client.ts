@@ -55,12 +55,16 @@ export class ProviderModel implements StepModel {
   readonly name: string;
   private mode: Mode = "json_schema";
   private readonly url: URL;
+  private readonly where: string;
   private readonly sleep: NonNullable<ProviderOptions["sleep"]>;
   private readonly random: () => number;
 
   constructor(private readonly opts: ProviderOptions) {
     this.name = opts.model;
     this.url = new URL(opts.baseUrl.replace(/\/+$/, "") + "/chat/completions");
+    // For messages: the base URL without any user:password in it.
+    const base = new URL(opts.baseUrl);
+    this.where = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
     this.sleep = opts.sleep ?? defaultSleep;
     this.random = opts.random ?? Math.random;
   }
@@ -143,14 +147,14 @@ export class ProviderModel implements StepModel {
       }
       if (status === 401 || status === 403) {
         throw new StepError(
-          `the provider at ${this.opts.baseUrl} refused the API key (HTTP ${status}): set LLM_API_KEY (or LLM_API_KEY_FILE) to a valid key`,
+          `the provider at ${this.where} refused the API key (HTTP ${status}): set LLM_API_KEY (or LLM_API_KEY_FILE) to a valid key`,
           "pause",
           status,
         );
       }
       if (status === 404) {
         throw new StepError(
-          `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.url.href}): check LLM_MODEL and LLM_BASE_URL`,
+          `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.where}/chat/completions): check LLM_MODEL and LLM_BASE_URL`,
           "pause",
           status,
         );

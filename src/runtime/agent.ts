@@ -2,6 +2,7 @@
 // worker step for each task: claim -> prompt -> LLM -> apply -> commit -> release.
 // Everything that touches this agent's files goes through here; agents never share
 // a lock, so one slow or broken agent never holds up another.
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
@@ -751,7 +752,8 @@ export class AgentRuntime {
       const url = this.ctx.file.watchdog.webhook_url;
       if (url && this.ctx.postWebhook) {
         void this.ctx.postWebhook(url, { agent: this.name, event: "negative_streak", streak: applied.streak, task: t.key, at: isoSecond(now) }).catch((err: unknown) =>
-          this.log.warn(`watchdog webhook ${url} failed: ${(err as Error).message}`),
+          // Only the origin: webhook URLs (Slack, Discord) carry their secret in the path.
+          this.log.warn(`watchdog webhook at ${new URL(url).origin} failed: ${(err as Error).message}`),
         );
       }
     }
@@ -761,7 +763,9 @@ export class AgentRuntime {
 
   private async planHandoff(t: TrackedTask, h: { to: string; task: string; priority: "high" | "normal" | "low" }, now: Date): Promise<ExternalEffect | undefined> {
     const hops = (t.block.hops ?? 0) + 1;
-    const id = `${this.name}.${t.key}`.slice(0, 128);
+    const full = `${this.name}.${t.key}`;
+    // Ids are at most 128 characters; a cut one keeps a hash of the whole so two never collide.
+    const id = full.length <= 128 ? full : `${full.slice(0, 119)}-${createHash("sha256").update(full).digest("hex").slice(0, 8)}`;
     const block = serializeBlock({
       id,
       task: h.task,

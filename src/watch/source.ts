@@ -42,8 +42,12 @@ interface Spool {
 
 const SPOOL_QUIET_MS = 10_000;
 
+/**
+ * The ledger key of a block: its id, or for a block that cannot run, its text and place
+ * (two identical broken blocks are two dead letters, never one dropped in silence).
+ */
 export const blockKey = (b: ParsedBlock): string =>
-  b.kind === "task" ? b.block.id : `invalid:${hashText(b.block.raw)}`;
+  b.kind === "task" ? b.block.id : `invalid:${hashText(b.block.raw)}:${b.block.start}`;
 
 function hashText(s: string): string {
   // FNV-1a: a stable key for blocks without a usable id.
