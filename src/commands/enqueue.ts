@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { AgentsFile, Priority } from "../config/schema.js";
 import { appendDurable, ensureDir, readTaskFile, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import { agentPaths, sharedPaths } from "../store/layout.js";
-import { parseTaskFile, TASK_ID_PATTERN } from "../tasks/parse.js";
+import { headerIds, TASK_ID_PATTERN } from "../tasks/parse.js";
 import { generateTaskId, serializeBlock } from "../tasks/serialize.js";
 import { isMessageFileName } from "../runtime/agent.js";
 import { UserError } from "./common.js";
@@ -49,7 +49,7 @@ export async function enqueueTask(dataDir: string, file: AgentsFile, req: Enqueu
     throw new UserError(`task id '${id}' was already used for ${agent.name} (git log --grep 'Task-Id: ${id}'); choose another id`, 3);
   }
   const queued = await readTaskFile(paths.queue);
-  if (queued.ok && parseTaskFile(queued.text, { settled: true }).blocks.some((b) => b.block.id === id)) {
+  if (queued.ok && headerIds(queued.text).includes(id)) {
     throw new UserError(`task id '${id}' is already queued in ${paths.queue}`, 3);
   }
 
@@ -96,7 +96,7 @@ async function heldTasks(dataDir: string, file: AgentsFile, agent: string, ledge
   let held = 0;
   for (const f of files) {
     const r = await readTaskFile(f);
-    if (r.ok) held += parseTaskFile(r.text, { settled: true }).blocks.filter((b) => b.kind === "task" && !handled.has(b.block.id)).length;
+    if (r.ok) held += headerIds(r.text).filter((id) => !handled.has(id)).length;
   }
   return held;
 }
