@@ -1,0 +1,135 @@
+// TTL and dead letters through the real CLI: a message expiring after a real short TTL
+// behind a slow task, `dead-letters list|show|requeue|purge`, and requeueing a whole
+// misaddressed file to another agent. The scripted LLM server is the only stand-in.
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, shellAppend, startRun, type RunningCli } from "./support/harness.js";
+import { renderDeadLetter } from "../src/scheduler/dead-letters.js";
+import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+
+let llm: LlmServer;
+beforeAll(async () => {
+  llm = await startLlmServer();
+});
+afterAll(async () => {
+  await llm.close();
+});
+
+const runs: RunningCli[] = [];
+const dirs: string[] = [];
+afterEach(async (ctx) => {
+  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const r of runs) console.log(r.output);
+  llm.script(undefined);
+  await Promise.all(runs.splice(0).map((r) => r.stop()));
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+const env = () => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" });
+async function run(data: string, ...agents: string[]): Promise<RunningCli> {
+  const r = await startRun(data, env(), agents.length ? ["--agent", ...agents] : []);
+  runs.push(r);
+  return r;
+}
+const cli = (...args: string[]) => runCli(args, env());
+
+const agent = (name: string, cls = "medium", segments = "") => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
+const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
+function dataDir(y: string): string {
+  const d = dataDirWith(y);
+  dirs.push(d);
+  return d;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
+  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
+  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
+}
+
+const repo = (data: string, name: string) => join(data, "agents", name);
+const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
+const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
+const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
+const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
+const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
+
+describe("TTL and dead letters through the CLI", () => {
+  it("expires a message behind a slow task after its real ttl, then requeues it from dead letters and runs it", async () => {
+    const data = dataDir(yaml([agent("iris", "slow")], "iac:\n  default_message_ttl: 2\n"));
+    const r = await run(data, "iris");
+    shellAppend(queue(data, "iris"), block("long-analysis", "Scan a year of logs. [delay:6000]"));
+    await r.waitFor(/Processing task: long-analysis/);
+    const enq = cli("enqueue", "iris", "--data", data, "--inbox", "--id", "quick-question", "--task", "How many rows are in the orders table?");
+    expect(enq.status).toBe(0);
+    expect(enq.stdout.trim()).toBe("quick-question");
+    const [dropped] = readdirSync(inbox(data, "iris"));
+    expect(dropped).toMatch(/^quick-question-[0-9a-f]{4}\.md$/);
+    const original = read(join(inbox(data, "iris"), dropped!));
+    expect(original).toMatch(/^## quick-question\ntask: How many rows are in the orders table\?\npriority: normal\ncreated: \S+\n$/);
+
+    await r.waitFor(/dead letter \(expired\): quick-question/);
+    await eventually(() => committed(data, "iris", "iris(escalation): quick-question expired"), 10_000, "the escalation commit");
+    // Dead-lettered on time: while the slow task still runs, not when it reached the head.
+    await eventually(() => committed(data, "iris", "iris(task): long-analysis"), 15_000, "the slow task");
+    const order = subjects(data, "iris");
+    expect(order.indexOf("iris(escalation): quick-question expired")).toBeGreaterThan(order.indexOf("iris(task): long-analysis"));
+    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(0);
+    expect(read(join(repo(data, "iris"), "reflections.md"))).toContain("[escalation] quick-question went to dead letters (expired)");
+
+    // list (text and JSON, filtered), show
+    const list = cli("dead-letters", "list", "--data", data);
+    expect(list.status).toBe(0);
+    expect(list.stdout).toMatch(/expired\s+iris\s+quick-question\s+\S+-iris-quick-question-\w+\.md\n {4}expired \d+ s after it was created \(ttl 2 s\)/);
+    const json = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "expired", "--agent", "iris", "--json").stdout);
+    expect(json).toHaveLength(1);
+    expect(json[0]).toMatchObject({ reason: "expired", agent: "iris", taskId: "quick-question", source: `shared/iac/inbox/iris/${dropped}:1`, attempts: 0, original, requeued: [] });
+    expect(Date.parse(json[0].at)).toBeGreaterThanOrEqual(Date.parse(json[0].firstSeen));
+    expect(JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "invalid", "--json").stdout)).toEqual([]);
+    const name = json[0].file.split("/").pop();
+    const show = cli("dead-letters", "show", name, "--data", data);
+    expect(show.status).toBe(0);
+    expect(show.stdout).toContain("# Dead letter: quick-question\n\n- reason: expired\n- agent: iris\n- task: quick-question\n");
+    expect(show.stdout).toContain("## Original block\n\n```markdown\n" + original);
+
+    // requeue: back into the inbox with a fresh created and ttl; the running runtime picks it up.
+    const rq = cli("dead-letters", "requeue", name, "--data", data);
+    expect(rq.status).toBe(0);
+    expect(rq.stdout).toMatch(/^requeued quick-question to iris: \S+\/shared\/iac\/inbox\/iris\/quick-question-requeued-\d{8}T\d{6}Z\.md$/m);
+    await eventually(() => committed(data, "iris", "iris(task): quick-question"), 15_000, "the requeued message ran");
+    expect(lastCommit(data, "iris", "Task-Id: quick-question")).toContain("Source: inbox");
+    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(1);
+    const after = JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout);
+    expect(after).toHaveLength(1);
+    expect(after[0].requeued).toHaveLength(1);
+    expect(after[0].requeued[0]).toMatch(/^\S+Z to iris as \S+quick-question-requeued-\S+\.md$/);
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
+    fsckStrict(repo(data, "iris"));
+
+    // purge removes only what is older than the cut-off
+    const old = join(data, "shared", "iac", "dead_letters", "20250101T000000Z-iris-ancient-abcdef.md");
+    writeFileSync(old, renderDeadLetter({ reason: "invalid", agent: "iris", taskId: "ancient", source: "agents/iris/queue.md:1", firstSeen: "2025-01-01T00:00:00Z", at: "2025-01-01T00:00:00Z", attempts: 0, original: "## ancient\n" }));
+    expect(cli("dead-letters", "purge", "--older-than", "30d", "--data", data).stdout.trim()).toBe("purged 1 dead letter(s)");
+    expect(existsSync(old)).toBe(false);
+    expect(JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout)).toHaveLength(1);
+    expect(cli("dead-letters", "purge", "--older-than", "soon", "--data", data).status).toBe(2);
+  });
+
+  it("requeues a whole misaddressed file to another agent with --to, and refuses an unknown one", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris")]));
+    mkdirSync(inbox(data, "nobody"), { recursive: true });
+    writeFileSync(join(inbox(data, "nobody"), "lost.md"), block("lost-msg", "Which table holds refunds?").slice(1) + block("lost-too", "And which one holds chargebacks?", { priority: "high" }));
+    const r = await run(data);
+    await r.waitFor(/no agent 'nobody' in agents\.yaml; moved to shared\/iac\/dead_letters\//);
+    const [d] = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "unknown_agent", "--json").stdout);
+    expect(d).toMatchObject({ agent: "nobody", source: "shared/iac/inbox/nobody/lost.md" });
+    const bad = cli("dead-letters", "requeue", d.file, "--data", data);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("unknown agent 'nobody' (agents.yaml has orion, iris); use --to AGENT");
+    const ok = cli("dead-letters", "requeue", d.file, "--to", "iris", "--data", data);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^requeued lost-msg, lost-too to iris: /);
+    await eventually(() => committed(data, "iris", "iris(task): lost-msg") && committed(data, "iris", "iris(task): lost-too"), 15_000, "iris ran both");
+    expect(lastCommit(data, "iris", "Task-Id: lost-too")).toContain("Source: inbox");
+  });
+});
