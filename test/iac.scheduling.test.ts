@@ -162,7 +162,7 @@ describe("hot reload of agents.yaml", () => {
     await eventually(() => taskOrder(data, "iris").includes("iris-first"), 10_000, "iris ran its first task");
 
     // orion slow -> fast while a backlog waits: concurrency goes from 1 to 4
-    const backlog = Array.from({ length: 8 }, (_, i) => `orion-b${i}`);
+    const backlog = Array.from({ length: 12 }, (_, i) => `orion-b${i}`);
     shellAppend(queue(data, "orion"), backlog.map((id) => block(id, "Work. [delay:400]")).join(""));
     const orion = rt.agents.get("orion")!;
     await eventually(() => orion.status().in_flight === 1 && orion.status().waiting > 0, 10_000, "orion busy with a backlog");
@@ -177,7 +177,7 @@ describe("hot reload of agents.yaml", () => {
     for (const id of backlog) expect(requestsFor(id)).toBe(1);
 
     // remove iris while one task runs and another waits
-    shellAppend(queue(data, "iris"), block("iris-running", "Long. [delay:1500]") + block("iris-waiting", "Next."));
+    shellAppend(queue(data, "iris"), block("iris-running", "Long. [delay:3000]") + block("iris-waiting", "Next."));
     await eventually(() => requestsFor("iris-running") === 1, 10_000, "iris-running started");
     writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "fast")]));
     await eventually(() => !rt.agents.has("iris"), 15_000, "iris removed");

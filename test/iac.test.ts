@@ -198,7 +198,7 @@ describe("TTL with an injected clock", () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris", "slow")], "throughput_classes:\n  slow: { concurrency: 1, max_queue_depth: 2 }\n"));
     const { rt } = await start(data, { now: () => new Date(now) });
-    shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:2500]", {}, iso(T0)));
+    shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:6000]", {}, iso(T0)));
     await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
     // Behind `busy`: depth 2 admits msg-ready; msg-waiting and an old queue.md task wait in their files.
     const iris = rt.agents.get("iris")!;
