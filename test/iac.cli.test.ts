@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, shellAppend, startRun, type RunningCli } from "./support/harness.js";
+import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, RunningCli, shellAppend, startRun } from "./support/harness.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
@@ -101,6 +101,24 @@ describe("handoffs between two processes over one DATA_DIR", () => {
   });
 });
 
+
+describe("run --once", () => {
+  it("carries a handoff chain through every agent before it exits", async () => {
+    const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
+    llm.script((req) =>
+      req.taskId === "orion.once-chain" ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Last hop.", priority: "normal" } }) } : undefined,
+    );
+    mkdirSync(repo(data, "orion"), { recursive: true });
+    writeFileSync(queue(data, "orion"), block("once-chain", "Start. [handoff:iris]"));
+    // Not spawnSync: the scripted LLM server lives in this process and must keep answering.
+    const r = new RunningCli(["run", "--once", "--data", data], env());
+    expect(await r.exited).toBe(0);
+    expect(committed(data, "orion", "orion(task): once-chain")).toBe(true);
+    expect(committed(data, "iris", "iris(task): orion.once-chain")).toBe(true);
+    expect(committed(data, "lex", "lex(task): iris.orion.once-chain")).toBe(true);
+    expect(readdirSync(join(data, "shared", "iac", "handoffs", "lex"))).toEqual([]);
+  });
+});
 
 describe("shared segments", () => {
   it("notes appended by two processes at once never interleave or get lost", async () => {

@@ -274,6 +274,8 @@ export class Runtime {
     for (;;) {
       const busy = () => [...this.agents.values()].some((a) => a.outstanding > 0 && !a.isPaused);
       if (!busy()) {
+        // A handoff the last task wrote may not have reached the watcher yet: look for it.
+        for (const a of this.agents.values()) await a.scanMessageDirs();
         await new Promise((r) => setTimeout(r, settle));
         if (!busy()) return;
       }
