@@ -2,7 +2,7 @@
 // the original block verbatim and why. Written atomically; never deleted by the
 // runtime (only `dead-letters purge` removes them).
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ensureDir, writeFileAtomic } from "../store/files.js";
 
@@ -94,25 +94,21 @@ export async function listDeadLetters(dir: string): Promise<StoredDeadLetter[]> 
 
 /**
  * Whether the message file `fileName` in `agent`'s inbox was put there by `dead-letters
- * requeue` for `taskId`: "pending" while no later dead letter of that task exists for
- * the agent, "consumed" once the requeued copy was dead-lettered again, undefined if no
- * dead letter names it. Reads only the dead letters of that task (their names carry its id).
+ * requeue` for `taskId`: "pending" until that copy is itself dead-lettered (a letter
+ * whose source is this file), then "consumed"; undefined if no letter names the file.
+ * Reads only the dead letters of that task (their names carry its id).
  */
 export async function requeueState(dir: string, agent: string, taskId: string, fileName: string): Promise<"pending" | "consumed" | undefined> {
   const safe = taskId.replace(/[^A-Za-z0-9._-]/g, "_");
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md") && n.includes(`-${safe}-`));
-  const letters: { d: StoredDeadLetter; mtime: number }[] = [];
+  const letters: StoredDeadLetter[] = [];
   for (const name of names) {
-    const path = join(dir, name);
-    const [text, st] = await Promise.all([readFile(path, "utf8").catch(() => ""), stat(path).catch(() => undefined)]);
-    const d = parseDeadLetter(text, path);
-    if (d && st && d.taskId === taskId) letters.push({ d, mtime: st.mtimeMs });
+    const d = parseDeadLetter(await readFile(join(dir, name), "utf8").catch(() => ""), join(dir, name));
+    if (d && d.taskId === taskId) letters.push(d);
   }
-  // `requeue` rewrites the letter it requeues (adding the `requeued:` line), so a letter
-  // written after that one is the requeued copy's own.
-  const source = letters.find(({ d }) => d.requeued?.some((r) => r.includes(` to ${agent} as `) && r.endsWith(`/${fileName}`)));
-  if (!source) return undefined;
-  return letters.some(({ d, mtime }) => d !== source.d && d.agent === agent && mtime > source.mtime) ? "consumed" : "pending";
+  const isThisFile = (path: string) => path.endsWith(`/${fileName}`);
+  if (!letters.some((d) => d.requeued?.some((r) => r.includes(` to ${agent} as `) && isThisFile(r)))) return undefined;
+  return letters.some((d) => d.agent === agent && isThisFile(d.source.replace(/:\d+$/, ""))) ? "consumed" : "pending";
 }
 
 function longestRun(s: string, ch: string): number {
