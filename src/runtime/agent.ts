@@ -260,7 +260,8 @@ export class AgentRuntime {
     }
     const block = pb.block;
     const current = this.tasks.get(key);
-    const tracked = current?.expired ? undefined : current; // expiring: already a dead letter
+    // Being dead-lettered as expired: a copy from another file (a requeue) is not its duplicate.
+    const tracked = current?.expired && current.source !== src ? undefined : current;
     const handled = this.ledger.state(key);
     if (handled && !tracked) {
       // `dead-letters requeue` puts a dead letter back under its own id: that copy runs once more.
