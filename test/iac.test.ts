@@ -280,10 +280,11 @@ describe("TTL with an injected clock", () => {
     let now = T0;
     const data = dataDir(yaml([agent("orion")]));
     await start(data, { now: () => new Date(now) });
+    const header = read(queue(data, "orion")).split("\n").length + 1; // the appended block starts with a blank line
     shellAppend(queue(data, "orion"), block("q-ttl", "Has a ttl.", { ttl_seconds: 30 }, iso(T0 - 31_000)) + block("q-plain", "No ttl.", {}, iso(T0 - 86_400_000)));
     await eventually(() => committed(data, "orion", "orion(escalation): q-ttl expired") && committed(data, "orion", "orion(task): q-plain"), 10_000, "one expired, one ran");
     const [d] = await listDeadLetters(deadDir(data));
-    expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: "agents/orion/queue.md:2" });
+    expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: `agents/orion/queue.md:${header}` });
     await eventually(() => !read(queue(data, "orion")).includes("## q-"), 5_000, "queue.md compacted");
   });
 });
