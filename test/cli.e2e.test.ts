@@ -123,15 +123,15 @@ describe("bad input", () => {
     shellAppend(queue, `\n## fine\ntask: A well-formed task that should run normally.\ncreated: 2026-04-29T10:05:00Z\n\n${bad}\n## also-fine\ntask: Another task.\ncreated: 2026-04-29T10:05:00Z\n`);
     const v = runCli(["validate", "--data", data]);
     expect(v.status).toBe(1);
-    expect(v.stderr).toMatch(/agents\/orion\/queue\.md:6:4: invalid task id 'broken block'/);
+    expect(v.stderr).toMatch(/agents\/orion\/queue\.md:7:4: invalid task id 'broken block'/);
     const r = runCli(["run", "--once", "--offline", "--data", data]);
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(/invalid task block 'broken block': agents\/orion\/queue\.md:6:4/);
+    expect(r.stdout).toMatch(/invalid task block 'broken block': agents\/orion\/queue\.md:7:4/);
     const dead = readdirSync(join(data, "shared", "iac", "dead_letters"));
     expect(dead).toHaveLength(1);
     const letter = read(join(data, "shared", "iac", "dead_letters", dead[0]!));
     expect(letter).toContain("- reason: invalid");
-    expect(letter).toContain("- source: agents/orion/queue.md:6");
+    expect(letter).toContain("- source: agents/orion/queue.md:7");
     expect(letter).toContain(bad);
     const log = git(join(data, "agents", "orion"), "log", "--format=%s");
     expect(log).toContain("orion(task): fine");

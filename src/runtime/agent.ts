@@ -146,7 +146,7 @@ export class AgentRuntime {
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
     const mailboxes = [join(this.shared.inboxRoot, this.name), join(this.shared.handoffsRoot, this.name)];
-    for (const dir of [this.paths.dir, this.paths.state, this.paths.intents, this.paths.skillsDir, this.paths.skillsArchive, this.paths.results, ...mailboxes]) {
+    for (const dir of [this.paths.dir, this.paths.state, this.paths.intents, this.paths.spool, this.paths.skillsDir, this.paths.skillsArchive, this.paths.results, ...mailboxes]) {
       await removeStaleTemps(dir);
     }
     await this.recoverIntents();
@@ -449,8 +449,13 @@ export class AgentRuntime {
     }
     this.lease = { ...this.lease, heartbeat: this.ctx.now().toISOString() };
     await writeLease(this.paths.lease, this.lease).catch(() => {});
-    await writeFileAtomic(join(this.paths.state, "status.json"), JSON.stringify(this.status()) + "\n").catch(() => {});
+    // Only when it changed: 1,000 idle agents rewrote (and fsynced) it every 10 s for nothing.
+    const status = JSON.stringify(this.status()) + "\n";
+    if (status === this.lastStatus) return;
+    await writeFileAtomic(join(this.paths.state, "status.json"), status).then(() => (this.lastStatus = status), () => {});
   }
+
+  private lastStatus?: string;
 
   // ── TTL ────────────────────────────────────────────────────────────────────
 

@@ -100,7 +100,12 @@ export async function bootstrapAgent(
     join(p.iac, "README.md"),
     `# IAC\n\nMessages for ${agent.name} go to DATA_DIR/shared/iac/inbox/${agent.name}/ (drop a .md file of task blocks);\nhandoffs from other agents arrive in DATA_DIR/shared/iac/handoffs/${agent.name}/.\n`,
   );
-  if ((await readTextIfExists(p.queue)) === undefined) await writeFile(p.queue, "", { flag: "a" });
+  if ((await readTextIfExists(p.queue)) === undefined) {
+    // A first line that stays: the file is never empty, so `sed -i '$ a ...'` and editors
+    // always have a line to work with (sed does nothing at all to an empty file).
+    await writeFile(p.queue, `<!-- Tasks for ${agent.name}: append "## <task-id>" blocks below (docs/file-formats.md); finished ones are removed. -->
+`, { flag: "a" });
+  }
 
   // Generated files: rewrite only while they still hold exactly what we generated last time.
   const record = JSON.parse((await readTextIfExists(p.generated)) ?? "{}") as Record<string, string>;

@@ -168,6 +168,8 @@ export class TaskSource {
       await unlink(spool).catch(() => {});
       return undefined;
     }
+    // Blank lines before the first block would pile up, one per removed block.
+    head = head.trim() === "" ? "" : head.replace(/\s*$/, "\n\n");
     const kept = head + keep.map((b) => b.block.raw).join("");
     // Replace queue.md atomically: the name never disappears, so `sed -i` or an editor
     // opening it at this moment still finds a file. What the rename displaces keeps a
@@ -206,7 +208,9 @@ export class TaskSource {
   /** Writes a new queue.md beside the old one and renames it into place; returns its inode. */
   private async replaceQueue(text: string, displaced: string): Promise<number> {
     const dir = dirname(this.path);
-    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+    // Written beside the spool (same filesystem, so the rename is atomic), not in the
+    // agent's work tree, where it would show in `git status` for a moment.
+    const tmp = join(dirname(displaced), `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
     const fh = await open(tmp, "w", 0o644);
     let ino: number;
     try {
