@@ -436,7 +436,15 @@ export class AgentRuntime {
     await this.heartbeat();
   }
 
-  async heartbeat(): Promise<void> {
+  private beating: Promise<void> = Promise.resolve();
+
+  /** Refreshes the lease and the status snapshot; stop() waits for one under way. */
+  heartbeat(): Promise<void> {
+    this.beating = this.beating.then(() => this.beat()).catch((err: unknown) => this.log.warn(`heartbeat failed: ${(err as Error).message}`));
+    return this.beating;
+  }
+
+  private async beat(): Promise<void> {
     if (!this.lease || this.stopped) return;
     const current = await readLease(this.paths.lease);
     if (current?.token && current.token !== this.lease.token) {
@@ -935,6 +943,7 @@ export class AgentRuntime {
     // Finished message files go now: left behind, they would look like new mail (or, once the
     // agent left agents.yaml, become unknown_agent dead letters that could run twice).
     await this.cleanup(true).catch(() => {});
+    await this.beating; // a heartbeat under way must not write the lease after we cleared it
     if (this.lease) await writeLease(this.paths.lease, { ...this.lease, heartbeat: new Date(0).toISOString() }).catch(() => {});
     this.ledger.close();
   }
