@@ -30,6 +30,17 @@ describe("agents.yaml", () => {
     ]);
   });
 
+  it("says what it found when a value has the wrong type, and reports a YAML syntax error once", () => {
+    const r = parseAgentsFile("agents:\n  - name: orion\n    persona: x\n    domain: 42\ntasks:\n  max_attempts: three\n", "agents.yaml");
+    expect(!r.ok && r.problems.map(formatProblem)).toEqual([
+      "agents.yaml:4:13: agents[0].domain: expected string, got 42",
+      'agents.yaml:6:17: tasks.max_attempts: expected number, got "three"',
+    ]);
+    const broken = parseAgentsFile("agents:\n  - name: orion\n    persona: [oops\n    domain: x\n", "agents.yaml");
+    expect(!broken.ok && broken.problems).toHaveLength(1);
+    expect(!broken.ok && broken.problems[0]!.message).toMatch(/^invalid YAML: .*\(and \d+ more error\(s\) after it, probably caused by this one\)$/);
+  });
+
   it("reports a missing agents list and empty files clearly", () => {
     const r = parseAgentsFile("", "agents.yaml");
     expect(!r.ok && r.problems[0]!.message).toBe("agents: expected array, got nothing");

@@ -31,7 +31,9 @@ const env = (extra: Record<string, string> = {}) =>
   baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", LLM_MAX_RETRIES: "3", LLM_TIMEOUT: "1", ...extra });
 const block = (id: string, text = `Do the thing called ${id}.`) => `\n## ${id}\ntask: ${text}\ncreated: 2026-04-29T10:05:00Z\n`;
 const deadLetters = (data: string) =>
-  readdirSync(join(data, "shared", "iac", "dead_letters")).map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
+  readdirSync(join(data, "shared", "iac", "dead_letters"))
+    .filter((f) => f.endsWith(".md") && !f.startsWith("."))
+    .map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
 
 describe("LLM faults", () => {
   it("retries 429 (Retry-After), 5xx, resets, timeouts, garbage and empty choices, then succeeds once", async () => {

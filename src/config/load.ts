@@ -40,10 +40,11 @@ export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> 
     return { line: pos.line, column: pos.col };
   };
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), message: `invalid YAML: ${firstLine(e.message)}` })),
-    };
+    // After the first syntax error the parser is lost; what it says next is mostly echo.
+    const first = doc.errors[0]!;
+    const more = doc.errors.length - 1;
+    const message = `invalid YAML: ${firstLine(first.message)}${more ? ` (and ${more} more error(s) after it, probably caused by this one)` : ""}`;
+    return { ok: false, problems: [{ file, ...at(first.pos[0]), message }] };
   }
   const raw = doc.toJS() ?? {};
   const parsed = AgentsFile.safeParse(raw);
@@ -54,7 +55,7 @@ export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> 
   return {
     ok: false,
     problems: issues
-      .map((issue) => ({ file, ...at(offsetOf(doc, issue)), message: describeIssue(issue) }))
+      .map((issue) => ({ file, ...at(offsetOf(doc, issue)), message: describeIssue(issue, valueAt(raw, issue.path)) }))
       .sort((a, b) => a.line - b.line || a.column - b.column),
   };
 }
@@ -100,14 +101,14 @@ function offsetOf(doc: Document, issue: z.core.$ZodIssue): number {
   return offset;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, input?: unknown): string {
   const where = issue.path.length ? `${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "")}: ` : "";
   if (issue.code === "unrecognized_keys") {
     return `${where}unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
   }
   if (issue.code === "invalid_type") {
-    const received = (issue as { input?: unknown }).input;
-    return `${where}expected ${issue.expected}, got ${received === undefined ? "nothing" : JSON.stringify(received)}`;
+    const received = input ?? (issue as { input?: unknown }).input;
+    return `${where}expected ${issue.expected === "int" ? "a whole number" : issue.expected}, got ${received === undefined ? "nothing" : JSON.stringify(received)}`;
   }
   return `${where}${issue.message}`;
 }
@@ -146,4 +147,14 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Loaded<Env> {
     }
   }
   return { ok: true, value: env };
+}
+
+/** The value at a zod issue's path in the parsed YAML (zod 4 does not keep it). */
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
 }
