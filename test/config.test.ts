@@ -38,7 +38,7 @@ describe("agents.yaml", () => {
     ]);
     const broken = parseAgentsFile("agents:\n  - name: orion\n    persona: [oops\n    domain: x\n", "agents.yaml");
     expect(!broken.ok && broken.problems).toHaveLength(1);
-    expect(!broken.ok && broken.problems[0]!.message).toMatch(/^invalid YAML: .*\(and \d+ more error\(s\) after it, probably caused by this one\)$/);
+    expect(!broken.ok && formatProblem(broken.problems[0]!)).toMatch(/^agents\.yaml:4:5: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a \]/);
   });
 
   it("reports a missing agents list and empty files clearly", () => {
