@@ -36,6 +36,13 @@ export async function readDeadLetterFile(path: string): Promise<StoredDeadLetter
  */
 export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path: string, to: string | undefined, now = new Date()) {
   const d = await readDeadLetterFile(path);
+  if (d.reason === "duplicate" && !to) {
+    // Its id already ran (or is queued) for this agent: back under the same id it would be
+    // a duplicate again. Another agent has its own ids.
+    throw new UserError(
+      `${path}: task '${d.taskId}' is a duplicate of one ${d.agent} already has (git -C agents/${d.agent} log --grep 'Task-Id: ${d.taskId}'); to run it again, enqueue it under a new id, or requeue it --to another agent`,
+    );
+  }
   const agent = to ?? d.agent;
   if (!file.agents.some((a) => a.name === agent)) {
     throw new UserError(`unknown agent '${agent}' (agents.yaml has ${file.agents.map((a) => a.name).join(", ")}); use --to AGENT`);
