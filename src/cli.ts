@@ -90,6 +90,8 @@ program
       await runtime.stop();
       const failed = agents.reduce((n, a) => n + a.finished.dead, 0);
       if (paused.length) log.child("agentos").error(`not everything ran: ${paused.join(", ")} paused (see above); their tasks stay queued`);
+      const done = agents.reduce((n, a) => n + a.finished.ok, 0);
+      log.child("agentos").info(`run --once: ${done} task(s) done, ${failed} dead-lettered${paused.length ? `, ${paused.length} agent(s) paused` : ""}`);
       process.exitCode = failed > 0 || paused.length > 0 ? 1 : 0;
       return;
     }
@@ -150,6 +152,7 @@ program
 
 const dl = program.command("dead-letters").description("inspect, requeue and purge dead letters");
 dl.command("list")
+  .description("list dead letters: when, reason, agent, task, file, last error")
   .addOption(dataOption())
   .option("--agent <name>", "only this agent's")
   .option("--reason <reason>", "expired | invalid | duplicate | delivery_limit | hop_limit | unknown_agent")
@@ -163,6 +166,7 @@ dl.command("list")
     else for (const d of list) console.log(`${d.at}  ${d.reason.padEnd(14)} ${d.agent.padEnd(12)} ${(d.taskId ?? "-").padEnd(28)} ${d.file.split("/").pop()}${d.lastError ? `\n    ${d.lastError.slice(0, 160)}` : ""}`);
   });
 dl.command("show")
+  .description("print one dead letter, with the original block verbatim")
   .argument("<file>", "dead letter file (name or path)")
   .addOption(dataOption())
   .action(async (name: string, opts: { data?: string }) => {
@@ -172,6 +176,7 @@ dl.command("show")
     console.log(readFileSync(d.file, "utf8"));
   });
 dl.command("requeue")
+  .description("put a dead letter's block back into an agent's inbox with a fresh created and TTL")
   .argument("<file>", "dead letter file (name or path)")
   .addOption(dataOption())
   .option("--to <agent>", "send it to another agent")
@@ -183,6 +188,7 @@ dl.command("requeue")
     console.log(`requeued ${r.id} to ${r.agent}: ${r.target}`);
   });
 dl.command("purge")
+  .description("delete dead letters older than an age")
   .addOption(dataOption())
   .requiredOption("--older-than <age>", "e.g. 30d, 12h")
   .action(async (opts: { data?: string; olderThan: string }) => {
@@ -194,7 +200,7 @@ dl.command("purge")
 
 program
   .command("init")
-  .description("create a data directory with an example agents.yaml (the seed's orion)")
+  .description("create a data directory with an example agents.yaml (the seed's six example agents)")
   .addOption(dataOption())
   .action(async (opts: { data?: string }) => {
     const env = envOrExit();

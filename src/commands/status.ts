@@ -77,7 +77,7 @@ export function renderReports(reports: AgentReport[]): string {
   for (const r of reports) {
     const last = r.last_reward ? `${r.last_reward.reward > 0 ? "+" : ""}${r.last_reward.reward} on ${r.last_reward.task}` : "none yet";
     out.push(
-      `${r.name}  ${r.running ? (r.paused ? "PAUSED" : "running") : "stopped"}  pending ${r.pending}  in flight ${r.in_flight}  done ${r.done}  last reward ${last}`,
+      `${r.name}  ${r.running ? (r.paused ? "PAUSED" : "running") : "stopped"}  pending ${r.pending}${r.running ? ` (waiting ${r.waiting})` : ""}  in flight ${r.in_flight}  done ${r.done}  last reward ${last}`,
     );
     if (r.paused) out.push(`  paused since ${r.paused.since}: ${r.paused.reason}`);
     out.push(`  rewards: +1 x${r.totals.plus}, 0 x${r.totals.zero}, -1 x${r.totals.minus}`);

@@ -53,7 +53,8 @@ export function validateStep(json: unknown): Validated {
     if (typeof filled.reward === "string" && /^[+-]?[01]$/.test(filled.reward)) filled.reward = Number(filled.reward);
     const r = StepResponse.safeParse(filled);
     if (r.success) return { ok: true, value: r.data };
-    return { ok: false, error: z.prettifyError(r.error) };
+    // One line: it goes into log lines, dead letters and the repair request.
+    return { ok: false, error: z.prettifyError(r.error).replace(/\n\s*→ at /g, " at ").replace(/\n/g, "; ") };
   }
   return { ok: false, error: "expected a JSON object" };
 }

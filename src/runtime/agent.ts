@@ -322,7 +322,7 @@ export class AgentRuntime {
   private async duplicate(src: TaskSource, block: TaskBlock, why: string): Promise<void> {
     const dupKey = `dup:${block.id}:${block.start}:${block.raw.length}`;
     if (this.ledger.isHandled(dupKey)) return;
-    this.log.error(`duplicate task: ${why}`);
+    this.log.warn(`duplicate task: ${why}`);
     await this.deadLetter("duplicate", { taskId: block.id, original: block.raw, source: `${this.rel(src.path)}:${block.line}`, firstSeen: this.ctx.now(), attempts: 0, lastError: why }, dupKey);
     // Mark this exact copy handled so compaction takes it out of the file.
     this.duplicateCopies.add(`${src.path}\0${block.start}\0${block.raw}`);
