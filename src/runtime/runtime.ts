@@ -91,6 +91,10 @@ export class Runtime {
     await Promise.all(Array.from({ length: Math.min(16, pending.length) }, async () => {
       for (let a = pending.shift(); a; a = pending.shift()) await this.startAgent(a);
     }));
+    // Listed (status, API) in agents.yaml order, not in the order they happened to start.
+    const started = new Map(this.agents);
+    this.agents.clear();
+    for (const a of this.selected(this.file)) if (started.has(a.name)) this.agents.set(a.name, started.get(a.name)!);
 
     this.watcher = new TaskWatcher({
       dataDir: this.opts.dataDir,

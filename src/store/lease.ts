@@ -73,6 +73,7 @@ export async function acquireLease(path: string, agent: string, now = new Date()
     } finally {
       await unlink(tmp).catch(() => {});
     }
+    if (!current) return { ok: true, lease: mine }; // link() succeeded: nobody else can have it
     await new Promise((r) => setTimeout(r, 25));
     if ((await readLease(path))?.token === mine.token) return { ok: true, lease: mine };
   }
