@@ -166,7 +166,8 @@ export class Runtime {
         `agent '${a.name}': LLM_API_KEY is not set (provider ${baseUrl}). Set LLM_API_KEY or LLM_API_KEY_FILE, point LLM_BASE_URL at a local server such as Ollama, or use --offline for the built-in offline model.`,
       ]);
     }
-    return this.cached(`${baseUrl}\0${model}\0${apiKey ?? ""}`, () =>
+    // One client per agent (its log lines carry the agent name); the connection pool is shared per origin.
+    return this.cached(`${a.name}\0${baseUrl}\0${model}\0${apiKey ?? ""}`, () =>
       new ProviderModel({
         baseUrl,
         apiKey,
