@@ -5,10 +5,9 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentsFile, Priority } from "../config/schema.js";
 import { appendDurable, ensureDir, readTaskFile, readTextIfExists, writeFileAtomic } from "../store/files.js";
-import { agentPaths, sharedPaths } from "../store/layout.js";
+import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { headerIds, TASK_ID_PATTERN } from "../tasks/parse.js";
 import { generateTaskId, serializeBlock } from "../tasks/serialize.js";
-import { isMessageFileName } from "../runtime/agent.js";
 import { UserError } from "./common.js";
 
 export interface EnqueueRequest {

@@ -6,9 +6,9 @@ import type { AgentsFile } from "../config/schema.js";
 import { parseGoals } from "../learning/goals.js";
 import { parseRewards } from "../learning/rewards.js";
 import { parseSkills, skillsOf } from "../learning/skills.js";
-import { readAgentStatusFile, isMessageFileName } from "../runtime/agent.js";
+import { readAgentStatusFile } from "../runtime/agent.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
-import { agentPaths, sharedPaths } from "../store/layout.js";
+import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { leaseIsLive, readLease } from "../store/lease.js";
 import { parseTaskFile } from "../tasks/parse.js";
 

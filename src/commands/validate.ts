@@ -2,9 +2,8 @@
 import { readdir } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
-import { isMessageFileName } from "../runtime/agent.js";
 import { readTaskFile } from "../store/files.js";
-import { agentPaths, sharedPaths } from "../store/layout.js";
+import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../tasks/parse.js";
 
 export interface ValidationReport {

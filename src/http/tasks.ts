@@ -6,10 +6,9 @@ import { join, relative } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
 import { parseRewards } from "../learning/rewards.js";
 import type { AgentRuntime } from "../runtime/agent.js";
-import { isMessageFileName } from "../runtime/agent.js";
 import { listDeadLetters } from "../scheduler/dead-letters.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
-import { agentPaths, sharedPaths } from "../store/layout.js";
+import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../tasks/parse.js";
 import type { TaskStatus } from "./schemas.js";
 

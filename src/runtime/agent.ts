@@ -22,7 +22,7 @@ import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/a
 import { requeueState, writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
 import { agentAuthor } from "../store/bootstrap.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
-import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
+import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { acquireLease, readLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
@@ -967,10 +967,6 @@ export class AgentRuntime {
 
 const crashCounts = new Map<string, number>();
 
-/** Message files worth reading: markdown, not hidden, not an editor's or a copier's temp file. */
-export function isMessageFileName(name: string): boolean {
-  return name.endsWith(".md") && !name.startsWith(".") && !name.startsWith("#") && !name.endsWith("~") && !/\.(tmp|swp|swx|part)$/.test(name);
-}
 
 export async function readAgentStatusFile(paths: AgentPaths): Promise<AgentStatus | undefined> {
   const text = await readFile(join(paths.state, "status.json"), "utf8").catch(() => undefined);

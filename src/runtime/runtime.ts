@@ -13,9 +13,9 @@ import type { Logger } from "../log.js";
 import { writeDeadLetter } from "../scheduler/dead-letters.js";
 import { bootstrapAgent } from "../store/bootstrap.js";
 import { ensureDir } from "../store/files.js";
-import { sharedPaths } from "../store/layout.js";
+import { isMessageFileName, sharedPaths } from "../store/layout.js";
 import { TaskWatcher } from "../watch/watcher.js";
-import { AgentRuntime, isMessageFileName, type AgentEvents } from "./agent.js";
+import { AgentRuntime, type AgentEvents } from "./agent.js";
 
 export interface RuntimeOptions {
   dataDir: string;

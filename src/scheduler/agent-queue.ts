@@ -80,14 +80,6 @@ export class AgentQueue<T extends Schedulable> {
     return this.paused;
   }
 
-  /** Waiting tasks, in no particular order (for TTL sweeps and status). */
-  *waitingTasks(): Iterable<T> {
-    for (const level of LEVELS) {
-      const list = this.lists[level];
-      for (let i = this.heads[level]; i < list.length; i++) if (this.waitingKeys.has(list[i]!.key)) yield list[i]!;
-    }
-  }
-
   pause(): void {
     this.paused = true;
     this.pq.pause();
@@ -118,11 +110,6 @@ export class AgentQueue<T extends Schedulable> {
   stop(): void {
     this.stopped = true;
     this.pq.clear();
-  }
-
-  /** Resolves when nothing is admitted or running. */
-  async onIdle(): Promise<void> {
-    while (this.admitted > 0) await new Promise<void>((r) => setTimeout(r, 10));
   }
 
   private makeQueue(s: QueueSettings): PQueue {

@@ -74,5 +74,7 @@ export function sharedPaths(dataDir: string, deadLetterPath = "shared/iac/dead_l
   };
 }
 
-/** Results are one file per task; the path is relative to the agent's repository. */
-export const resultPath = (taskId: string): string => `results/${taskId}.md`;
+/** Message files worth reading: markdown, not hidden, not an editor's or a copier's temp file. */
+export function isMessageFileName(name: string): boolean {
+  return name.endsWith(".md") && !name.startsWith(".") && !name.startsWith("#") && !name.endsWith("~") && !/\.(tmp|swp|swx|part)$/.test(name);
+}

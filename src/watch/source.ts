@@ -281,9 +281,6 @@ export class TaskSource {
     }
   }
 
-  get pendingSpools(): number {
-    return this.spools.length;
-  }
 }
 
 /**

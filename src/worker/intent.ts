@@ -70,7 +70,7 @@ export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<
         const abs = join(o.repoDir, rel);
         if (content === null) {
           if (await unlink(abs).then(() => true, () => false)) removed.push(rel);
-          else if (await isTracked(o.repo, rel)) removed.push(rel);
+          else if (await o.repo.isTracked(rel)) removed.push(rel);
         } else {
           await ensureDir(dirname(abs));
           await writeFileAtomic(abs, content);
@@ -92,9 +92,6 @@ export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<
   return oids;
 }
 
-async function isTracked(repo: AgentRepo, rel: string): Promise<boolean> {
-  return repo.isTracked(rel);
-}
 
 /** A relative path that stays inside the repository (no `..`, not absolute, not into .git). */
 export function isInsideRepo(rel: string): boolean {
