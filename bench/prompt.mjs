@@ -39,6 +39,17 @@ const rows = [
     pass: Math.abs(at1000 / at50 - 1) <= 0.1,
   },
   {
+    metric: "prompt tokens at task 1,000 vs task 200 (state at its caps)",
+    value: at1000,
+    unit: "tokens",
+    baseline: tokens[199],
+    baselineLabel: "prompt tokens at task 200",
+    ratio: round(at1000 / tokens[199], 2),
+    ratioLabel: "× task 200",
+    goal: "within 10 %",
+    pass: Math.abs(at1000 / tokens[199] - 1) <= 0.1,
+  },
+  {
     metric: "prompt bytes sent at task 1,000",
     value: bytes[N - 1],
     unit: "bytes",
@@ -48,6 +59,7 @@ const rows = [
     ratioLabel: "× task 50",
   },
 ];
-report("prompt", rows, { max: Math.max(...tokens), min: Math.min(...tokens) });
+const at = Object.fromEntries([1, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000].map((k) => [k, tokens[k - 1]]));
+report("prompt", rows, { max: Math.max(...tokens), min: Math.min(...tokens), maxTokensSetting: 6000, tokensAt: at });
 cleanup();
 process.exit(0);
