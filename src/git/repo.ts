@@ -392,7 +392,11 @@ export class AgentRepo {
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || waited > 10_000) throw err;
-        await new Promise((r) => setTimeout(r, 20));
+        // A lock nobody has touched for 5 s was left by a process killed mid-write
+        // (git holds it for milliseconds): take it over instead of failing every commit.
+        const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+        if (age > 5_000) await unlink(lock).catch(() => {});
+        else await new Promise((r) => setTimeout(r, 20));
       }
     }
     try {
