@@ -4,7 +4,8 @@
 import { randomBytes } from "node:crypto";
 import { link, rename, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { readTextIfExists, writeFileAtomic } from "./files.js";
+import { basename, dirname, join } from "node:path";
+import { readTextIfExists } from "./files.js";
 
 export interface Lease {
   host: string;
@@ -59,7 +60,7 @@ export async function acquireLease(path: string, agent: string, now = new Date()
         message: `agent '${agent}' is already run by pid ${current.pid} on host ${current.host} (since ${current.started}, last heartbeat ${current.heartbeat}); stop that runtime first, or run the other agents with --agent`,
       };
     }
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    const tmp = tempBeside(path);
     await writeFile(tmp, JSON.stringify(mine) + "\n");
     try {
       // No lease yet: link() fails if another runtime created one meanwhile. A stale
@@ -81,6 +82,16 @@ export async function acquireLease(path: string, agent: string, now = new Date()
   return { ok: false, owner: owner ?? mine, message: `agent '${agent}': another runtime is taking it over right now (lease ${path}); try again` };
 }
 
+/**
+ * Rewrites the lease (every heartbeat). Replaced by rename so a reader never sees half
+ * of it, but not fsynced: a lease only matters while its process lives, and a power loss
+ * ends the process too. 1,000 agents' heartbeats were most of the idle CPU.
+ */
 export async function writeLease(path: string, lease: Lease): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(lease) + "\n");
+  const tmp = tempBeside(path);
+  await writeFile(tmp, JSON.stringify(lease) + "\n");
+  await rename(tmp, path);
 }
+
+/** `.lease.json.<pid>.<hex>.tmp`: the name removeStaleTemps cleans up after a kill -9. */
+const tempBeside = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
