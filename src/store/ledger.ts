@@ -66,7 +66,9 @@ export class Ledger {
 
   markAttempt(key: string, n: number): void {
     this.attempts.set(key, n);
-    this.append(`attempt\t${key}\t${n}`);
+    // Not fsynced: the count survives a crash of the process (the page cache does), and a
+    // power loss that forgets an attempt only allows one more try.
+    this.append(`attempt\t${key}\t${n}`, false);
   }
 
   mark(key: string, how: Handled): void {
@@ -99,10 +101,10 @@ export class Ledger {
     this.fd = undefined;
   }
 
-  private append(lines: string): void {
+  private append(lines: string, sync = true): void {
     if (this.fd === undefined) throw new Error(`ledger ${this.path} used before load()`);
     // Synchronous on purpose: one small write + fsync (~0.5 ms) that must land before we go on.
     writeSync(this.fd, lines + "\n");
-    fsyncSync(this.fd);
+    if (sync) fsyncSync(this.fd);
   }
 }
