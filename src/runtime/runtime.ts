@@ -216,6 +216,10 @@ export class Runtime {
           if (!running) {
             await this.startAgent(cfg);
             this.watcher?.addAgent(name);
+            // chokidar needs a moment to put the watch on the new folder: a task written in
+            // that moment would wait for the 30 s reconcile scan, so look again shortly.
+            const added = this.agents.get(name);
+            for (const ms of [100, 500, 2_000]) setTimeout(() => void added?.reconcile(), ms).unref();
             log.info(`agent '${name}' added`);
           } else {
             await running.reconfigure(cfg, next, () => bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), this.now));
