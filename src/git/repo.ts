@@ -102,8 +102,9 @@ function sortedPosition(list: string[], key: string): number {
 
 /** One folder's tree entries, kept sorted the way git orders them (a folder sorts as `name/`). */
 class TreeCache {
-  private readonly byName = new Map<string, { mode: string; oid: string; bytes: Buffer }>();
-  private order: string[] | undefined;
+  private readonly byName = new Map<string, TreeEntry>();
+  /** Entries in git order; serializing is then one concat (no lookups per entry at 10k entries). */
+  private order: TreeEntry[] | undefined;
 
   get size(): number {
     return this.byName.size;
@@ -116,26 +117,46 @@ class TreeCache {
   set(name: string, mode: string, oid: string): void {
     const before = this.byName.get(name);
     if (before && before.mode === mode && before.oid === oid) return;
-    const bytes = Buffer.concat([Buffer.from(`${mode} ${name}\0`, "utf8"), Buffer.from(oid, "hex")]);
-    this.byName.set(name, { mode, oid, bytes });
+    const entry: TreeEntry = { mode, oid, key: sortKey(name, mode), bytes: Buffer.concat([Buffer.from(`${mode} ${name}\0`, "utf8"), Buffer.from(oid, "hex")]) };
+    this.byName.set(name, entry);
     if (!this.order) return;
-    if (before && (before.mode === "40000") === (mode === "40000")) return;
-    if (before) this.order.splice(sortedPosition(this.order, sortKey(name, before.mode)), 1);
-    const key = sortKey(name, mode);
-    this.order.splice(sortedPosition(this.order, key), 0, key);
+    if (before) this.order.splice(this.position(before.key), 1);
+    this.order.splice(this.position(entry.key), 0, entry);
   }
 
   delete(name: string): void {
     const before = this.byName.get(name);
     if (!before) return;
     this.byName.delete(name);
-    this.order?.splice(sortedPosition(this.order, sortKey(name, before.mode)), 1);
+    this.order?.splice(this.position(before.key), 1);
   }
 
   serialize(): Buffer {
-    this.order ??= [...this.byName].map(([n, e]) => sortKey(n, e.mode)).sort(compareBytes);
-    return Buffer.concat(this.order.map((k) => this.byName.get(k.endsWith("/") ? k.slice(0, -1) : k)!.bytes));
+    this.order ??= [...this.byName.values()].sort((a, b) => compareBytes(a.key, b.key));
+    return Buffer.concat(this.order.map((e) => e.bytes));
   }
+
+  /** Where an entry with this sort key is (or would go) in `order`. */
+  private position(key: string): number {
+    const list = this.order!;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareBytes(list[mid]!.key, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+interface TreeEntry {
+  mode: string;
+  oid: string;
+  /** The name as git sorts it (a folder as `name/`). */
+  key: string;
+  /** `<mode> <name>\0<20-byte oid>`: this entry inside the tree object. */
+  bytes: Buffer;
 }
 
 const sortKey = (name: string, mode: string) => (mode === "40000" ? `${name}/` : name);
