@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../git/repo.js";
@@ -23,7 +24,7 @@ import { requeueState, writeDeadLetter, type DeadLetterReason } from "../schedul
 import { agentAuthor } from "../store/bootstrap.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../store/layout.js";
-import { acquireLease, readLease, writeLease, type Lease } from "../store/lease.js";
+import { acquireLease, LEASE_STALE_MS, readLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
@@ -132,9 +133,21 @@ export class AgentRuntime {
   /** Takes ownership of the agent (before anything writes to its repository). */
   async acquire(): Promise<void> {
     await ensureDir(this.paths.state);
-    const lease = await acquireLease(this.paths.lease, this.name, this.ctx.now());
-    if (!lease.ok) throw new Error(lease.message);
-    this.lease = lease.lease;
+    for (let waited = false; ; ) {
+      const lease = await acquireLease(this.paths.lease, this.name, this.ctx.now());
+      if (lease.ok) {
+        this.lease = lease.lease;
+        return;
+      }
+      // Our own pid on our own host, yet not us: this container before a kill (docker rm -f,
+      // OOM) or another container's PID 1. Only the heartbeat can tell; wait for it to go
+      // stale rather than give up, so a replacement container starts by itself.
+      const o = lease.owner;
+      if (o.host !== hostname() || o.pid !== process.pid) throw new Error(lease.message);
+      if (!waited) this.log.warn(`${lease.message} — pid ${o.pid} is also ours (a previous run of this container?); waiting up to ${LEASE_STALE_MS / 1000} s for its heartbeat to stop`);
+      waited = true;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
   }
 
   async start(): Promise<void> {
