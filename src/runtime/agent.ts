@@ -357,7 +357,7 @@ export class AgentRuntime {
   private isKeyHandled = (key: string): boolean => this.ledger.isHandled(key);
 
   private isBlockHandled = (src: TaskSource, b: ParsedBlock): boolean => {
-    if (this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
+    if (this.duplicateCopies.size > 0 && this.duplicateCopies.has(`${src.path}\0${b.block.start}\0${b.block.raw}`)) return true;
     const key = blockKey(b);
     if (!this.ledger.isHandled(key)) return false;
     // Still tracked from this file (a requeued dead letter runs under its old id): not yet.
