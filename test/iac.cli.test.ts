@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, RunningCli, shellAppend, startRun } from "./support/harness.js";
+import { agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
@@ -32,26 +33,13 @@ async function run(data: string, ...agents: string[]): Promise<RunningCli> {
 }
 const cli = (...args: string[]) => runCli(args, env());
 
-const agent = (name: string, cls = "medium", segments = "") => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
-const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
 function dataDir(y: string): string {
   const d = dataDirWith(y);
   dirs.push(d);
   return d;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
-function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
-  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
-  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
-}
 
-const repo = (data: string, name: string) => join(data, "agents", name);
-const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
-const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
-const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
-const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
-const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
 
 describe("handoffs between two processes over one DATA_DIR", () => {
   it("orion in one process hands off to iris in another; a three-agent chain crosses the processes twice", async () => {

@@ -14,6 +14,7 @@ import { AgentQueue, type Schedulable } from "../src/scheduler/agent-queue.js";
 import { listDeadLetters } from "../src/scheduler/dead-letters.js";
 import { agentPaths } from "../src/store/layout.js";
 import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend } from "./support/harness.js";
+import { agent, yaml, repo, queue } from "./support/iac.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
@@ -48,16 +49,12 @@ async function start(data: string, opts: { now?: () => Date; events?: AgentEvent
   return s;
 }
 
-const agent = (name: string, cls: string) => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n`;
-const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
 function dataDir(y: string): string {
   const d = dataDirWith(y);
   dirs.push(d);
   return d;
 }
 const block = (id: string, task: string, priority = "normal") => `\n## ${id}\ntask: ${task}\npriority: ${priority}\ncreated: 2026-04-29T10:05:00Z\n`;
-const repo = (data: string, name: string) => join(data, "agents", name);
-const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
 /** Task ids in the order their commits were made (oldest first). */
 const taskOrder = (data: string, name: string) =>
   git(repo(data, name), "log", "--reverse", "--format=%s")

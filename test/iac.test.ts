@@ -12,6 +12,7 @@ import { Runtime } from "../src/runtime/runtime.js";
 import { requeueDeadLetter } from "../src/commands/dead-letters.js";
 import { listDeadLetters } from "../src/scheduler/dead-letters.js";
 import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend, tempDir } from "./support/harness.js";
+import { agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
@@ -52,25 +53,12 @@ function dataDir(yaml: string): string {
   return d;
 }
 
-const agent = (name: string, cls = "medium") => `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n`;
-const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** A task block; \`created\` defaults to now, since inbox and handoff messages expire. */
-function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
-  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
-  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
-}
 
-const repo = (data: string, name: string) => join(data, "agents", name);
-const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
-const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
 const handoffs = (data: string, name: string) => join(data, "shared", "iac", "handoffs", name);
 const deadDir = (data: string) => join(data, "shared", "iac", "dead_letters");
-const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
-const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
-const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
 const requestsFor = (id: string) => llm.requests.filter((r) => r.taskId === id).length;
 
 describe("handoffs", () => {

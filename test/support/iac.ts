@@ -1,0 +1,21 @@
+// Shared by the IAC tests: agents.yaml snippets, message blocks and what to look at in
+// an agent's repository and mail folders.
+import { join } from "node:path";
+import { git } from "./harness.js";
+
+export const agent = (name: string, cls = "medium", segments = "") =>
+  `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
+export const yaml = (agents: string[], extra = "") => `agents:\n${agents.join("")}tasks:\n  settle_ms: 100\n${extra}`;
+
+export const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+export function block(id: string, task: string, fields: Record<string, string | number> = {}, created = iso(Date.now())): string {
+  const extra = Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join("");
+  return `\n## ${id}\ntask: ${task}\n${extra}created: ${created}\n`;
+}
+
+export const repo = (data: string, name: string) => join(data, "agents", name);
+export const queue = (data: string, name: string) => join(repo(data, name), "queue.md");
+export const inbox = (data: string, name: string) => join(data, "shared", "iac", "inbox", name);
+export const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
+export const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
+export const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
