@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, RunningCli, shellAppend, startRun } from "./support/harness.js";
-import { agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
+import { baseEnv, dataDirWith, eventually, fsckStrict, read, removeDir, runCli, RunningCli, shellAppend, startRun } from "./support/harness.js";
+import { agent, yaml, block, repo, queue, inbox, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 let llm: LlmServer;
