@@ -249,3 +249,25 @@ describe("a commit that fails", () => {
     }
   });
 });
+
+describe("message files", () => {
+  it("does not delete an inbox file that gained a block while its first one ran", async () => {
+    const data = dataDirWith(YAML);
+    const run = await startRun(data, env());
+    const file = join(data, "shared", "iac", "inbox", "orion", "note.md");
+    // Messages expire ttl after `created`: give them a fresh one.
+    const fresh = (id: string, text: string) => block(id, text).replace("2026-04-29T10:05:00Z", new Date().toISOString());
+    try {
+      writeFileSync(file, fresh("m-first", "[delay:600] slow one").replace(/^\n/, ""));
+      await eventually(() => llm.requests.some((r) => r.taskId === "m-first"), 10_000, "first running");
+      shellAppend(file, fresh("m-second", "added while the first ran"));
+      const dir = join(data, "agents", "orion");
+      await eventually(() => countEffects(dir, ["m-first", "m-second"]).lost.length === 0, 20_000, "both ran").catch((err: Error) => {
+        throw new Error(`${err.message}\n${run.output}`);
+      });
+      await eventually(() => !readdirSync(join(data, "shared", "iac", "inbox", "orion")).includes("note.md"), 10_000, "file removed once both are done");
+    } finally {
+      await run.stop();
+    }
+  });
+});

@@ -405,6 +405,8 @@ export class AgentRuntime {
             this.later(12_000, () => void src.checkSpools(this.isKeyHandled));
           }
         } else if (src.knownBlocks.every((b) => this.isBlockHandled(src, b)) && !src.isIncomplete) {
+          // Someone added to the message file since we read it: read it again, do not delete.
+          if (!(await src.unchangedSinceRead())) return void this.dirty.add(src);
           await unlink(src.path).catch(() => {});
           this.ledger.markRemoved(handledHere.map(blockKey));
           this.sources.delete(src.path);

@@ -117,6 +117,12 @@ export class TaskSource {
     return { blocks: out, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined };
   }
 
+  /** True when the file still holds exactly what the last read parsed (before deleting it). */
+  async unchangedSinceRead(): Promise<boolean> {
+    const r = await readTaskFile(this.path);
+    return r.ok && r.stat.ino === this.ino && r.text === this.text;
+  }
+
   /** Forget what was read: the next read parses the whole file. */
   reset(): void {
     this.text = "";
