@@ -3,43 +3,13 @@
 // `enqueue --no-wait`. TTL and the dead-letters commands are in iac.dead-letters.test.ts.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, dataDirWith, eventually, fsckStrict, read, removeDir, runCli, RunningCli, shellAppend, startRun } from "./support/harness.js";
-import { agent, yaml, block, repo, queue, inbox, committed, lastCommit } from "./support/iac.js";
+import { describe, expect, it } from "vitest";
+import { eventually, fsckStrict, read, RunningCli, shellAppend } from "./support/harness.js";
+import { cliHarness, agent, yaml, block, repo, queue, inbox, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
-
-const runs: RunningCli[] = [];
-const dirs: string[] = [];
-afterEach(async (ctx) => {
-  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const r of runs) console.log(r.output);
-  llm.script(undefined);
-  await Promise.all(runs.splice(0).map((r) => r.stop()));
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-const env = () => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" });
-async function run(data: string, ...agents: string[]): Promise<RunningCli> {
-  const r = await startRun(data, env(), agents.length ? ["--agent", ...agents] : []);
-  runs.push(r);
-  return r;
-}
-const cli = (...args: string[]) => runCli(args, env());
-
-function dataDir(y: string): string {
-  const d = dataDirWith(y);
-  dirs.push(d);
-  return d;
-}
-
-
+const llm: LlmServer = await startLlmServer();
+const { run, cli, dataDir, env } = cliHarness(llm);
 
 describe("handoffs between two processes over one DATA_DIR", () => {
   it("orion in one process hands off to iris in another; a three-agent chain crosses the processes twice", async () => {

@@ -3,44 +3,14 @@
 // misaddressed file to another agent. The scripted LLM server is the only stand-in.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, dataDirWith, eventually, fsckStrict, read, removeDir, runCli, shellAppend, startRun, type RunningCli } from "./support/harness.js";
-import { agent, yaml, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
+import { describe, expect, it } from "vitest";
+import { eventually, fsckStrict, read, shellAppend } from "./support/harness.js";
+import { cliHarness, agent, yaml, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { renderDeadLetter } from "../src/scheduler/dead-letters.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
-
-const runs: RunningCli[] = [];
-const dirs: string[] = [];
-afterEach(async (ctx) => {
-  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const r of runs) console.log(r.output);
-  llm.script(undefined);
-  await Promise.all(runs.splice(0).map((r) => r.stop()));
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-const env = () => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" });
-async function run(data: string, ...agents: string[]): Promise<RunningCli> {
-  const r = await startRun(data, env(), agents.length ? ["--agent", ...agents] : []);
-  runs.push(r);
-  return r;
-}
-const cli = (...args: string[]) => runCli(args, env());
-
-function dataDir(y: string): string {
-  const d = dataDirWith(y);
-  dirs.push(d);
-  return d;
-}
-
-
+const llm: LlmServer = await startLlmServer();
+const { run, cli, dataDir } = cliHarness(llm);
 
 describe("TTL and dead letters through the CLI", () => {
   it("expires a message behind a slow task after its real ttl, then requeues it from dead letters and runs it", async () => {

@@ -1,7 +1,9 @@
 // Shared by the IAC tests: agents.yaml snippets, message blocks and what to look at in
 // an agent's repository and mail folders.
 import { join } from "node:path";
-import { git } from "./harness.js";
+import { afterAll, afterEach } from "vitest";
+import { baseEnv, dataDirWith, git, removeDir, runCli, startRun, type RunningCli } from "./harness.js";
+import type { LlmServer } from "./llm-server.js";
 
 export const agent = (name: string, cls = "medium", segments = "") =>
   `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
@@ -19,3 +21,37 @@ export const inbox = (data: string, name: string) => join(data, "shared", "iac",
 export const subjects = (data: string, name: string) => git(repo(data, name), "log", "--format=%s").trim().split("\n");
 export const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
 export const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
+
+/**
+ * The CLI-level IAC suites' set-up: the scripted server's lifecycle, `agentos run` processes
+ * and data dirs stopped and removed after each test (their output printed on failure with
+ * IAC_DEBUG=1).
+ */
+export function cliHarness(llm: LlmServer) {
+  const runs: RunningCli[] = [];
+  const dirs: string[] = [];
+  afterEach(async (ctx) => {
+    if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const r of runs) console.log(r.output);
+    llm.script(undefined);
+    await Promise.all(runs.splice(0).map((r) => r.stop()));
+    for (const d of dirs.splice(0)) removeDir(d);
+  });
+  afterAll(async () => {
+    await llm.close();
+  });
+  const env = () => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" });
+  return {
+    env,
+    async run(data: string, ...agents: string[]): Promise<RunningCli> {
+      const r = await startRun(data, env(), agents.length ? ["--agent", ...agents] : []);
+      runs.push(r);
+      return r;
+    },
+    cli: (...args: string[]) => runCli(args, env()),
+    dataDir(y: string): string {
+      const d = dataDirWith(y);
+      dirs.push(d);
+      return d;
+    },
+  };
+}
