@@ -4,56 +4,19 @@
 // The scheduler's own rules (aging, per_minute) are checked on AgentQueue directly.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { Env } from "../src/config/schema.js";
-import { createLogger } from "../src/log.js";
+import { describe, expect, it, vi } from "vitest";
 import type { AgentEvents } from "../src/runtime/agent.js";
 import { readAgentStatusFile } from "../src/runtime/agent.js";
 import { Runtime } from "../src/runtime/runtime.js";
 import { AgentQueue, type Schedulable } from "../src/scheduler/agent-queue.js";
 import { listDeadLetters } from "../src/scheduler/dead-letters.js";
 import { agentPaths } from "../src/store/layout.js";
-import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend } from "./support/harness.js";
-import { agent, yaml, repo, queue } from "./support/iac.js";
+import { eventually, fsckStrict, git, read, shellAppend } from "./support/harness.js";
+import { runtimeHarness, agent, yaml, repo, queue } from "./support/iac.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
-
-interface Started {
-  rt: Runtime;
-  lines: string[];
-}
-const running: Started[] = [];
-const dirs: string[] = [];
-afterEach(async (ctx) => {
-  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const s of running) console.log(s.lines.join("\n"));
-  llm.script(undefined);
-  await Promise.all(running.splice(0).map((s) => s.rt.stop()));
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-async function start(data: string, opts: { now?: () => Date; events?: AgentEvents } = {}): Promise<Started> {
-  const lines: string[] = [];
-  const log = createLogger({ level: "info", write: (l) => lines.push(l) });
-  const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10" });
-  const rt = new Runtime({ dataDir: data, env, log, ...opts });
-  const s = { rt, lines };
-  running.push(s);
-  await rt.start();
-  return s;
-}
-
-function dataDir(y: string): string {
-  const d = dataDirWith(y);
-  dirs.push(d);
-  return d;
-}
+const llm: LlmServer = await startLlmServer();
+const { start, dataDir } = runtimeHarness(llm);
 const block = (id: string, task: string, priority = "normal") => `\n## ${id}\ntask: ${task}\npriority: ${priority}\ncreated: 2026-04-29T10:05:00Z\n`;
 /** Task ids in the order their commits were made (oldest first). */
 const taskOrder = (data: string, name: string) =>

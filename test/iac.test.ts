@@ -4,54 +4,15 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Env } from "../src/config/schema.js";
-import { createLogger } from "../src/log.js";
-import type { AgentEvents } from "../src/runtime/agent.js";
-import { Runtime } from "../src/runtime/runtime.js";
+import { describe, expect, it } from "vitest";
 import { requeueDeadLetter } from "../src/commands/dead-letters.js";
 import { listDeadLetters } from "../src/scheduler/dead-letters.js";
-import { dataDirWith, eventually, fsckStrict, git, read, removeDir, shellAppend, tempDir } from "./support/harness.js";
-import { agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
+import { eventually, fsckStrict, git, read, shellAppend, tempDir } from "./support/harness.js";
+import { runtimeHarness, agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
-
-interface Started {
-  rt: Runtime;
-  lines: string[];
-}
-const running: Started[] = [];
-const dirs: string[] = [];
-afterEach(async (ctx) => {
-  if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const s of running) console.log(s.lines.join("\n"));
-  llm.script(undefined);
-  await Promise.all(running.splice(0).map((s) => s.rt.stop()));
-  for (const d of dirs.splice(0)) removeDir(d);
-});
-
-async function start(data: string, opts: { only?: string[]; now?: () => Date; events?: AgentEvents } = {}): Promise<Started> {
-  const lines: string[] = [];
-  const log = createLogger({ level: "info", write: (l) => lines.push(l) });
-  const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10" });
-  const rt = new Runtime({ dataDir: data, env, log, ...opts });
-  const s = { rt, lines };
-  running.push(s);
-  await rt.start();
-  return s;
-}
-
-function dataDir(yaml: string): string {
-  const d = dataDirWith(yaml);
-  dirs.push(d);
-  return d;
-}
+const llm: LlmServer = await startLlmServer();
+const { start, dataDir, track } = runtimeHarness(llm);
 
 
 
@@ -282,7 +243,7 @@ describe("inbox drops", () => {
     const data = dataDir(yaml([agent("orion", "fast")]));
     await start(data);
     const src = join(tempDir(), "batch.md");
-    dirs.push(join(src, ".."));
+    track(join(src, ".."));
     const ids = Array.from({ length: 40 }, (_, i) => `cp-${i}`);
     writeFileSync(src, "Notes before the first block are ignored.\n" + ids.map((id) => block(id, `Task ${id}: ${"padding ".repeat(400)}`)).join(""));
     expect(spawnSync("cp", [src, join(inbox(data, "orion"), "batch.md")]).status).toBe(0);
@@ -311,7 +272,7 @@ describe("inbox drops", () => {
 
   it("ignores *.tmp files and dotfiles until they are renamed to *.md", async () => {
     const data = dataDir(yaml([agent("orion")]));
-    await start(data);
+    const { rt } = await start(data);
     const dir = inbox(data, "orion");
     writeFileSync(join(dir, "drop.md.tmp"), block("via-rename", "Delivered when renamed.").slice(1));
     writeFileSync(join(dir, ".hidden.md"), block("hidden-one", "Never read: a dotfile.").slice(1));
@@ -322,7 +283,7 @@ describe("inbox drops", () => {
     // A later message proves the ignored files had every chance to be picked up.
     writeFileSync(join(dir, "later.md"), block("later-one", "A later message.").slice(1));
     await eventually(() => committed(data, "orion", "orion(task): later-one"), 10_000, "the later commit");
-    await (running[0]!.rt.agents.get("orion")!.reconcile());
+    await (rt.agents.get("orion")!.reconcile());
     await eventually(() => !existsSync(join(dir, "later.md")), 5_000, "later.md removed");
     expect(readdirSync(dir).sort()).toEqual([".hidden.md", "notes.md~", "partial.md.part"]);
     for (const id of ["hidden-one", "backup-one", "part-one"]) expect(requestsFor(id)).toBe(0);

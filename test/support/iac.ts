@@ -4,6 +4,10 @@ import { join } from "node:path";
 import { afterAll, afterEach } from "vitest";
 import { baseEnv, dataDirWith, git, removeDir, runCli, startRun, type RunningCli } from "./harness.js";
 import type { LlmServer } from "./llm-server.js";
+import { Env } from "../../src/config/schema.js";
+import { createLogger } from "../../src/log.js";
+import type { AgentEvents } from "../../src/runtime/agent.js";
+import { Runtime } from "../../src/runtime/runtime.js";
 
 export const agent = (name: string, cls = "medium", segments = "") =>
   `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;
@@ -52,6 +56,46 @@ export function cliHarness(llm: LlmServer) {
       const d = dataDirWith(y);
       dirs.push(d);
       return d;
+    },
+    /** Removes this folder after the test too. */
+    track(dir: string): void {
+      dirs.push(dir);
+    },
+  };
+}
+
+/** The in-process IAC suites' set-up: runtimes (log lines kept) and data dirs cleaned up after each test. */
+export function runtimeHarness(llm: LlmServer) {
+  const running: { rt: Runtime; lines: string[] }[] = [];
+  const dirs: string[] = [];
+  afterEach(async (ctx) => {
+    if (process.env.IAC_DEBUG && ctx.task.result?.state === "fail") for (const s of running) console.log(s.lines.join("\n"));
+    llm.script(undefined);
+    await Promise.all(running.splice(0).map((s) => s.rt.stop()));
+    for (const d of dirs.splice(0)) removeDir(d);
+  });
+  afterAll(async () => {
+    await llm.close();
+  });
+  return {
+    async start(data: string, opts: { only?: string[]; now?: () => Date; events?: AgentEvents } = {}) {
+      const lines: string[] = [];
+      const log = createLogger({ level: "info", write: (l) => lines.push(l) });
+      const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10" });
+      const rt = new Runtime({ dataDir: data, env, log, ...opts });
+      const s = { rt, lines };
+      running.push(s);
+      await rt.start();
+      return s;
+    },
+    dataDir(y: string): string {
+      const d = dataDirWith(y);
+      dirs.push(d);
+      return d;
+    },
+    /** Removes this folder after the test too. */
+    track(dir: string): void {
+      dirs.push(dir);
     },
   };
 }
