@@ -2,7 +2,7 @@
 // process. Run it under the V8 profiler and summarise:
 //   node --cpu-prof --cpu-prof-dir=/tmp/agentos-prof bench/profile.mjs [tasks]
 //   node bench/profile.mjs --summarise /tmp/agentos-prof/<file>.cpuprofile
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { append, block, cleanup, dataDir, queuePath, sleep, startLlmServer, startRuntime } from "./lib.mjs";
 
 if (process.argv[2] === "--summarise") {
@@ -36,18 +36,35 @@ if (process.argv[2] === "--summarise") {
   process.exit(0);
 }
 
-const N = Number(process.argv[2] ?? 100);
+// `--drain N`: N blocks already in queue.md at start, as bench/drain.mjs does.
+const drainMode = process.argv[2] === "--drain";
+const N = Number(process.argv[drainMode ? 3 : 2] ?? (drainMode ? 1000 : 100));
 const server = await startLlmServer({ latencyMs: 0 });
 const dir = dataDir([{ name: "prof" }]);
 const waiting = new Map();
-const rt = await startRuntime(dir, server.url, { taskDone: (_a, info) => waiting.get(info.id)?.() });
-for (let i = 0; i < N; i++) {
-  const id = `prof-${i}`;
-  const done = new Promise((r) => waiting.set(id, r));
-  append(queuePath(dir, "prof"), block(id));
-  await done;
-  await sleep(60);
+let done = 0;
+const events = { taskDone: (_a, info) => { done++; waiting.get(info.id)?.(); } };
+if (drainMode) {
+  await (await startRuntime(dir, server.url)).stop();
+  writeFileSync(queuePath(dir, "prof"), Array.from({ length: N }, (_, i) => block(`drain-${i}`)).join(""));
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const rt = await startRuntime(dir, server.url, events);
+  while (done < N) await sleep(20);
+  const s = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  console.log(`${N} tasks in ${s.toFixed(2)} s: ${(N / s).toFixed(0)} tasks/s, CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms/task`);
+  await rt.stop();
+} else {
+  const rt = await startRuntime(dir, server.url, events);
+  for (let i = 0; i < N; i++) {
+    const id = `prof-${i}`;
+    const finished = new Promise((r) => waiting.set(id, r));
+    append(queuePath(dir, "prof"), block(id));
+    await finished;
+    await sleep(60);
+  }
+  await rt.stop();
 }
-await rt.stop();
 await server.close();
 cleanup();

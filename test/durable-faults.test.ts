@@ -250,6 +250,38 @@ describe("a commit that fails", () => {
   });
 });
 
+describe("group commit", () => {
+  it("makes tasks that finish together durable in one group, still one commit per task with its own trailers, in order", async () => {
+    const data = dataDirWith(YAML); // orion is fast: four model calls at once, so answers pile up behind a commit
+    const run = await startRun(data, env({ LOG_LEVEL: "debug" }));
+    const dir = join(data, "agents", "orion");
+    const ids = Array.from({ length: 60 }, (_, i) => `g-${i}`);
+    try {
+      shellAppend(join(dir, "queue.md"), ids.map((id) => block(id)).join(""));
+      await eventually(() => countEffects(dir, ids).lost.length === 0, 30_000, "all 60 committed");
+      const c = countEffects(dir, ids);
+      expect(c.duplicated).toEqual([]);
+      const groups = [...run.output.matchAll(/group commit: (\d+) task\(s\)/g)].map((m) => Number(m[1]));
+      expect(groups.reduce((a, b) => a + b, 0)).toBe(60);
+      expect(Math.max(...groups)).toBeGreaterThan(1);
+      expect(groups.length).toBeLessThan(60);
+      // One commit per task, each with its own trailers, and the reward lines in the same order.
+      const subjects = git(dir, "log", "--reverse", "--format=%s").split("\n").filter((l) => l.includes("(task):"));
+      expect(subjects).toHaveLength(60);
+      const order = subjects.map((l) => l.replace(/.*\(task\): /, ""));
+      const rewardLines = [...read(join(dir, "rewards.md")).matchAll(/task: (g-\d+)/g)].map((m) => m[1]);
+      expect(rewardLines).toEqual(order.slice(-rewardLines.length));
+      expect(read(join(dir, "rewards.md"))).toContain("Totals since start: +1: 60 | 0: 0 | -1: 0");
+      for (const id of ids) expect(git(dir, "log", "-1", "--format=%B", `--grep=^Task-Id: ${id}$`)).toContain(`Reward: 1`);
+      expect(readdirSync(join(dir, ".agentos", "intents"))).toEqual([]);
+      expect(git(dir, "status", "--porcelain")).toBe("");
+      fsckStrict(dir);
+    } finally {
+      await run.stop();
+    }
+  });
+});
+
 describe("message files", () => {
   it("does not delete an inbox file that gained a block while its first one ran", async () => {
     const data = dataDirWith(YAML);

@@ -13,6 +13,7 @@ import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
+import { writeFilesAtomic } from "../store/files.js";
 
 export interface Trailers {
   "Task-Id"?: string;
@@ -36,6 +37,15 @@ export interface CommitRequest {
   /** Paths relative to the repository that were deleted. */
   removed?: string[];
   /** Commit time; defaults to now. */
+  at?: Date;
+}
+
+/** A commit whose file contents are given (null = delete), not read from disk. */
+export interface ContentCommit {
+  subject: string;
+  body?: string;
+  trailers?: Trailers;
+  files: Record<string, string | null>;
   at?: Date;
 }
 
@@ -277,7 +287,103 @@ export class AgentRepo {
       indexSet(index, path, indexEntry(path, st, oid, mode));
     }
     for (const path of removed) indexDelete(index, path);
-    const tree = await this.writeTrees(head, files, [...removed]);
+    const oid = await this.writeCommit(head, files, [...removed], message, who);
+    await this.writeIndex(index);
+    await this.updateHead(oid);
+    return oid;
+  }
+
+  /**
+   * Several commits in a row from contents in memory (a group commit): every object is
+   * written first, then the working files (last content of each path), then the index
+   * and the branch once. The branch moves to the last commit in one step, so after a
+   * crash git shows all of them or none. `skip(i)`: commits git already has (recovery);
+   * their files are still written. Returns the new commits' oids.
+   */
+  async commitAll(plans: ContentCommit[], o: { skip?: (i: number) => boolean; crash?: (point: string) => void } = {}): Promise<string[]> {
+    const index = await this.loadIndex();
+    if (!index) return this.commitAllThroughIndex(plans, o.skip);
+    try {
+      let head = await this.head();
+      if (head !== this.treesOf) {
+        this.trees.clear();
+        this.treesOf = head;
+      }
+      const last = new Map<string, string | null>();
+      const blobs = new Map<string, string>();
+      const oids: string[] = [];
+      for (const [i, plan] of plans.entries()) {
+        for (const [path, content] of Object.entries(plan.files)) {
+          last.set(path, content);
+          blobs.delete(path);
+        }
+        if (o.skip?.(i)) continue;
+        const files: { path: string; mode: string; oid: string }[] = [];
+        const removed: string[] = [];
+        for (const [path, content] of Object.entries(plan.files)) {
+          if (content === null) removed.push(path);
+          else {
+            const oid = await this.writeObject("blob", Buffer.from(content, "utf8"));
+            blobs.set(path, oid);
+            files.push({ path, mode: "100644", oid });
+          }
+        }
+        const seconds = Math.floor((plan.at ?? new Date()).getTime() / 1000);
+        const who = { ...this.author, timestamp: seconds, timezoneOffset: 0 };
+        head = await this.writeCommit(head, files, removed, commitMessage(plan.subject, plan.body, plan.trailers), who);
+        oids.push(head);
+        o.crash?.("after-commit-object");
+      }
+      const written = [...last].filter((e): e is [string, string] => e[1] !== null);
+      await writeFilesAtomic(written.map(([path, content]) => [join(this.dir, path), content] as const));
+      await Promise.all([...last].filter(([, c]) => c === null).map(([path]) => unlink(join(this.dir, path)).catch(() => {})));
+      o.crash?.("after-state-files");
+      for (const [path, content] of last) {
+        if (content === null) {
+          indexDelete(index, path);
+          continue;
+        }
+        const st = await stat(join(this.dir, path), { bigint: true });
+        const oid = blobs.get(path) ?? (await this.writeObject("blob", Buffer.from(content, "utf8")));
+        indexSet(index, path, indexEntry(path, st, oid, st.mode & 0o111n ? "100755" : "100644"));
+      }
+      await this.writeIndex(index);
+      if (oids.length) await this.updateHead(head!);
+      return oids;
+    } catch (err) {
+      // Memory may now be ahead of disk: read both again next time.
+      this.indexState = undefined;
+      this.trees.clear();
+      this.treesOf = undefined;
+      throw err;
+    }
+  }
+
+  /** commitAll for index formats we do not write ourselves: one commit at a time through isomorphic-git. */
+  private async commitAllThroughIndex(plans: ContentCommit[], skip?: (i: number) => boolean): Promise<string[]> {
+    const oids: string[] = [];
+    for (const [i, plan] of plans.entries()) {
+      const entries = Object.entries(plan.files);
+      await writeFilesAtomic(entries.filter((e): e is [string, string] => e[1] !== null).map(([path, c]) => [join(this.dir, path), c] as const));
+      const removed = entries.filter(([, c]) => c === null).map(([path]) => path);
+      await Promise.all(removed.map((path) => unlink(join(this.dir, path)).catch(() => {})));
+      if (skip?.(i)) continue;
+      const tracked = new Set(await git.listFiles({ fs, dir: this.dir, cache: this.cache }));
+      const changed = entries.filter(([, c]) => c !== null).map(([path]) => path);
+      oids.push(await this.commit({ ...plan, changed, removed: removed.filter((p) => tracked.has(p)) }));
+    }
+    return oids;
+  }
+
+  /** The trees on the changed paths and a commit object on top of `head`; moves the in-memory trees to it. */
+  private async writeCommit(
+    head: string | undefined,
+    files: { path: string; mode: string; oid: string }[],
+    removed: string[],
+    message: string,
+    who: { name: string; email: string; timestamp: number },
+  ): Promise<string> {
+    const tree = await this.writeTrees(head, files, removed);
     const commit = [
       `tree ${tree}`,
       ...(head ? [`parent ${head}`] : []),
@@ -287,8 +393,6 @@ export class AgentRepo {
       message,
     ].join("\n");
     const oid = await this.writeObject("commit", Buffer.from(commit, "utf8"));
-    await this.writeIndex(index);
-    await this.updateHead(oid);
     this.treesOf = oid;
     return oid;
   }
@@ -309,17 +413,34 @@ export class AgentRepo {
     return join(this.dir, ".git");
   }
 
-  /** Writes a loose object (zlib level 1, like git's core.looseCompression) unless it exists. */
+  /** Object folders (`objects/ab`) known to exist. */
+  private readonly objectDirs = new Set<string>();
+
+  /**
+   * Writes a loose object (zlib level 1, like git's core.looseCompression) unless it
+   * exists. Synchronous on purpose: a task writes about ten small objects, and four
+   * round trips through the thread pool each cost more than the write itself.
+   */
   private async writeObject(type: "blob" | "tree" | "commit", content: Buffer): Promise<string> {
     const raw = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
     const oid = createHash("sha1").update(raw).digest("hex");
     const dir = join(this.gitDir, "objects", oid.slice(0, 2));
     const path = join(dir, oid.slice(2));
     if (fs.existsSync(path)) return oid;
-    await mkdir(dir, { recursive: true });
+    // Written aside and renamed: a crash never leaves a torn object under its name.
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, deflateSync(raw, { level: 1 }), { mode: 0o444 });
-    await rename(tmp, path);
+    const data = deflateSync(raw, { level: 1 });
+    if (!this.objectDirs.has(dir)) fs.mkdirSync(dir, { recursive: true });
+    try {
+      fs.writeFileSync(tmp, data, { mode: 0o444 });
+    } catch (err) {
+      // `git repack -d` / `prune-packed` removes emptied object folders.
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(tmp, data, { mode: 0o444 });
+    }
+    this.objectDirs.add(dir);
+    fs.renameSync(tmp, path);
     return oid;
   }
 

@@ -28,6 +28,7 @@ export function createMetrics(): RuntimeMetrics {
   const rewards = new Counter({ name: "agentos_rewards_total", help: "Rewards the agents gave their finished tasks (-1, 0, 1)", labelNames: ["agent", "reward"], registers: [registry] });
   const escalations = new Counter({ name: "agentos_escalations_total", help: "Escalation commits: the watchdog's negative streaks and dead letters that need a person", labelNames: ["agent", "kind"], registers: [registry] });
   const audits = new Counter({ name: "agentos_audit_divergences_total", help: "Finished tasks whose reward audit disagreed with the agent's own reward", labelNames: ["agent"], registers: [registry] });
+  const groupSize = new Histogram({ name: "agentos_group_commit_tasks", help: "Tasks made durable together by one group commit (one intent, one index write, one ledger fsync)", labelNames: ["agent"], buckets: [1, 2, 4, 8, 16, 32], registers: [registry] });
   const promptTokens = new Histogram({ name: "agentos_prompt_tokens", help: "Estimated prompt size of each successful task, in tokens", labelNames: ["agent"], buckets: [250, 500, 1000, 2000, 4000, 6000, 8000, 16000, 32000], registers: [registry] });
   new Gauge({
     name: "agentos_queue_depth",
@@ -71,6 +72,9 @@ export function createMetrics(): RuntimeMetrics {
       rewards.inc({ agent, reward: String(info.reward) });
       promptTokens.observe({ agent }, info.promptTokens);
       if (info.audit !== undefined && info.audit !== info.reward) audits.inc({ agent });
+    },
+    groupCommitted(agent, tasks) {
+      groupSize.observe({ agent }, tasks);
     },
     escalation(agent, kind) {
       escalations.inc({ agent, kind });

@@ -3,13 +3,12 @@
 // Everything that touches this agent's files goes through here; agents never share
 // a lock, so one slow or broken agent never holds up another.
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../git/repo.js";
-import { applyOutcome, type CommitPlan } from "../learning/apply.js";
+import { applyOutcome, type Applied } from "../learning/apply.js";
 import { fallbackAudit, GRADE_FORMAT, llmGrader, type Audit, type Grader } from "../learning/audit.js";
 import { parseGoals } from "../learning/goals.js";
 import { formatProblem, isoSecond, oneLine, slugify } from "../learning/markdown.js";
@@ -22,20 +21,22 @@ import type { Logger } from "../log.js";
 import { AgentQueue, type QueueSettings, type Schedulable } from "../scheduler/agent-queue.js";
 import { requeueState, writeDeadLetter, type DeadLetterReason } from "../scheduler/dead-letters.js";
 import { agentAuthor } from "../store/bootstrap.js";
-import { ensureDir, readTextIfExists, removeStaleTemps, writeFileAtomic } from "../store/files.js";
+import { ensureDir, readTextIfExists, removeStaleTemps, TextCache, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { acquireLease, LEASE_STALE_MS, readLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
 import { blockKey, recoverSpools, TaskSource, type SourceKind, type SourceRead } from "../watch/source.js";
-import { executeIntent, intentPath, readIntents, writeIntent, type ExternalEffect, type Intent } from "../worker/intent.js";
+import { commitKey, executeIntent, readIntents, writeIntent, type ExternalEffect, type Intent, type TaskIntent } from "../worker/intent.js";
 
 export interface AgentEvents {
   taskDone?(agent: string, info: { id: string; reward: number; audit?: number; source: SourceKind; seconds: number; llmSeconds: number; promptTokens: number }): void;
   taskFailed?(agent: string, info: { id: string; error: string; attempt: number }): void;
   deadLetter?(agent: string, reason: DeadLetterReason): void;
   escalation?(agent: string, kind: string): void;
+  /** A group commit made `tasks` task outcomes durable together. */
+  groupCommitted?(agent: string, tasks: number): void;
 }
 
 export interface AgentContext {
@@ -54,6 +55,33 @@ export interface AgentContext {
   /** The reward audit's grader for `reward_audit.method: llm`; default: a grader prompt to `model.chat`. */
   grader?: Grader;
 }
+
+/** A task the model has answered. */
+interface Outcome {
+  t: TrackedTask;
+  result: StepResult;
+  prompt: BuiltPrompt;
+  attempt: number;
+  graded?: Audit;
+  started: number;
+}
+
+/** A planned commit waiting for its group. */
+interface PendingCommit {
+  task: TaskIntent;
+  onDone?: () => void;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** The files one pending outcome wrote (null: deleted), by its task key. */
+interface Layer {
+  key: string;
+  files: Map<string, string | null>;
+}
+
+/** At most this many tasks in one group commit. */
+const MAX_GROUP = 32;
 
 interface TrackedTask extends Schedulable {
   block: TaskBlock;
@@ -95,6 +123,17 @@ export class AgentRuntime {
   private readonly sourceErrors = new Map<string, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private applyChain: Promise<unknown> = Promise.resolve();
+  /** Answered tasks waiting for the next group commit, and the committer working through them. */
+  private readonly outcomes: PendingCommit[] = [];
+  private committer?: Promise<void>;
+  /** Outcomes applied in memory, oldest first, until their group commit has written them (see `state`). */
+  private readonly layers: Layer[] = [];
+  /** In-memory applies, one at a time, in the order their intents will be written. */
+  private planChain: Promise<unknown> = Promise.resolve();
+  /** Moves on when a group commit fails before its intent is recorded: plans made on top of it are void. */
+  private epoch = 0;
+  /** Task key → its recorded intent, while that intent is not fully carried out. */
+  private readonly unfinished = new Map<string, string>();
   private readonly abort = new AbortController();
   private seq = 0;
   private stopped = false;
@@ -162,10 +201,10 @@ export class AgentRuntime {
     for (const dir of [this.paths.dir, this.paths.state, this.paths.intents, this.paths.spool, this.paths.skillsDir, this.paths.skillsArchive, this.paths.results, ...mailboxes]) {
       await removeStaleTemps(dir);
     }
-    await this.recoverIntents();
+    await this.finishIntents("recovered");
     const restored = await recoverSpools(this.paths.queue, this.paths.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
-    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t) => this.runTracked(t), () => this.ctx.now().getTime());
+    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t, release) => this.runTracked(t, release), () => this.ctx.now().getTime());
     this.addSource(this.paths.queue, "queue");
     await this.scanMessageDirs();
     await Promise.all([...this.sources.values()].map((s) => this.readSource(s)));
@@ -345,10 +384,10 @@ export class AgentRuntime {
   /** Keys of tasks whose worker step is running now (the REST API tells running from ready). */
   private readonly runningKeys = new Set<string>();
 
-  private async runTracked(t: TrackedTask): Promise<void> {
+  private async runTracked(t: TrackedTask, release: () => void): Promise<void> {
     this.runningKeys.add(t.key);
     try {
-      await this.runTask(t);
+      await this.runTask(t, release);
     } finally {
       this.runningKeys.delete(t.key);
     }
@@ -534,48 +573,38 @@ export class AgentRuntime {
     if (crashCounts.get(point)! >= Number(nth ?? 1)) process.kill(process.pid, "SIGKILL");
   }
 
-  private async runTask(t: TrackedTask): Promise<void> {
+  private async runTask(t: TrackedTask, release: () => void): Promise<void> {
     if (this.stopped || t.expired) return;
     if (t.expiresAt !== undefined && t.expiresAt <= this.ctx.now().getTime()) return this.expire(t);
     const attempt = this.ledger.attemptsOf(t.key) + 1;
     this.ledger.markAttempt(t.key, attempt);
     const started = performance.now();
-    let llmMs = 0;
-    let prompt: BuiltPrompt | undefined;
+    let answered = false;
     try {
-      if (existsSync(intentPath(this.paths.intents, t.key))) {
+      if (this.unfinished.has(t.key)) {
         // The outcome is computed and recorded already; only its writes or commit failed.
         // Finish that, never ask the model again (a second apply would double the effect).
-        await this.exclusive(() => this.finishIntent(t.key));
-        this.tasks.delete(t.key);
-        this.finished.ok++;
-        this.scheduleCleanup();
+        await this.exclusive(() => this.finishIntents("finished"));
         return;
       }
       this.crash("before-llm");
-      prompt = await this.buildPrompt(t);
+      const prompt = await this.buildPrompt(t);
       this.log.info(`Processing task: ${t.key}`, { source: t.source.kind, attempt, model: this.ctx.model.name });
       const result = await this.ctx.model.step(prompt.messages, this.abort.signal);
-      llmMs = result.durationMs;
+      answered = true;
       this.crash("after-llm");
       if (this.pausedState) {
         this.log.info(`provider answers again; resuming`);
         this.pausedState = undefined;
       }
       const graded = await this.grade(t, result);
-      const audit = await this.exclusive(() => this.commitOutcome(t, result, prompt!, attempt, graded));
-      this.finished.ok++;
-      this.ctx.events?.taskDone?.(this.name, {
-        id: t.key,
-        reward: result.response.reward,
-        audit,
-        source: t.source.kind,
-        seconds: (performance.now() - started) / 1000,
-        llmSeconds: llmMs / 1000,
-        promptTokens: prompt.tokens,
-      });
+      const { committed } = await this.apply({ t, result, prompt, attempt, graded, started });
+      // The model's slot goes to the next task now: this outcome is applied (the next
+      // prompt sees it) and is made durable with whatever else finishes meanwhile.
+      release();
+      await committed;
     } catch (err) {
-      if (this.abort.signal.aborted) {
+      if (this.abort.signal.aborted && !answered) {
         this.ledger.markAttempt(t.key, attempt - 1);
         return;
       }
@@ -591,31 +620,36 @@ export class AgentRuntime {
         this.pausedState = undefined;
         this.queue.resume();
       }
-      const message = err instanceof Error ? err.message : String(err);
-      t.lastError = message;
-      this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
-      if (attempt >= this.ctx.file.tasks.max_attempts && !existsSync(intentPath(this.paths.intents, t.key))) {
-        this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
-        await this.deadLetter("delivery_limit", {
-          taskId: t.key,
-          original: t.block.raw,
-          source: `${this.rel(t.source.path)}:${t.block.line}`,
-          firstSeen: t.firstSeen,
-          attempts: attempt,
-          lastError: message,
-        }, t.key, `${this.name}(escalation): ${t.key} failed ${attempt} times`);
-        this.tasks.delete(t.key);
-        return;
-      }
-      const delay = this.ctx.file.tasks.retry_delay_ms * 2 ** (attempt - 1);
-      this.finished.failed++;
-      this.log.warn(`task ${t.key} failed (attempt ${attempt}/${this.ctx.file.tasks.max_attempts}): ${message}; retrying in ${delay / 1000} s`);
-      t.retryTimer = this.later(delay, () => {
-        t.retryTimer = undefined;
-        if (this.tasks.get(t.key) === t) this.queue.offer(t);
-      });
-      this.later(0, () => this.scheduleSweep()); // once it no longer counts as running: its TTL runs on while it waits
+      await this.failed(t, attempt, err);
     }
+  }
+
+  /** A failed attempt: retried after a growing delay, or dead-lettered at the delivery limit. */
+  private async failed(t: TrackedTask, attempt: number, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    t.lastError = message;
+    this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
+    if (attempt >= this.ctx.file.tasks.max_attempts && !this.unfinished.has(t.key)) {
+      this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
+      await this.deadLetter("delivery_limit", {
+        taskId: t.key,
+        original: t.block.raw,
+        source: `${this.rel(t.source.path)}:${t.block.line}`,
+        firstSeen: t.firstSeen,
+        attempts: attempt,
+        lastError: message,
+      }, t.key, `${this.name}(escalation): ${t.key} failed ${attempt} times`);
+      this.tasks.delete(t.key);
+      return;
+    }
+    const delay = this.ctx.file.tasks.retry_delay_ms * 2 ** (attempt - 1);
+    this.finished.failed++;
+    this.log.warn(`task ${t.key} failed (attempt ${attempt}/${this.ctx.file.tasks.max_attempts}): ${message}; retrying in ${delay / 1000} s`);
+    t.retryTimer = this.later(delay, () => {
+      t.retryTimer = undefined;
+      if (this.tasks.get(t.key) === t) this.queue.offer(t);
+    });
+    this.later(0, () => this.scheduleSweep()); // once it no longer counts as running: its TTL runs on while it waits
   }
 
   private pause(reason: string): void {
@@ -633,21 +667,30 @@ export class AgentRuntime {
     return next;
   }
 
+  /** The files every prompt is built from, re-read only when they change. */
+  private readonly promptFiles = new TextCache();
+
   private async buildPrompt(t: TrackedTask): Promise<BuiltPrompt> {
     const p = this.paths;
+    // Pending outcomes first (the task before this one may not be committed yet).
+    const read = (f: string) => {
+      const rel = relative(p.dir, f);
+      const layer = this.layers.findLast((l) => l.files.has(rel));
+      return layer ? Promise.resolve(layer.files.get(rel) ?? undefined) : this.promptFiles.read(f);
+    };
     const [systemPrompt, constraints, skillsText, goalsText, rewardsText, reflectionsText] = await Promise.all(
-      [p.systemPrompt, p.constraints, p.skills, p.goals, p.rewards, p.reflections].map((f) => readTextIfExists(f).then((x) => x ?? "")),
+      [p.systemPrompt, p.constraints, p.skills, p.goals, p.rewards, p.reflections].map((f) => read(f).then((x) => x ?? "")),
     );
     const skills = skillsOf(parseSkills(skillsText!));
     const skillTexts: Record<string, string> = {};
     await Promise.all(
       skills.map(async (s) => {
-        const text = await readTextIfExists(join(p.dir, s.file)).catch(() => undefined);
+        const text = await read(join(p.dir, s.file)).catch(() => undefined);
         if (text) skillTexts[s.slug] = text;
       }),
     );
     const segments = await Promise.all(
-      this.config.segments.map(async (name) => ({ name, text: (await readTextIfExists(join(this.shared.segments, `${name}.md`))) ?? "" })),
+      this.config.segments.map(async (name) => ({ name, text: (await read(join(this.shared.segments, `${name}.md`))) ?? "" })),
     );
     const built = buildPrompt({
       agent: this.name,
@@ -702,24 +745,142 @@ export class AgentRuntime {
   /** Problems in hand-edited learning files, each logged once per process. */
   private readonly reportedProblems = new Set<string>();
 
-  private async commitOutcome(t: TrackedTask, result: StepResult, prompt: BuiltPrompt, attempt: number, graded?: Audit): Promise<number | undefined> {
-    const p = this.paths;
+  /** A state file as this agent's pending outcomes left it, else as on disk. */
+  private readonly state = async (rel: string): Promise<string | undefined> => {
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const files = this.layers[i]!.files;
+      if (files.has(rel)) return files.get(rel) ?? undefined;
+    }
+    return readTextIfExists(join(this.paths.dir, rel));
+  };
+
+  /** Runs fn after every earlier in-memory apply of this agent. */
+  private planned<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.planChain.then(fn, fn);
+    this.planChain = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Applies an outcome in memory, on top of the ones still waiting for their commit, and
+   * hands it to the committer. Resolves once applied, to a promise of its commit.
+   */
+  private apply(o: Outcome): Promise<{ committed: Promise<void> }> {
+    return this.planned(async () => {
+      const epoch = this.epoch;
+      const archive = (await readdir(this.paths.skillsArchive).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
+      for (const l of this.layers) for (const [rel, c] of l.files) if (rel.startsWith("skills/archive/") && c !== null) archive.push(rel);
+      const { task, applied } = await this.planOutcome(o, this.state, [...new Set(archive)]);
+      if (epoch !== this.epoch) throw new Error("an earlier group commit failed before it was recorded; this task runs again");
+      return { committed: this.enqueueCommit(task, () => this.reportDone(o, applied)) };
+    });
+  }
+
+  /** Adds a planned commit to the next group; the promise settles when that group is done. */
+  private enqueueCommit(task: TaskIntent, onDone?: () => void): Promise<void> {
+    const files = new Map<string, string | null>();
+    for (const c of task.commits) for (const [rel, content] of Object.entries(c.files)) files.set(rel, content);
+    this.layers.push({ key: task.taskId, files });
+    const committed = new Promise<void>((resolve, reject) => this.outcomes.push({ task, onDone, resolve, reject }));
+    this.kickCommitter();
+    return committed;
+  }
+
+  /** Starts the committer unless it runs: it takes the waiting outcomes in groups until none is left. */
+  private kickCommitter(): void {
+    if (this.committer || !this.outcomes.length) return;
+    this.committer = (async () => {
+      while (this.outcomes.length) {
+        const group = this.outcomes.splice(0, MAX_GROUP);
+        await this.exclusive(() => this.commitGroup(group));
+      }
+    })().finally(() => {
+      this.committer = undefined;
+      this.kickCommitter(); // an outcome that came in while this one was finishing
+    });
+  }
+
+  /**
+   * Group commit: every outcome waiting (each applied on top of the one before) goes into
+   * one intent, one commit each with the index and branch written once, one fsync of the
+   * ledger. Per task this saves most fsyncs and the index write: what limits how many
+   * tasks per second an agent finishes when the model answers fast.
+   */
+  private async commitGroup(group: PendingCommit[]): Promise<void> {
+    const fail = (err: unknown) => {
+      this.dropLayers(group.map((p) => p.task.taskId));
+      for (const p of group) p.reject(err);
+    };
+    // Not recorded: these outcomes and every one planned on top of them run again.
+    const discard = (err: unknown) => {
+      this.epoch++;
+      group.push(...this.outcomes.splice(0));
+      fail(err);
+    };
+    if (this.unfinished.size) {
+      // Earlier intents first: their state files must not land over newer ones.
+      try {
+        await this.finishIntents("finished");
+      } catch (err) {
+        return discard(err);
+      }
+    }
+    const intent: Intent = { tasks: group.map((p) => p.task) };
+    const outcomes = group.filter((p) => !p.task.escalation).map((p) => p.task.taskId);
+    let file: string;
+    try {
+      file = await writeIntent(this.paths.intents, intent);
+    } catch (err) {
+      return discard(err);
+    }
+    for (const k of outcomes) this.unfinished.set(k, file);
+    this.crash("after-intent");
+    try {
+      await executeIntent(intent, { repo: this.repo, at: this.ctx.now(), crash: (pt) => this.crash(pt) });
+    } catch (err) {
+      // Recorded: a retry finishes this intent instead of asking the model again (its
+      // outcomes stay applied in memory until then).
+      for (const p of group) p.reject(err);
+      return;
+    }
+    this.ledger.markAll(outcomes, "done");
+    this.crash("after-commit");
+    await unlink(file).catch(() => {});
+    this.dropLayers(group.map((p) => p.task.taskId));
+    this.log.debug(`group commit: ${outcomes.length} task(s)${group.length > outcomes.length ? ` and ${group.length - outcomes.length} escalation(s)` : ""} in one intent`);
+    if (outcomes.length) this.ctx.events?.groupCommitted?.(this.name, outcomes.length);
+    for (const p of group) {
+      this.unfinished.delete(p.task.taskId);
+      if (!p.task.escalation) {
+        this.tasks.delete(p.task.taskId);
+        this.finished.ok++;
+      }
+      p.onDone?.();
+      p.resolve();
+    }
+    this.scheduleCleanup();
+  }
+
+  private dropLayers(keys: string[]): void {
+    const drop = new Set(keys);
+    for (let i = this.layers.length - 1; i >= 0; i--) if (drop.has(this.layers[i]!.key)) this.layers.splice(i, 1);
+  }
+
+  /** One outcome applied to the learning files as `read` shows them: the commits and messages it makes. */
+  private async planOutcome(o: Outcome, read: (rel: string) => Promise<string | undefined>, archived: string[]): Promise<{ task: TaskIntent; applied: Applied }> {
+    const { t, result } = o;
     const now = this.ctx.now();
-    // Re-read everything right before applying: a person's edits since the prompt win.
-    const [skills, goals, rewards, reflections] = await Promise.all(
-      [p.skills, p.goals, p.rewards, p.reflections].map((f) => readTextIfExists(f).then((x) => x ?? "")),
-    );
+    // Read right before applying: a person's edits since the prompt win.
+    const [skills, goals, rewards, reflections] = await Promise.all(["skills.md", "goals.md", "rewards.md", "reflections.md"].map((f) => read(f).then((x) => x ?? "")));
     const skillTexts: Record<string, string | undefined> = {};
-    const parsedSkills = parseSkills(skills!);
     const r = result.response;
-    const toRead = skillsOf(parsedSkills).map((s) => [s.slug, s.file] as const);
+    const toRead = skillsOf(parseSkills(skills!)).map((s) => [s.slug, s.file] as const);
     if (r.reward === 1 && r.skill) toRead.push([slugify(r.skill.name), `skills/${slugify(r.skill.name)}.md`]);
     await Promise.all(
       toRead.map(async ([slug, file]) => {
-        skillTexts[slug] ??= await readTextIfExists(join(p.dir, file)).catch(() => undefined);
+        skillTexts[slug] ??= await read(file).catch(() => undefined);
       }),
     );
-    const archived = (await readdir(join(p.dir, "skills", "archive")).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
     const rewardHistory = parseRewards(rewards!).totalsFound ? undefined : await this.rewardTotalsFromGit();
     if (rewardHistory) this.log.info(`rewards.md has no totals line; rebuilt it from git history (${rewardHistory.plus + rewardHistory.zero + rewardHistory.minus} outcomes)`);
     const applied = applyOutcome(
@@ -729,10 +890,10 @@ export class AgentRuntime {
         task: { id: t.key, text: t.block.task, source: t.source.kind, from: t.block.from, parent: t.block.parent },
         response: r,
         model: result.model,
-        attempt,
-        usedSkills: prompt.usedSkills,
+        attempt: o.attempt,
+        usedSkills: o.prompt.usedSkills,
         now,
-        audit: graded,
+        audit: o.graded,
       },
       this.ctx.file,
     );
@@ -742,7 +903,6 @@ export class AgentRuntime {
     }
 
     const external: ExternalEffect[] = [];
-    const extraCommits: CommitPlan[] = [];
     if (r.handoff) {
       const handoff = await this.planHandoff(t, r.handoff, now);
       if (handoff) external.push(handoff);
@@ -761,15 +921,13 @@ export class AgentRuntime {
         });
       } else this.log.warn(`task ${t.key}: share to segment '${segment}' ignored (not a valid segment name)`);
     }
-    const intent: Intent = { taskId: t.key, commits: [...applied.commits, ...extraCommits], external };
-    const intentFile = await writeIntent(p.intents, intent);
-    this.crash("after-intent");
-    await executeIntent(intent, { repo: this.repo, repoDir: p.dir, at: now, crash: (pt) => this.crash(pt) });
-    this.ledger.mark(t.key, "done");
-    this.crash("after-commit");
-    await unlink(intentFile).catch(() => {});
-    this.tasks.delete(t.key);
+    return { task: { taskId: t.key, at: now.toISOString(), commits: applied.commits, external }, applied };
+  }
 
+  /** Logs, events and the watchdog's webhook for a task whose outcome is committed. */
+  private reportDone(o: Outcome, applied: Applied): void {
+    const { t, result } = o;
+    const r = result.response;
     const audit = applied.audit ? ` | audit: ${applied.audit.score}` : "";
     this.log.info(`Response:\n${r.answer.split("\n").slice(0, 6).join("\n")}${r.answer.split("\n").length > 6 ? "\n…" : ""}`);
     this.log.info(`Task ${t.key} done | reward: ${r.reward}${audit}${applied.skill ? ` | skill: ${applied.skill.slug}${applied.skill.isNew ? " (new)" : ""}` : ""} | model: ${result.model}`);
@@ -780,14 +938,21 @@ export class AgentRuntime {
       this.ctx.events?.escalation?.(this.name, "negative_streak");
       const url = this.ctx.file.watchdog.webhook_url;
       if (url && this.ctx.postWebhook) {
-        void this.ctx.postWebhook(url, { agent: this.name, event: "negative_streak", streak: applied.streak, task: t.key, at: isoSecond(now) }).catch((err: unknown) =>
+        void this.ctx.postWebhook(url, { agent: this.name, event: "negative_streak", streak: applied.streak, task: t.key, at: isoSecond(this.ctx.now()) }).catch((err: unknown) =>
           // Only the origin: webhook URLs (Slack, Discord) carry their secret in the path.
           this.log.warn(`watchdog webhook at ${new URL(url).origin} failed: ${(err as Error).message}`),
         );
       }
     }
-    this.scheduleCleanup();
-    return applied.audit?.score;
+    this.ctx.events?.taskDone?.(this.name, {
+      id: t.key,
+      reward: r.reward,
+      audit: applied.audit?.score,
+      source: t.source.kind,
+      seconds: (performance.now() - o.started) / 1000,
+      llmSeconds: result.durationMs / 1000,
+      promptTokens: o.prompt.tokens,
+    });
   }
 
   private async planHandoff(t: TrackedTask, h: { to: string; task: string; priority: "high" | "normal" | "low" }, now: Date): Promise<ExternalEffect | undefined> {
@@ -845,19 +1010,21 @@ export class AgentRuntime {
     if (escalationSubject) {
       // The dead letter is what matters; a failed escalation commit is logged, never fatal
       // (it must not leave the task outstanding forever).
-      await this.exclusive(async () => {
-        const text = (await readTextIfExists(this.paths.reflections)) ?? "";
+      await this.planned(async () => {
+        const text = (await this.state("reflections.md")) ?? "";
         const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
         const updated = appendReflection(text, { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last);
-        await writeFileAtomic(this.paths.reflections, updated);
-        await this.repo.commit({
+        const commit = {
           subject: escalationSubject,
           body: `${note}\n\nDead letter: ${this.rel(file)}`,
-          trailers: { "Task-Id": d.taskId, Escalation: reason },
-          changed: ["reflections.md"],
-          at: now,
-        });
-      }).catch((err: unknown) => this.log.error(`escalation commit for ${d.taskId} failed: ${(err as Error).message}`));
+          trailers: { "Task-Id": d.taskId ?? "", Escalation: reason },
+          files: { "reflections.md": updated },
+        };
+        // Through the committer, like task outcomes: reflections.md may have pending writes.
+        return { committed: this.enqueueCommit({ taskId: `escalation:${++this.seq}`, escalation: true, at: now.toISOString(), commits: [commit], external: [] }) };
+      })
+        .then((p) => p.committed)
+        .catch((err: unknown) => this.log.error(`escalation commit for ${d.taskId} failed: ${(err as Error).message}`));
       this.ctx.events?.escalation?.(this.name, reason);
     }
     this.scheduleCleanup();
@@ -871,28 +1038,24 @@ export class AgentRuntime {
     return ids;
   }
 
-  /** Replays a recorded intent: writes its files and makes the commits git does not show yet. */
-  private async finishIntent(taskId: string): Promise<void> {
-    const path = intentPath(this.paths.intents, taskId);
-    const intent = JSON.parse(await readFile(path, "utf8")) as Intent;
-    const recent = await this.repo.log(50);
-    const done = new Set(recent.filter((c) => c.trailers["Task-Id"] === taskId).map((c) => c.subject));
-    await executeIntent(intent, { repo: this.repo, repoDir: this.paths.dir, alreadyCommitted: done, at: this.ctx.now() });
-    this.ledger.mark(taskId, "done");
-    await unlink(path).catch(() => {});
-    this.log.info(`finished task ${taskId} from its recorded outcome`);
-  }
-
-  private async recoverIntents(): Promise<void> {
-    const intents = await readIntents(this.paths.intents);
-    if (!intents.length) return;
-    const recent = await this.repo.log(50);
-    for (const { path, intent } of intents) {
-      const done = new Set(recent.filter((c) => c.trailers["Task-Id"] === intent.taskId).map((c) => c.subject));
-      await executeIntent(intent, { repo: this.repo, repoDir: this.paths.dir, alreadyCommitted: done, at: this.ctx.now() });
-      this.ledger.mark(intent.taskId, "done");
+  /** Replays the recorded intents, oldest first: the commits git does not show yet, then their files and messages. */
+  private async finishIntents(how: "finished" | "recovered"): Promise<void> {
+    for (const { path, intent } of await readIntents(this.paths.intents)) {
+      const commits = intent.tasks.reduce((n, t) => n + t.commits.length, 0);
+      const done = new Set((await this.repo.log(commits + 50)).map((c) => commitKey(c.trailers["Task-Id"], c.subject)));
+      await executeIntent(intent, { repo: this.repo, alreadyCommitted: done, at: this.ctx.now() });
+      const keys = intent.tasks.filter((t) => !t.escalation).map((t) => t.taskId);
+      this.ledger.markAll(keys, "done");
       await unlink(path).catch(() => {});
-      this.log.info(`finished task ${intent.taskId} left half-applied by an earlier run`);
+      this.dropLayers(intent.tasks.map((t) => t.taskId));
+      for (const key of keys) {
+        this.unfinished.delete(key);
+        const t = this.tasks.get(key);
+        if (t?.retryTimer) clearTimeout(t.retryTimer);
+        if (t) this.finished.ok++;
+        this.tasks.delete(key);
+        this.log.info(how === "finished" ? `finished task ${key} from its recorded outcome` : `finished task ${key} left half-applied by an earlier run`);
+      }
     }
   }
 
@@ -903,8 +1066,8 @@ export class AgentRuntime {
       name: this.name,
       throughput_class: this.config.throughput_class,
       waiting: this.queue?.waiting ?? 0,
-      ready: this.queue?.ready ?? 0,
-      in_flight: this.queue?.inFlight ?? 0,
+      ready: Math.max(0, (this.queue?.admitted ?? 0) - this.runningKeys.size),
+      in_flight: this.runningKeys.size,
       retrying: [...this.tasks.values()].filter((t) => t.retryTimer !== undefined).length,
       processed: this.ledger.size,
       paused: this.pausedState ? { reason: this.pausedState.reason, since: this.pausedState.since } : undefined,
@@ -953,6 +1116,9 @@ export class AgentRuntime {
       this.abort.abort(new Error("shutting down"));
       while (this.queue.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     }
+    // Answers already in are committed, not thrown away.
+    await this.planChain;
+    while (this.committer) await this.committer;
     await this.applyChain;
     await Promise.all([...this.reading.values()]);
     // Finished message files go now: left behind, they would look like new mail (or, once the

@@ -29,7 +29,7 @@ export class AgentQueue<T extends Schedulable> {
   private readonly lists: Record<Priority, T[]> = { high: [], normal: [], low: [] };
   private readonly heads: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
   private readonly waitingKeys = new Set<string>();
-  private admitted = 0;
+  private admittedCount = 0;
   private running = 0;
   private stopped = false;
   private paused = false;
@@ -37,7 +37,8 @@ export class AgentQueue<T extends Schedulable> {
 
   constructor(
     settings: QueueSettings,
-    private readonly run: (task: T) => Promise<void>,
+    /** Runs a task; `release()` gives its concurrency slot to the next one before it is done. */
+    private readonly run: (task: T, release: () => void) => Promise<void>,
     private readonly now: () => number = Date.now,
   ) {
     if (!(settings.concurrency >= 1)) throw new Error(`Expected \`concurrency\` to be a number from 1 and up, got \`${settings.concurrency}\``);
@@ -67,9 +68,14 @@ export class AgentQueue<T extends Schedulable> {
     return this.waitingKeys.size;
   }
 
-  /** Admitted and not yet started. */
+  /** Admitted and not yet started (or started and released, still finishing). */
   get ready(): number {
-    return this.admitted - this.running;
+    return this.admittedCount - this.running;
+  }
+
+  /** Taken from the waiting lists and not yet done. */
+  get admitted(): number {
+    return this.admittedCount;
   }
 
   get inFlight(): number {
@@ -119,15 +125,21 @@ export class AgentQueue<T extends Schedulable> {
   }
 
   private pump(): void {
-    while (!this.stopped && this.admitted < this.settings.depth) {
+    while (!this.stopped && this.admittedCount < this.settings.depth) {
       const next = this.takeNext();
       if (!next) return;
-      this.admitted++;
+      this.admittedCount++;
+      let whole: Promise<void> | undefined;
       void this.pq
         .add(async () => {
           this.running++;
+          let release!: () => void;
+          const released = new Promise<void>((r) => (release = r));
+          whole = this.run(next, release);
           try {
-            await this.run(next);
+            // The slot is free once the task says so (its model call is over); the task
+            // still counts as admitted until it is done.
+            await Promise.race([whole, released]);
           } finally {
             this.running--;
           }
@@ -135,8 +147,9 @@ export class AgentQueue<T extends Schedulable> {
         .catch(() => {
           // run() reports its own failures; a rejection here means it was cleared by stop().
         })
+        .then(() => whole?.catch(() => {}))
         .finally(() => {
-          this.admitted--;
+          this.admittedCount--;
           this.pump();
         });
     }

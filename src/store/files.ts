@@ -2,7 +2,7 @@
 // (temp + fsync + rename + fsync dir), durable append, and careful reads that turn
 // binary, oversized or unreadable files into messages instead of exceptions.
 import { randomBytes } from "node:crypto";
-import { constants, type Stats } from "node:fs";
+import { constants, statSync, type Stats } from "node:fs";
 import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -23,6 +23,37 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
     throw err;
   }
   await syncDir(dir);
+}
+
+/**
+ * Several files replaced atomically as one step (group commit): the temp files are
+ * written and fsynced together, so their fsyncs share journal commits, then renamed,
+ * then each folder is fsynced once instead of once per file.
+ */
+export async function writeFilesAtomic(files: Iterable<readonly [string, string | Uint8Array]>): Promise<void> {
+  const list = [...files];
+  const dirs = [...new Set(list.map(([path]) => dirname(path)))];
+  await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
+  const temps = await Promise.all(
+    list.map(async ([path, content]) => {
+      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writeFile(content);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      return [tmp, path] as const;
+    }),
+  );
+  try {
+    for (const [tmp, path] of temps) await rename(tmp, path);
+  } catch (err) {
+    await Promise.all(temps.map(([tmp]) => unlink(tmp).catch(() => {})));
+    throw err;
+  }
+  await Promise.all(dirs.map(syncDir));
 }
 
 /** One write() with O_APPEND, then fsync: concurrent appenders never interleave within it. */
@@ -65,6 +96,30 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
+  }
+}
+
+/**
+ * Texts of small files read again and again (what goes into every prompt), re-read only
+ * when the file changed: a stat instead of open + fstat + read + close. Our own writes
+ * replace files (new inode); an edit in place changes mtime or size.
+ */
+export class TextCache {
+  private readonly texts = new Map<string, { stamp: string; text: string }>();
+
+  async read(path: string): Promise<string | undefined> {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (!st) {
+      this.texts.delete(path);
+      return undefined;
+    }
+    const stamp = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const hit = this.texts.get(path);
+    if (hit?.stamp === stamp) return hit.text;
+    const text = await readTextIfExists(path);
+    if (text === undefined) this.texts.delete(path);
+    else this.texts.set(path, { stamp, text });
+    return text;
   }
 }
 

@@ -72,9 +72,17 @@ export class Ledger {
   }
 
   mark(key: string, how: Handled): void {
-    this.handled.set(key, how);
-    this.attempts.delete(key);
-    this.append(`${how}\t${key}`);
+    this.markAll([key], how);
+  }
+
+  /** Several tasks in one append and one fsync (a group commit's tasks). */
+  markAll(keys: string[], how: Handled): void {
+    if (!keys.length) return;
+    for (const key of keys) {
+      this.handled.set(key, how);
+      this.attempts.delete(key);
+    }
+    this.append(keys.map((key) => `${how}\t${key}`).join("\n"));
   }
 
   markRemoved(keys: string[]): void {

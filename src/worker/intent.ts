@@ -17,27 +17,46 @@ export interface ExternalEffect {
   marker?: string;
 }
 
-export interface Intent {
+/** What one task does: its commits (files in them) and its messages to other places. */
+export interface TaskIntent {
+  /** The task's key; for an escalation, a key of its own (the ledger does not record it). */
   taskId: string;
+  /** Not a task outcome: a note committed after a dead letter. */
+  escalation?: boolean;
+  /** When it was applied (ISO): the time of its commits. */
+  at?: string;
   commits: CommitPlan[];
   external: ExternalEffect[];
 }
 
-export const intentPath = (dir: string, taskId: string) => join(dir, `${taskId}.json`);
+/**
+ * One group commit: the tasks whose outcomes are made durable together. Files are
+ * named so that their order is the order they were written in: they are replayed in
+ * that order, so a state file is never put back to an older text.
+ */
+export interface Intent {
+  tasks: TaskIntent[];
+}
+
+let written = 0;
 
 export async function writeIntent(dir: string, intent: Intent): Promise<string> {
-  const path = intentPath(dir, intent.taskId);
+  const stamp = `${String(Date.now()).padStart(15, "0")}-${String(written++ % 1_000_000).padStart(6, "0")}`;
+  const path = join(dir, `${stamp}-${intent.tasks[0]?.taskId ?? "empty"}.json`);
   await writeFileAtomic(path, JSON.stringify(intent));
   return path;
 }
 
+/** The intents left in `dir`, oldest first. */
 export async function readIntents(dir: string): Promise<{ path: string; intent: Intent }[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".json"));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".json")).sort();
   const out: { path: string; intent: Intent }[] = [];
   for (const n of names) {
     const path = join(dir, n);
     try {
-      out.push({ path, intent: JSON.parse(await readFile(path, "utf8")) as Intent });
+      const parsed = JSON.parse(await readFile(path, "utf8")) as Intent | TaskIntent;
+      // One task per file, as runs before group commit wrote them.
+      out.push({ path, intent: "tasks" in parsed ? parsed : { tasks: [parsed] } });
     } catch {
       // A torn intent was never acted on (it is written before anything else): drop it.
       await unlink(path).catch(() => {});
@@ -48,50 +67,31 @@ export async function readIntents(dir: string): Promise<{ path: string; intent: 
 
 export interface ExecuteOptions {
   repo: AgentRepo;
-  repoDir: string;
-  /** Subjects of commits for this task already in git (on recovery). */
+  /** `Task-Id` and subject of commits git already shows (on recovery): not made again. */
   alreadyCommitted?: Set<string>;
   at: Date;
   crash?: (point: string) => void;
 }
 
-/** Writes the files and makes the commits of an intent, skipping commits git already has. */
+export const commitKey = (taskId: string | undefined, subject: string) => `${taskId ?? ""}\0${subject}`;
+
+/** Makes the commits of an intent (skipping those git already has), writes its files, then its messages. */
 export async function executeIntent(intent: Intent, o: ExecuteOptions): Promise<string[]> {
-  const oids: string[] = [];
-  for (const plan of intent.commits) {
-    if (o.alreadyCommitted?.has(plan.subject)) continue;
-    const changed: string[] = [];
-    const removed: string[] = [];
-    // In parallel: the fsyncs of one commit's files then share a journal commit
-    // (4 atomic writes: ~12-16 ms one after another, ~2 ms together).
-    await Promise.all(
-      Object.entries(plan.files).map(async ([rel, content]) => {
-        if (!isInsideRepo(rel)) throw new Error(`refusing to write '${rel}': not a path inside the agent's repository`);
-        const abs = join(o.repoDir, rel);
-        if (content === null) {
-          if (await unlink(abs).then(() => true, () => false)) removed.push(rel);
-          else if (await o.repo.isTracked(rel)) removed.push(rel);
-        } else {
-          await ensureDir(dirname(abs));
-          await writeFileAtomic(abs, content);
-          changed.push(rel);
-        }
-      }),
-    );
-    o.crash?.("after-state-files");
-    oids.push(
-      await o.repo.commit({ subject: plan.subject, body: plan.body, trailers: plan.trailers, changed, removed, at: o.at }),
-    );
-    o.crash?.("after-commit-object");
+  const plans = intent.tasks.flatMap((t) => t.commits.map((c) => ({ ...c, at: t.at ? new Date(t.at) : o.at })));
+  for (const plan of plans) {
+    for (const rel of Object.keys(plan.files)) {
+      if (!isInsideRepo(rel)) throw new Error(`refusing to write '${rel}': not a path inside the agent's repository`);
+    }
   }
-  for (const e of intent.external) {
+  const done = o.alreadyCommitted;
+  const oids = await o.repo.commitAll(plans, { skip: done ? (i) => done.has(commitKey(plans[i]!.trailers["Task-Id"], plans[i]!.subject)) : undefined, crash: o.crash });
+  for (const e of intent.tasks.flatMap((t) => t.external)) {
     await ensureDir(dirname(e.path));
     if (e.mode === "write") await writeFileAtomic(e.path, e.content);
     else if (!e.marker || !((await readTextIfExists(e.path)) ?? "").includes(e.marker)) await appendDurable(e.path, e.content);
   }
   return oids;
 }
-
 
 /** A relative path that stays inside the repository (no `..`, not absolute, not into .git). */
 export function isInsideRepo(rel: string): boolean {
