@@ -83,7 +83,12 @@ describe("kill -9 anywhere", () => {
     let seed = 42;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const summary: Record<string, number> = {};
+    // Tasks committed before each round: kills must land while work is left, not after it is all done.
+    const progress: number[] = [];
+    // A model that takes a moment, so a round ends (killed) with work still left.
+    llm.setLatency(30);
     for (let round = 0; round < rounds; round++) {
+      progress.push(countEffects(dir, ids).commits.size);
       const mode = random();
       if (mode < 0.6) {
         const point = POINTS[Math.floor(random() * POINTS.length)]!;
@@ -98,21 +103,25 @@ describe("kill -9 anywhere", () => {
         const p = spawnRun(data, env());
         await eventually(() => llm.requests.length > before || p.exitCode !== null, 20_000, "an LLM request");
         p.kill("SIGKILL");
-        await new Promise((r) => p.once("exit", r));
-        llm.setLatency(0);
+        await exited(p);
+        llm.setLatency(30);
       } else {
         // Anywhere: kill after a random moment (lands in parsing, commits, compaction...).
         summary["random-time"] = (summary["random-time"] ?? 0) + 1;
         const p = spawnRun(data, env());
         await new Promise((r) => setTimeout(r, 150 + random() * 500));
         p.kill("SIGKILL");
-        await new Promise((r) => p.once("exit", r));
+        await exited(p);
       }
     }
+    llm.setLatency(0);
     const final = await runOnce(data, env());
     expect(final.code, final.output).toBe(0);
     const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
-    console.log(`kill -9 rounds: ${rounds} (${JSON.stringify(summary)}), tasks: ${tasks}, lost: ${c.lost.length}, duplicated: ${c.duplicated.length}`);
+    const withWorkLeft = progress.filter((n) => n < tasks).length;
+    console.log(`kill -9 rounds: ${rounds} (${JSON.stringify(summary)}), tasks: ${tasks}, lost: ${c.lost.length}, duplicated: ${c.duplicated.length}; ` +
+      `rounds started with work left: ${withWorkLeft}; committed before each round: ${progress.join(" ")}`);
+    expect(withWorkLeft).toBeGreaterThanOrEqual(Math.min(rounds, 5));
     expect(c.lost).toEqual([]);
     expect(c.duplicated).toEqual([]);
     expect(c.deadLetters).toEqual([]);
@@ -127,6 +136,12 @@ describe("kill -9 anywhere", () => {
 
 function appendText(file: string, text: string): void {
   appendFileSync(file, text);
+}
+
+/** Resolves when the child has exited, also if it already had (a fast `run --once` may finish before the kill). */
+function exited(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => p.once("exit", () => r()));
 }
 
 function spawnRun(data: string, e: NodeJS.ProcessEnv): ChildProcess {
