@@ -288,6 +288,7 @@ export class AgentRepo {
     }
     for (const path of removed) indexDelete(index, path);
     const oid = await this.writeCommit(head, files, [...removed], message, who);
+    await this.flushObjects();
     await this.writeIndex(index);
     await this.updateHead(oid);
     return oid;
@@ -332,8 +333,9 @@ export class AgentRepo {
         const who = { ...this.author, timestamp: seconds, timezoneOffset: 0 };
         head = await this.writeCommit(head, files, removed, commitMessage(plan.subject, plan.body, plan.trailers), who);
         oids.push(head);
-        o.crash?.("after-commit-object");
       }
+      await this.flushObjects();
+      o.crash?.("after-commit-object");
       const written = [...last].filter((e): e is [string, string] => e[1] !== null);
       await writeFilesAtomic(written.map(([path, content]) => [join(this.dir, path), content] as const));
       await Promise.all([...last].filter(([, c]) => c === null).map(([path]) => unlink(join(this.dir, path)).catch(() => {})));
@@ -347,10 +349,13 @@ export class AgentRepo {
         const oid = blobs.get(path) ?? (await this.writeObject("blob", Buffer.from(content, "utf8")));
         indexSet(index, path, indexEntry(path, st, oid, st.mode & 0o111n ? "100755" : "100644"));
       }
+      await this.flushObjects();
       await this.writeIndex(index);
       if (oids.length) await this.updateHead(head!);
       return oids;
     } catch (err) {
+      await Promise.allSettled(this.storing.values());
+      this.storing.clear();
       // Memory may now be ahead of disk: read both again next time.
       this.indexState = undefined;
       this.trees.clear();
@@ -415,33 +420,51 @@ export class AgentRepo {
 
   /** Object folders (`objects/ab`) known to exist. */
   private readonly objectDirs = new Set<string>();
+  /** Objects being stored now, by oid; `flushObjects()` waits for them. */
+  private readonly storing = new Map<string, Promise<void>>();
 
   /**
-   * Writes a loose object (zlib level 1, like git's core.looseCompression) unless it
-   * exists. Synchronous on purpose: a task writes about ten small objects, and four
-   * round trips through the thread pool each cost more than the write itself.
+   * Hashes an object and starts storing it as a loose object (zlib level 1, like git's
+   * core.looseCompression) unless it exists; returns its oid at once. The objects of a
+   * commit (of a whole group commit) are then written in parallel: nothing refers to
+   * them until `flushObjects()` has waited for all of them and the branch moves.
    */
   private async writeObject(type: "blob" | "tree" | "commit", content: Buffer): Promise<string> {
     const raw = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
     const oid = createHash("sha1").update(raw).digest("hex");
+    if (this.storing.has(oid)) return oid;
     const dir = join(this.gitDir, "objects", oid.slice(0, 2));
     const path = join(dir, oid.slice(2));
     if (fs.existsSync(path)) return oid;
+    this.storing.set(oid, this.storeObject(dir, path, deflateSync(raw, { level: 1 })));
+    return oid;
+  }
+
+  private async storeObject(dir: string, path: string, data: Buffer): Promise<void> {
     // Written aside and renamed: a crash never leaves a torn object under its name.
     const tmp = `${path}.${process.pid}.tmp`;
-    const data = deflateSync(raw, { level: 1 });
-    if (!this.objectDirs.has(dir)) fs.mkdirSync(dir, { recursive: true });
+    if (!this.objectDirs.has(dir)) await mkdir(dir, { recursive: true });
     try {
-      fs.writeFileSync(tmp, data, { mode: 0o444 });
+      await writeFile(tmp, data, { mode: 0o444 });
     } catch (err) {
       // `git repack -d` / `prune-packed` removes emptied object folders.
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(tmp, data, { mode: 0o444 });
+      await mkdir(dir, { recursive: true });
+      await writeFile(tmp, data, { mode: 0o444 });
     }
     this.objectDirs.add(dir);
-    fs.renameSync(tmp, path);
-    return oid;
+    await rename(tmp, path);
+  }
+
+  /** Waits until every object started so far is stored (the first failure is thrown). */
+  private async flushObjects(): Promise<void> {
+    const pending = [...this.storing.values()];
+    try {
+      await Promise.all(pending);
+    } finally {
+      await Promise.allSettled(pending);
+      this.storing.clear();
+    }
   }
 
   /** Tree entries of a folder at HEAD (from memory after the first read). */

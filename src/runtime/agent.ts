@@ -3,6 +3,7 @@
 // Everything that touches this agent's files goes through here; agents never share
 // a lock, so one slow or broken agent never holds up another.
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, relative } from "node:path";
@@ -23,7 +24,7 @@ import { requeueState, writeDeadLetter, type DeadLetterReason } from "../schedul
 import { agentAuthor } from "../store/bootstrap.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, TextCache, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../store/layout.js";
-import { acquireLease, LEASE_STALE_MS, readLease, writeLease, type Lease } from "../store/lease.js";
+import { acquireLease, LEASE_STALE_MS, readLease, releaseLease, touchLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
@@ -176,6 +177,7 @@ export class AgentRuntime {
       const lease = await acquireLease(this.paths.lease, this.name, this.ctx.now());
       if (lease.ok) {
         this.lease = lease.lease;
+        this.leaseIno = statSync(this.paths.lease).ino;
         return;
       }
       // Our own pid on our own host, yet not us: this container before a kill (docker rm -f,
@@ -191,6 +193,8 @@ export class AgentRuntime {
 
   async start(): Promise<void> {
     if (!this.lease) await this.acquire();
+    // What the last run left: a restart of 1,000 idle agents need not rewrite them all.
+    this.lastStatus = await readTextIfExists(join(this.paths.state, "status.json"));
     const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
     this.ledger.load();
     if (!ledgerExisted) {
@@ -484,10 +488,10 @@ export class AgentRuntime {
     await this.scanMessageDirs();
     for (const s of this.sources.values()) {
       await s.checkSpools(this.isKeyHandled).catch(() => {});
-      void this.readSource(s);
+      // A stat, not a read and parse, for the files that did not change (1,000 idle agents).
+      if (!s.unchangedSinceSettledRead()) void this.readSource(s);
     }
     await this.sweep(); // the sweep timer's safety net when the clock jumped (suspend, injected clock)
-    await this.heartbeat();
   }
 
   private beating: Promise<void> = Promise.resolve();
@@ -500,23 +504,33 @@ export class AgentRuntime {
 
   private async beat(): Promise<void> {
     if (!this.lease || this.stopped) return;
-    const current = await readLease(this.paths.lease);
-    if (current?.token && current.token !== this.lease.token) {
-      // Another runtime took the agent over (we were stalled past the stale limit): two
-      // owners would commit side by side, so this one steps back.
-      this.log.error(`pid ${current.pid} on host ${current.host} took over this agent's lease; stopping it here`);
-      this.lease = undefined;
-      void this.stop(this.ctx.file.tasks.retry_delay_ms);
-      return;
+    // Cheap when nothing happened (the usual case): one stat and one utimes.
+    const st = statSync(this.paths.lease, { throwIfNoEntry: false });
+    if (st?.ino !== this.leaseIno) {
+      const current = await readLease(this.paths.lease);
+      if (current?.token && current.token !== this.lease.token) {
+        // Another runtime took the agent over (we were stalled past the stale limit): two
+        // owners would commit side by side, so this one steps back.
+        this.log.error(`pid ${current.pid} on host ${current.host} took over this agent's lease; stopping it here`);
+        this.lease = undefined;
+        void this.stop(this.ctx.file.tasks.retry_delay_ms);
+        return;
+      }
+      if (!current) await writeLease(this.paths.lease, this.lease); // deleted by someone: ours again
+      this.leaseIno = statSync(this.paths.lease).ino;
     }
-    this.lease = { ...this.lease, heartbeat: this.ctx.now().toISOString() };
-    await writeLease(this.paths.lease, this.lease).catch(() => {});
+    // The wall clock, not ctx.now(): other processes judge this heartbeat by theirs.
+    const now = new Date();
+    touchLease(this.paths.lease, now);
+    this.lease = { ...this.lease, heartbeat: now.toISOString() };
     // Only when it changed: 1,000 idle agents rewrote (and fsynced) it every 10 s for nothing.
     const status = JSON.stringify(this.status()) + "\n";
     if (status === this.lastStatus) return;
     await writeFileAtomic(join(this.paths.state, "status.json"), status).then(() => (this.lastStatus = status), () => {});
   }
 
+  /** Inode of our lease file: another runtime taking it over replaces the file. */
+  private leaseIno?: number;
   private lastStatus?: string;
 
   // ── TTL ────────────────────────────────────────────────────────────────────
@@ -1125,7 +1139,16 @@ export class AgentRuntime {
     // agent left agents.yaml, become unknown_agent dead letters that could run twice).
     await this.cleanup(true).catch(() => {});
     await this.beating; // a heartbeat under way must not write the lease after we cleared it
-    if (this.lease) await writeLease(this.paths.lease, { ...this.lease, heartbeat: new Date(0).toISOString() }).catch(() => {});
+    // The final snapshot, for `agentos status` while stopped (and a restart then rewrites nothing).
+    const status = JSON.stringify(this.status()) + "\n";
+    if (status !== this.lastStatus) await writeFileAtomic(join(this.paths.state, "status.json"), status).catch(() => {});
+    if (this.lease && statSync(this.paths.lease, { throwIfNoEntry: false })?.ino === this.leaseIno) {
+      try {
+        releaseLease(this.paths.lease);
+      } catch {
+        // Gone already: nothing to release.
+      }
+    }
     this.ledger.close();
   }
 

@@ -1,7 +1,8 @@
-// One runtime owns an agent at a time: .agentos/lease.json names the host and pid
-// and carries a heartbeat (also what the Docker HEALTHCHECK reads). A lease whose pid
+// One runtime owns an agent at a time: .agentos/lease.json names the host and pid;
+// its mtime is the heartbeat (also what the Docker HEALTHCHECK reads). A lease whose pid
 // is dead on this host, or whose heartbeat is stale, is taken over.
 import { randomBytes } from "node:crypto";
+import { statSync, utimesSync } from "node:fs";
 import { link, rename, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -20,14 +21,31 @@ export const LEASE_STALE_MS = 30_000;
 
 export type LeaseCheck = { ok: true; lease: Lease } | { ok: false; owner: Lease; message: string };
 
+/**
+ * The lease at `path`; its heartbeat is the file's mtime (a beat is one utimes() of the
+ * lease, not a rewrite: with 1,000 agents, rewriting every lease every 10 s was most of
+ * the CPU an idle runtime used).
+ */
 export async function readLease(path: string): Promise<Lease | undefined> {
   const text = await readTextIfExists(path);
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as Lease;
+    const lease = JSON.parse(text) as Lease;
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st ? { ...lease, heartbeat: st.mtime.toISOString() } : lease;
   } catch {
     return undefined;
   }
+}
+
+/** A heartbeat: the lease file's mtime moves to `at`. */
+export function touchLease(path: string, at: Date): void {
+  utimesSync(path, at, at);
+}
+
+/** A graceful stop: the heartbeat goes to 1970, so the next runtime need not wait for it to go stale. */
+export function releaseLease(path: string): void {
+  utimesSync(path, 0, 0);
 }
 
 function pidAlive(pid: number): boolean {
@@ -82,11 +100,7 @@ export async function acquireLease(path: string, agent: string, now = new Date()
   return { ok: false, owner: owner ?? mine, message: `agent '${agent}': another runtime is taking it over right now (lease ${path}); try again` };
 }
 
-/**
- * Rewrites the lease (every heartbeat). Replaced by rename so a reader never sees half
- * of it, but not fsynced: a lease only matters while its process lives, and a power loss
- * ends the process too. 1,000 agents' heartbeats were most of the idle CPU.
- */
+/** Writes the lease again (someone deleted it): replaced by rename, so a reader never sees half of it. */
 export async function writeLease(path: string, lease: Lease): Promise<void> {
   const tmp = tempBeside(path);
   await writeFile(tmp, JSON.stringify(lease) + "\n");

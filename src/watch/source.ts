@@ -9,7 +9,7 @@
 // is appended to queue.md too. Nothing is ever truncated, and the name queue.md never
 // disappears.
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, statSync, type Stats } from "node:fs";
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
@@ -113,9 +113,24 @@ export class TaskSource {
     }
     this.text = text;
     this.ino = ino;
+    this.settledStamp = settled && !this.incomplete ? stampOf(r.stat) : undefined;
     const empty = settled && this.blocks.length === 0 && !this.incomplete && text.trim() !== "";
     return { blocks: out, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined };
   }
+
+  /**
+   * True when the file looks as it did at the last read and that read had nothing left to
+   * wait for (settled, no incomplete block): another read would find nothing new. Only
+   * for the reconcile scan; a watcher event always reads (an in-place rewrite of the same
+   * size within one mtime tick would look unchanged here).
+   */
+  unchangedSinceSettledRead(): boolean {
+    if (this.settledStamp === undefined || this.spools.length) return false;
+    const st = statSync(this.path, { throwIfNoEntry: false });
+    return st !== undefined && stampOf(st) === this.settledStamp;
+  }
+
+  private settledStamp?: string;
 
   /** True when the file still holds exactly what the last read parsed (before deleting it). */
   async unchangedSinceRead(): Promise<boolean> {
@@ -125,6 +140,7 @@ export class TaskSource {
 
   /** Forget what was read: the next read parses the whole file. */
   reset(): void {
+    this.settledStamp = undefined;
     this.text = "";
     this.blocks = [];
     this.resumeAt = 0;
@@ -325,3 +341,5 @@ function countLines(text: string, from: number, to: number): number {
   for (let i = text.indexOf("\n", from); i >= 0 && i < to; i = text.indexOf("\n", i + 1)) n++;
   return n;
 }
+
+const stampOf = (st: Stats) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
