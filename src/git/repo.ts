@@ -299,9 +299,10 @@ export class AgentRepo {
    * written first, then the working files (last content of each path), then the index
    * and the branch once. The branch moves to the last commit in one step, so after a
    * crash git shows all of them or none. `skip(i)`: commits git already has (recovery);
-   * their files are still written. Returns the new commits' oids.
+   * their files are still written. `written`: the files are on disk as given already
+   * (bootstrap wrote them): only committed. Returns the new commits' oids.
    */
-  async commitAll(plans: ContentCommit[], o: { skip?: (i: number) => boolean; crash?: (point: string) => void } = {}): Promise<string[]> {
+  async commitAll(plans: ContentCommit[], o: { skip?: (i: number) => boolean; crash?: (point: string) => void; written?: boolean } = {}): Promise<string[]> {
     const index = await this.loadIndex();
     if (!index) return this.commitAllThroughIndex(plans, o.skip);
     try {
@@ -336,9 +337,11 @@ export class AgentRepo {
       }
       await this.flushObjects();
       o.crash?.("after-commit-object");
-      const written = [...last].filter((e): e is [string, string] => e[1] !== null);
-      await writeFilesAtomic(written.map(([path, content]) => [join(this.dir, path), content] as const));
-      await Promise.all([...last].filter(([, c]) => c === null).map(([path]) => unlink(join(this.dir, path)).catch(() => {})));
+      if (!o.written) {
+        const toWrite = [...last].filter((e): e is [string, string] => e[1] !== null);
+        await writeFilesAtomic(toWrite.map(([path, content]) => [join(this.dir, path), content] as const));
+        await Promise.all([...last].filter(([, c]) => c === null).map(([path]) => unlink(join(this.dir, path)).catch(() => {})));
+      }
       o.crash?.("after-state-files");
       for (const [path, content] of last) {
         if (content === null) {

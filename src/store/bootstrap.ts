@@ -12,7 +12,7 @@ import { emptyReflections } from "../learning/reflections.js";
 import { emptyRewards } from "../learning/rewards.js";
 import { emptySkills } from "../learning/skills.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "./layout.js";
-import { ensureDir, exists, readTextIfExists, writeFilesAtomic } from "./files.js";
+import { ensureDir, exists, readTextIfExists, writeFileAtomic, writeFilesAtomic } from "./files.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -125,21 +125,29 @@ export async function bootstrapAgent(
     }
     record[name] = sha(content);
   }
-  const recordText = JSON.stringify(record, null, 2) + "\n";
-  if (recordText !== (await readTextIfExists(p.generated))) toWrite.push([p.generated, recordText]);
   if (toWrite.length) await writeFilesAtomic(toWrite);
 
+  // Committed from the texts in hand (not read back): a fresh agent reads none of its files.
+  const texts = new Map(toWrite.map(([path, content]) => [relative(p.dir, path), content]));
+  const contents = async (rels: string[]) => {
+    const files: Record<string, string> = {};
+    for (const rel of rels) files[rel] = texts.get(rel) ?? (await readTextIfExists(join(p.dir, rel))) ?? "";
+    return files;
+  };
   let committed = false;
   const head = await repo.head();
   if (!head) {
     const all = [".gitignore", "persona.md", "constraints.md", "system_prompt.md", "skills.md", "goals.md", "rewards.md", "reflections.md",
       "skills/.gitkeep", "skills/archive/.gitkeep", "results/.gitkeep", "iac/README.md"];
-    await repo.commit({ subject: "init: agent filesystem", changed: all, at: now() });
+    await repo.commitAll([{ subject: "init: agent filesystem", files: await contents(all), at: now() }], { written: true });
     committed = true;
   } else if (changed.length) {
-    await repo.commit({ subject: `${agent.name}(config): update from agents.yaml`, changed, at: now() });
+    await repo.commitAll([{ subject: `${agent.name}(config): update from agents.yaml`, files: await contents(changed), at: now() }], { written: true });
     committed = true;
   }
+  // Last: it says what is on disk and committed.
+  const recordText = JSON.stringify(record, null, 2) + "\n";
+  if (recordText !== (await readTextIfExists(p.generated))) await writeFileAtomic(p.generated, recordText);
   return { paths: p, createdRepo, committed };
 }
 
