@@ -253,12 +253,23 @@ export class AgentRepo {
     return true;
   }
 
+  /**
+   * The commit HEAD points at (undefined before the first commit). Read directly: HEAD,
+   * then the branch file, then packed-refs — isomorphic-git's resolveRef probes about
+   * ten candidate paths, and this runs for every commit and for every agent at start.
+   */
   async head(): Promise<string | undefined> {
-    try {
-      return await git.resolveRef({ fs, dir: this.dir, ref: "HEAD" });
-    } catch {
-      return undefined;
+    const head = (await readFile(join(this.gitDir, "HEAD"), "utf8").catch(() => ""))!.trim();
+    const ref = /^ref: (refs\/\S+)$/.exec(head)?.[1];
+    if (!ref) return /^[0-9a-f]{40}$/.test(head) ? head : undefined;
+    const loose = (await readFile(join(this.gitDir, ref), "utf8").catch(() => "")).trim();
+    if (/^[0-9a-f]{40}$/.test(loose)) return loose;
+    const packed = await readFile(join(this.gitDir, "packed-refs"), "utf8").catch(() => "");
+    for (const line of packed.split("\n")) {
+      const [oid, name] = line.trim().split(" ");
+      if (name === ref && /^[0-9a-f]{40}$/.test(oid ?? "")) return oid;
     }
+    return undefined;
   }
 
   async commit(req: CommitRequest): Promise<string> {
