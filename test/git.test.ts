@@ -1,0 +1,77 @@
+// AgentRepo's group commit against the native git CLI: what `git log`, `git status`
+// and `git fsck --strict` show after commitAll, including a folder big enough that its
+// tree is stored uncompressed, and a replay that skips commits git already has.
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { AgentRepo } from "../src/git/repo.js";
+import { fsckStrict, git, removeDir, tempDir } from "./support/harness.js";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeDir));
+
+async function freshRepo(): Promise<{ dir: string; repo: AgentRepo }> {
+  const dir = tempDir();
+  dirs.push(dir);
+  const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" });
+  await repo.init();
+  writeFileSync(join(dir, "rewards.md"), "# Rewards\n");
+  await repo.commit({ subject: "init: agent filesystem", changed: ["rewards.md"], at: new Date("2026-04-29T10:00:00Z") });
+  return { dir, repo };
+}
+
+const plan = (id: string, rewards: string, extra: Record<string, string | null> = {}) => ({
+  subject: `orion(task): ${id}`,
+  trailers: { "Task-Id": id, Reward: "1" },
+  files: { "rewards.md": rewards, [`results/${id}.md`]: `# ${id}\n`, ...extra },
+  at: new Date("2026-04-29T10:05:00Z"),
+});
+
+describe("AgentRepo.commitAll", () => {
+  it("makes one commit per plan in order, each with its own tree, and leaves the work tree and index matching the last", async () => {
+    const { dir, repo } = await freshRepo();
+    const oids = await repo.commitAll([plan("a", "# Rewards\n- a\n"), plan("b", "# Rewards\n- a\n- b\n"), plan("c", "# Rewards\n- a\n- b\n- c\n")]);
+    expect(oids).toHaveLength(3);
+    expect(git(dir, "log", "--format=%s|%(trailers:key=Task-Id,valueonly,separator=)").trim().split("\n")).toEqual([
+      "orion(task): c|c",
+      "orion(task): b|b",
+      "orion(task): a|a",
+      "init: agent filesystem|",
+    ]);
+    // Each commit holds the state as of its task, not the group's end state.
+    expect(git(dir, "show", `${oids[0]}:rewards.md`)).toBe("# Rewards\n- a\n");
+    expect(git(dir, "ls-tree", "--name-only", `${oids[1]}`, "results/")).toBe("results/a.md\nresults/b.md\n");
+    expect(readFileSync(join(dir, "rewards.md"), "utf8")).toBe("# Rewards\n- a\n- b\n- c\n");
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("deletes a path one plan removes, and replays an intent without repeating the commits git already has", async () => {
+    const { dir, repo } = await freshRepo();
+    const plans = [plan("a", "# Rewards\n- a\n", { "skills/x.md": "x\n" }), plan("b", "# Rewards\n- a\n- b\n", { "skills/x.md": null, "skills/archive/x.md": "x\n" })];
+    await repo.commitAll(plans);
+    const before = git(dir, "rev-parse", "HEAD").trim();
+    // A restart after the branch moved: both commits are there, only files are written again.
+    await repo.commitAll(plans, { skip: () => true });
+    expect(git(dir, "rev-parse", "HEAD").trim()).toBe(before);
+    expect(git(dir, "ls-files", "skills")).toBe("skills/archive/x.md\n");
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("stores a big tree (2,000 results) uncompressed, which native git reads and fsck accepts", async () => {
+    const { dir, repo } = await freshRepo();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 2_000; i++) files[`results/t-${i}.md`] = `# t-${i}\n`;
+    await repo.commitAll([{ subject: "orion(task): many", trailers: { "Task-Id": "many" }, files }]);
+    await repo.commitAll([plan("one-more", "# Rewards\n- one-more\n")]);
+    expect(git(dir, "ls-tree", "--name-only", "HEAD", "results/").trim().split("\n")).toHaveLength(2_001);
+    const size = Number(git(dir, "cat-file", "-s", "HEAD:results").trim());
+    expect(size).toBeGreaterThan(64 * 1024);
+    const oid = git(dir, "rev-parse", "HEAD:results").trim();
+    // Stored (zlib level 0): the loose object is no smaller than the tree itself.
+    expect(statSync(join(dir, ".git", "objects", oid.slice(0, 2), oid.slice(2))).size).toBeGreaterThanOrEqual(size);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+});
