@@ -765,7 +765,8 @@ export class AgentRuntime {
       const files = this.layers[i]!.files;
       if (files.has(rel)) return files.get(rel) ?? undefined;
     }
-    return readTextIfExists(join(this.paths.dir, rel));
+    // Through the cache: a person's edit changes the file's stat, and is read.
+    return this.promptFiles.read(join(this.paths.dir, rel));
   };
 
   /** Runs fn after every earlier in-memory apply of this agent. */
