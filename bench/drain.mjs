@@ -3,13 +3,14 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { QUICK, block, cleanup, dataDir, git, queuePath, report, round, startLlmServer, startRuntime, until } from "./lib.mjs";
+import { QUICK, block, cleanup, dataDir, git, queuePath, report, round, startLlmServerProcess, startRuntime, until } from "./lib.mjs";
 
 const SMALL = QUICK ? 200 : 1_000;
 const BIG = QUICK ? 2_000 : 10_000;
 
 async function drain(n) {
-  const server = await startLlmServer({ latencyMs: 0 });
+  // The model in its own process, like a real provider: this process is the runtime alone.
+  const server = await startLlmServerProcess({ latencyMs: 0 });
   const dir = dataDir([{ name: "d" }]);
   // Bootstrap first, so the drain measures tasks, not repository creation.
   let rt = await startRuntime(dir, server.url);

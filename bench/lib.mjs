@@ -107,6 +107,35 @@ export async function startCli(dir, llmUrl, extraEnv = {}) {
   };
 }
 
+/**
+ * The scripted LLM server in a process of its own, as a real provider is: its CPU (HTTP,
+ * JSON, the requests it records) is then not counted as the runtime's, and does not
+ * share the runtime's event loop.
+ */
+export async function startLlmServerProcess({ latencyMs = 0 } = {}) {
+  const child = spawn(process.execPath, [join(ROOT, "test", "support", "llm-server.ts"), "--port", "0", "--latency", String(latencyMs)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise((r) => child.on("exit", (code) => r(code)));
+  const url = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /server at (http\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    exited.then((code) => reject(new Error(`scripted LLM server exited (${code}) before it listened`)));
+  });
+  return {
+    url,
+    pid: child.pid,
+    close: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 /** A child node process running a bench helper script (e.g. the poller). */
 export function startNode(script, args, env = {}) {
   const child = spawn(process.execPath, [join(ROOT, "bench", script), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit"] });

@@ -3,7 +3,7 @@
 //   node --cpu-prof --cpu-prof-dir=/tmp/agentos-prof bench/profile.mjs [tasks]
 //   node bench/profile.mjs --summarise /tmp/agentos-prof/<file>.cpuprofile
 import { readFileSync, writeFileSync } from "node:fs";
-import { append, block, cleanup, dataDir, queuePath, sleep, startLlmServer, startRuntime } from "./lib.mjs";
+import { append, block, cleanup, dataDir, queuePath, sleep, startLlmServer, startLlmServerProcess, startRuntime } from "./lib.mjs";
 
 if (process.argv[2] === "--summarise") {
   const prof = JSON.parse(readFileSync(process.argv[3], "utf8"));
@@ -39,7 +39,8 @@ if (process.argv[2] === "--summarise") {
 // `--drain N`: N blocks already in queue.md at start, as bench/drain.mjs does.
 const drainMode = process.argv[2] === "--drain";
 const N = Number(process.argv[drainMode ? 3 : 2] ?? (drainMode ? 1000 : 100));
-const server = await startLlmServer({ latencyMs: 0 });
+// Drain: the model in its own process (as in bench/drain.mjs), so the profile is the runtime alone.
+const server = drainMode ? await startLlmServerProcess({ latencyMs: 0 }) : await startLlmServer({ latencyMs: 0 });
 const dir = dataDir([{ name: "prof" }]);
 const waiting = new Map();
 let done = 0;
