@@ -7,22 +7,14 @@ import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  const tmp = await writeTemp(path, content);
   try {
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  await syncDir(dirname(path));
 }
 
 /**
@@ -34,19 +26,7 @@ export async function writeFilesAtomic(files: Iterable<readonly [string, string 
   const list = [...files];
   const dirs = [...new Set(list.map(([path]) => dirname(path)))];
   await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
-  const temps = await Promise.all(
-    list.map(async ([path, content]) => {
-      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-      const fh = await open(tmp, "w");
-      try {
-        await fh.writeFile(content);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      return [tmp, path] as const;
-    }),
-  );
+  const temps = await Promise.all(list.map(async ([path, content]) => [await writeTemp(path, content), path] as const));
   try {
     for (const [tmp, path] of temps) await rename(tmp, path);
   } catch (err) {
@@ -54,6 +34,19 @@ export async function writeFilesAtomic(files: Iterable<readonly [string, string 
     throw err;
   }
   await Promise.all(dirs.map(syncDir));
+}
+
+/** `content` in a fsynced temp file beside `path` (`.name.<pid>.<hex>.tmp`, what removeStaleTemps cleans up). */
+async function writeTemp(path: string, content: string | Uint8Array): Promise<string> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return tmp;
 }
 
 /** One write() with O_APPEND, then fsync: concurrent appenders never interleave within it. */
