@@ -29,7 +29,8 @@ import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../tasks/parse.js";
 import { serializeBlock } from "../tasks/serialize.js";
 import { blockKey, recoverSpools, TaskSource, type SourceKind, type SourceRead } from "../watch/source.js";
-import { commitKey, executeIntent, readIntents, writeIntent, type ExternalEffect, type Intent, type TaskIntent } from "../worker/intent.js";
+import { Committer } from "../worker/committer.js";
+import type { ExternalEffect, TaskIntent } from "../worker/intent.js";
 
 export interface AgentEvents {
   taskDone?(agent: string, info: { id: string; reward: number; audit?: number; source: SourceKind; seconds: number; llmSeconds: number; promptTokens: number }): void;
@@ -67,23 +68,6 @@ interface Outcome {
   started: number;
 }
 
-/** A planned commit waiting for its group. */
-interface PendingCommit {
-  task: TaskIntent;
-  onDone?: () => void;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/** The files one pending outcome wrote (null: deleted), by its task key. */
-interface Layer {
-  key: string;
-  files: Map<string, string | null>;
-}
-
-/** At most this many tasks in one group commit. */
-const MAX_GROUP = 32;
-
 interface TrackedTask extends Schedulable {
   block: TaskBlock;
   source: TaskSource;
@@ -116,6 +100,8 @@ export class AgentRuntime {
   private config: AgentConfig;
   private readonly repo: AgentRepo;
   private readonly ledger: Ledger;
+  /** Outcomes applied in memory until their group commit (worker/committer.ts). */
+  private readonly committer: Committer;
   private queue!: AgentQueue<TrackedTask>;
   private readonly sources = new Map<string, TaskSource>();
   private readonly reading = new Map<TaskSource, Promise<void>>();
@@ -124,17 +110,6 @@ export class AgentRuntime {
   private readonly sourceErrors = new Map<string, string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private applyChain: Promise<unknown> = Promise.resolve();
-  /** Answered tasks waiting for the next group commit, and the committer working through them. */
-  private readonly outcomes: PendingCommit[] = [];
-  private committer?: Promise<void>;
-  /** Outcomes applied in memory, oldest first, until their group commit has written them (see `state`). */
-  private readonly layers: Layer[] = [];
-  /** In-memory applies, one at a time, in the order their intents will be written. */
-  private planChain: Promise<unknown> = Promise.resolve();
-  /** Moves on when a group commit fails before its intent is recorded: plans made on top of it are void. */
-  private epoch = 0;
-  /** Task key → its recorded intent, while that intent is not fully carried out. */
-  private readonly unfinished = new Map<string, string>();
   private readonly abort = new AbortController();
   private seq = 0;
   private stopped = false;
@@ -156,6 +131,22 @@ export class AgentRuntime {
     this.repo = new AgentRepo(this.paths.dir, agentAuthor(config.name));
     this.ledger = new Ledger(this.paths.ledger);
     this.log = ctx.log.child("agent").child(config.name);
+    this.committer = new Committer({
+      repo: this.repo,
+      ledger: this.ledger,
+      repoDir: this.paths.dir,
+      intentsDir: this.paths.intents,
+      log: this.log,
+      now: () => this.ctx.now(),
+      crash: (point) => this.crash(point),
+      exclusive: (fn) => this.exclusive(fn),
+      readFile: (path) => this.promptFiles.read(path),
+      onDurable: (key, how) => this.durable(key, how),
+      onGroup: (tasks) => {
+        if (tasks) this.ctx.events?.groupCommitted?.(this.name, tasks);
+        this.scheduleCleanup();
+      },
+    });
   }
 
   private get shared() {
@@ -205,7 +196,7 @@ export class AgentRuntime {
     for (const dir of [this.paths.dir, this.paths.state, this.paths.intents, this.paths.spool, this.paths.skillsDir, this.paths.skillsArchive, this.paths.results, ...mailboxes]) {
       await removeStaleTemps(dir);
     }
-    await this.finishIntents("recovered");
+    await this.committer.finishIntents("recovered");
     const restored = await recoverSpools(this.paths.queue, this.paths.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
     this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t, release) => this.runTracked(t, release), () => this.ctx.now().getTime());
@@ -595,10 +586,10 @@ export class AgentRuntime {
     const started = performance.now();
     let answered = false;
     try {
-      if (this.unfinished.has(t.key)) {
+      if (this.committer.isUnfinished(t.key)) {
         // The outcome is computed and recorded already; only its writes or commit failed.
         // Finish that, never ask the model again (a second apply would double the effect).
-        await this.exclusive(() => this.finishIntents("finished"));
+        await this.exclusive(() => this.committer.finishIntents("finished"));
         return;
       }
       this.crash("before-llm");
@@ -643,7 +634,7 @@ export class AgentRuntime {
     const message = err instanceof Error ? err.message : String(err);
     t.lastError = message;
     this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
-    if (attempt >= this.ctx.file.tasks.max_attempts && !this.unfinished.has(t.key)) {
+    if (attempt >= this.ctx.file.tasks.max_attempts && !this.committer.isUnfinished(t.key)) {
       this.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
       await this.deadLetter("delivery_limit", {
         taskId: t.key,
@@ -689,8 +680,7 @@ export class AgentRuntime {
     // Pending outcomes first (the task before this one may not be committed yet).
     const read = (f: string) => {
       const rel = relative(p.dir, f);
-      const layer = this.layers.findLast((l) => l.files.has(rel));
-      return layer ? Promise.resolve(layer.files.get(rel) ?? undefined) : this.promptFiles.read(f);
+      return rel.startsWith("..") ? this.promptFiles.read(f) : this.committer.read(rel);
     };
     const [systemPrompt, constraints, skillsText, goalsText, rewardsText, reflectionsText] = await Promise.all(
       [p.systemPrompt, p.constraints, p.skills, p.goals, p.rewards, p.reflections].map((f) => read(f).then((x) => x ?? "")),
@@ -759,126 +749,27 @@ export class AgentRuntime {
   /** Problems in hand-edited learning files, each logged once per process. */
   private readonly reportedProblems = new Set<string>();
 
-  /** A state file as this agent's pending outcomes left it, else as on disk. */
-  private readonly state = async (rel: string): Promise<string | undefined> => {
-    for (let i = this.layers.length - 1; i >= 0; i--) {
-      const files = this.layers[i]!.files;
-      if (files.has(rel)) return files.get(rel) ?? undefined;
-    }
-    // Through the cache: a person's edit changes the file's stat, and is read.
-    return this.promptFiles.read(join(this.paths.dir, rel));
-  };
-
-  /** Runs fn after every earlier in-memory apply of this agent. */
-  private planned<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.planChain.then(fn, fn);
-    this.planChain = next.catch(() => {});
-    return next;
-  }
-
   /**
    * Applies an outcome in memory, on top of the ones still waiting for their commit, and
    * hands it to the committer. Resolves once applied, to a promise of its commit.
    */
   private apply(o: Outcome): Promise<{ committed: Promise<void> }> {
-    return this.planned(async () => {
-      const epoch = this.epoch;
-      const archive = (await readdir(this.paths.skillsArchive).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
-      for (const l of this.layers) for (const [rel, c] of l.files) if (rel.startsWith("skills/archive/") && c !== null) archive.push(rel);
-      const { task, applied } = await this.planOutcome(o, this.state, [...new Set(archive)]);
-      if (epoch !== this.epoch) throw new Error("an earlier group commit failed before it was recorded; this task runs again");
-      return { committed: this.enqueueCommit(task, () => this.reportDone(o, applied)) };
+    return this.committer.apply(async () => {
+      const onDisk = (await readdir(this.paths.skillsArchive).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
+      const archived = [...new Set([...onDisk, ...this.committer.pendingPaths("skills/archive")])];
+      const { task, applied } = await this.planOutcome(o, this.committer.read, archived);
+      return { task, onDone: () => this.reportDone(o, applied) };
     });
   }
 
-  /** Adds a planned commit to the next group; the promise settles when that group is done. */
-  private enqueueCommit(task: TaskIntent, onDone?: () => void): Promise<void> {
-    const files = new Map<string, string | null>();
-    for (const c of task.commits) for (const [rel, content] of Object.entries(c.files)) files.set(rel, content);
-    this.layers.push({ key: task.taskId, files });
-    const committed = new Promise<void>((resolve, reject) => this.outcomes.push({ task, onDone, resolve, reject }));
-    this.kickCommitter();
-    return committed;
-  }
-
-  /** Starts the committer unless it runs: it takes the waiting outcomes in groups until none is left. */
-  private kickCommitter(): void {
-    if (this.committer || !this.outcomes.length) return;
-    this.committer = (async () => {
-      while (this.outcomes.length) {
-        const group = this.outcomes.splice(0, MAX_GROUP);
-        await this.exclusive(() => this.commitGroup(group));
-      }
-    })().finally(() => {
-      this.committer = undefined;
-      this.kickCommitter(); // an outcome that came in while this one was finishing
-    });
-  }
-
-  /**
-   * Group commit: every outcome waiting (each applied on top of the one before) goes into
-   * one intent, one commit each with the index and branch written once, one fsync of the
-   * ledger. Per task this saves most fsyncs and the index write: what limits how many
-   * tasks per second an agent finishes when the model answers fast.
-   */
-  private async commitGroup(group: PendingCommit[]): Promise<void> {
-    const fail = (err: unknown) => {
-      this.dropLayers(group.map((p) => p.task.taskId));
-      for (const p of group) p.reject(err);
-    };
-    // Not recorded: these outcomes and every one planned on top of them run again.
-    const discard = (err: unknown) => {
-      this.epoch++;
-      group.push(...this.outcomes.splice(0));
-      fail(err);
-    };
-    if (this.unfinished.size) {
-      // Earlier intents first: their state files must not land over newer ones.
-      try {
-        await this.finishIntents("finished");
-      } catch (err) {
-        return discard(err);
-      }
-    }
-    const intent: Intent = { tasks: group.map((p) => p.task) };
-    const outcomes = group.filter((p) => !p.task.escalation).map((p) => p.task.taskId);
-    let file: string;
-    try {
-      file = await writeIntent(this.paths.intents, intent);
-    } catch (err) {
-      return discard(err);
-    }
-    for (const k of outcomes) this.unfinished.set(k, file);
-    this.crash("after-intent");
-    try {
-      await executeIntent(intent, { repo: this.repo, at: this.ctx.now(), crash: (pt) => this.crash(pt) });
-    } catch (err) {
-      // Recorded: a retry finishes this intent instead of asking the model again (its
-      // outcomes stay applied in memory until then).
-      for (const p of group) p.reject(err);
-      return;
-    }
-    this.ledger.markAll(outcomes, "done");
-    this.crash("after-commit");
-    await unlink(file).catch(() => {});
-    this.dropLayers(group.map((p) => p.task.taskId));
-    this.log.debug(`group commit: ${outcomes.length} task(s)${group.length > outcomes.length ? ` and ${group.length - outcomes.length} escalation(s)` : ""} in one intent`);
-    if (outcomes.length) this.ctx.events?.groupCommitted?.(this.name, outcomes.length);
-    for (const p of group) {
-      this.unfinished.delete(p.task.taskId);
-      if (!p.task.escalation) {
-        this.tasks.delete(p.task.taskId);
-        this.finished.ok++;
-      }
-      p.onDone?.();
-      p.resolve();
-    }
-    this.scheduleCleanup();
-  }
-
-  private dropLayers(keys: string[]): void {
-    const drop = new Set(keys);
-    for (let i = this.layers.length - 1; i >= 0; i--) if (drop.has(this.layers[i]!.key)) this.layers.splice(i, 1);
+  /** A task's outcome is durable: it leaves this agent's bookkeeping. */
+  private durable(key: string, how: "committed" | "finished" | "recovered"): void {
+    const t = this.tasks.get(key);
+    if (t?.retryTimer) clearTimeout(t.retryTimer);
+    if (t) this.finished.ok++;
+    this.tasks.delete(key);
+    if (how === "finished") this.log.info(`finished task ${key} from its recorded outcome`);
+    if (how === "recovered") this.log.info(`finished task ${key} left half-applied by an earlier run`);
   }
 
   /** One outcome applied to the learning files as `read` shows them: the commits and messages it makes. */
@@ -1025,19 +916,20 @@ export class AgentRuntime {
     if (escalationSubject) {
       // The dead letter is what matters; a failed escalation commit is logged, never fatal
       // (it must not leave the task outstanding forever).
-      await this.planned(async () => {
-        const text = (await this.state("reflections.md")) ?? "";
-        const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
-        const updated = appendReflection(text, { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last);
-        const commit = {
-          subject: escalationSubject,
-          body: `${note}\n\nDead letter: ${this.rel(file)}`,
-          trailers: { "Task-Id": d.taskId ?? "", Escalation: reason },
-          files: { "reflections.md": updated },
-        };
-        // Through the committer, like task outcomes: reflections.md may have pending writes.
-        return { committed: this.enqueueCommit({ taskId: `escalation:${++this.seq}`, escalation: true, at: now.toISOString(), commits: [commit], external: [] }) };
-      })
+      await this.committer
+        .apply(async () => {
+          const text = (await this.committer.read("reflections.md")) ?? "";
+          const note = `[escalation] ${d.taskId} went to dead letters (${reason}): ${d.lastError ?? ""}`;
+          const updated = appendReflection(text, { at: isoSecond(now), task: d.taskId ?? "-", text: note }, this.ctx.file.reflections.keep_last);
+          const commit = {
+            subject: escalationSubject,
+            body: `${note}\n\nDead letter: ${this.rel(file)}`,
+            trailers: { "Task-Id": d.taskId ?? "", Escalation: reason },
+            files: { "reflections.md": updated },
+          };
+          // Through the committer, like task outcomes: reflections.md may have pending writes.
+          return { task: { taskId: `escalation:${++this.seq}`, escalation: true, at: now.toISOString(), commits: [commit], external: [] } };
+        })
         .then((p) => p.committed)
         .catch((err: unknown) => this.log.error(`escalation commit for ${d.taskId} failed: ${(err as Error).message}`));
       this.ctx.events?.escalation?.(this.name, reason);
@@ -1051,27 +943,6 @@ export class AgentRuntime {
     const ids: string[] = [];
     for (const c of await this.repo.log(100_000)) if (c.trailers["Task-Id"] && c.subject.includes("(task):")) ids.push(c.trailers["Task-Id"]);
     return ids;
-  }
-
-  /** Replays the recorded intents, oldest first: the commits git does not show yet, then their files and messages. */
-  private async finishIntents(how: "finished" | "recovered"): Promise<void> {
-    for (const { path, intent } of await readIntents(this.paths.intents)) {
-      const commits = intent.tasks.reduce((n, t) => n + t.commits.length, 0);
-      const done = new Set((await this.repo.log(commits + 50)).map((c) => commitKey(c.trailers["Task-Id"], c.subject)));
-      await executeIntent(intent, { repo: this.repo, alreadyCommitted: done, at: this.ctx.now() });
-      const keys = intent.tasks.filter((t) => !t.escalation).map((t) => t.taskId);
-      this.ledger.markAll(keys, "done");
-      await unlink(path).catch(() => {});
-      this.dropLayers(intent.tasks.map((t) => t.taskId));
-      for (const key of keys) {
-        this.unfinished.delete(key);
-        const t = this.tasks.get(key);
-        if (t?.retryTimer) clearTimeout(t.retryTimer);
-        if (t) this.finished.ok++;
-        this.tasks.delete(key);
-        this.log.info(how === "finished" ? `finished task ${key} from its recorded outcome` : `finished task ${key} left half-applied by an earlier run`);
-      }
-    }
   }
 
   // ── lifecycle ──────────────────────────────────────────────────────────────
@@ -1132,8 +1003,7 @@ export class AgentRuntime {
       while (this.queue.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     }
     // Answers already in are committed, not thrown away.
-    await this.planChain;
-    while (this.committer) await this.committer;
+    await this.committer.drain();
     await this.applyChain;
     await Promise.all([...this.reading.values()]);
     // Finished message files go now: left behind, they would look like new mail (or, once the
