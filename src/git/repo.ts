@@ -315,6 +315,10 @@ export class AgentRepo {
     const message = commitMessage(req.subject, req.body, req.trailers);
     const index = await this.loadIndex();
     if (!index) return this.commitThroughIndex(req, message, who);
+    return this.resettingOnError(() => this.commitFromDisk(req, index, message, who));
+  }
+
+  private async commitFromDisk(req: CommitRequest, index: IndexState, message: string, who: { name: string; email: string; timestamp: number }): Promise<string> {
     const head = await this.head();
     if (head !== this.treesOf) {
       this.trees.clear();
@@ -353,7 +357,7 @@ export class AgentRepo {
   async commitAll(plans: ContentCommit[], o: { skip?: (i: number) => boolean; crash?: (point: string) => void; written?: boolean } = {}): Promise<string[]> {
     const index = await this.loadIndex();
     if (!index) return this.commitAllThroughIndex(plans, o.skip);
-    try {
+    return this.resettingOnError(async () => {
       let head = await this.head();
       if (head !== this.treesOf) {
         this.trees.clear();
@@ -404,10 +408,16 @@ export class AgentRepo {
       await this.writeIndex(index);
       if (oids.length) await this.updateHead(head!);
       return oids;
+    });
+  }
+
+  /** Runs a commit; if it fails, the index and trees in memory may be ahead of disk: read both again next time. */
+  private async resettingOnError<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
     } catch (err) {
       await Promise.allSettled(this.storing.values());
       this.storing.clear();
-      // Memory may now be ahead of disk: read both again next time.
       this.indexState = undefined;
       this.trees.clear();
       this.treesOf = undefined;
