@@ -325,6 +325,33 @@ describe("group commit", () => {
   });
 });
 
+describe("an outcome that cannot be carried out", () => {
+  it("is retried from its intent, then set aside and dead-lettered, and the agent's other tasks go on", async () => {
+    const data = dataDirWith(YAML);
+    const handoffs = join(data, "shared", "iac", "handoffs", "iris");
+    const run = await startRun(data, env(), ["--agent", "orion"]);
+    const dir = join(data, "agents", "orion");
+    try {
+      // iris's handoff folder is a file: orion's handoff can never be written.
+      rmSync(handoffs, { recursive: true, force: true });
+      writeFileSync(handoffs, "not a folder\n");
+      shellAppend(join(dir, "queue.md"), block("stuck-handoff", "Ask the analyst. [handoff:iris]"));
+      await run.waitFor(/task\(s\) stuck-handoff: its recorded outcome could not be carried out after 5 tries/, 30_000);
+      await eventually(() => deadLetters(data).some((l) => l.includes("- task: stuck-handoff") && l.includes("- reason: delivery_limit")), 10_000, "its dead letter");
+      expect(readdirSync(join(dir, ".agentos", "intents", "stuck"))).toHaveLength(1);
+      expect(llm.requests.filter((r) => r.taskId === "stuck-handoff")).toHaveLength(1); // never asked again
+      // The agent goes on: a later task commits, and git is consistent.
+      shellAppend(join(dir, "queue.md"), block("after-stuck"));
+      await eventually(() => countEffects(dir, ["after-stuck"]).lost.length === 0, 15_000, "after-stuck committed");
+      expect(countEffects(dir, ["stuck-handoff"]).commits.get("stuck-handoff")).toBe(1);
+      expect(git(dir, "status", "--porcelain")).toBe("");
+      fsckStrict(dir);
+    } finally {
+      await run.stop();
+    }
+  });
+});
+
 describe("message files", () => {
   it("does not delete an inbox file that gained a block while its first one ran", async () => {
     const data = dataDirWith(YAML);

@@ -351,10 +351,13 @@ export class AgentRepo {
    * written first, then the working files (last content of each path), then the index
    * and the branch once. The branch moves to the last commit in one step, so after a
    * crash git shows all of them or none. `skip(i)`: commits git already has (recovery);
-   * their files are still written. `written`: the files are on disk as given already
+   * their files are still written, unless git has every one (then nothing is written). `written`: the files are on disk as given already
    * (bootstrap wrote them): only committed. Returns the new commits' oids.
    */
   async commitAll(plans: ContentCommit[], o: { skip?: (i: number) => boolean; crash?: (point: string) => void; written?: boolean } = {}): Promise<string[]> {
+    // Everything already in git (a replay after the branch moved): its files were written
+    // before the branch moved, and writing them again could put back older texts.
+    if (plans.every((_, i) => o.skip?.(i))) return [];
     const index = await this.loadIndex();
     if (!index) return this.commitAllThroughIndex(plans, o.skip);
     return this.resettingOnError(async () => {

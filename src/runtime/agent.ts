@@ -141,7 +141,7 @@ export class AgentRuntime {
       crash: (point) => this.crash(point),
       exclusive: (fn) => this.exclusive(fn),
       readFile: (path) => this.promptFiles.read(path),
-      onDurable: (key, how) => this.durable(key, how),
+      onDurable: (key, how, why) => this.durable(key, how, why),
       onGroup: (tasks) => {
         if (tasks) this.ctx.events?.groupCommitted?.(this.name, tasks);
         this.scheduleCleanup();
@@ -584,7 +584,7 @@ export class AgentRuntime {
     const attempt = this.ledger.attemptsOf(t.key) + 1;
     this.ledger.markAttempt(t.key, attempt);
     const started = performance.now();
-    let answered = false;
+    let applied = false;
     try {
       if (this.committer.isUnfinished(t.key)) {
         // The outcome is computed and recorded already; only its writes or commit failed.
@@ -596,7 +596,6 @@ export class AgentRuntime {
       const prompt = await this.buildPrompt(t);
       this.log.info(`Processing task: ${t.key}`, { source: t.source.kind, attempt, model: this.ctx.model.name });
       const result = await this.ctx.model.step(prompt.messages, this.abort.signal);
-      answered = true;
       this.crash("after-llm");
       if (this.pausedState) {
         this.log.info(`provider answers again; resuming`);
@@ -604,12 +603,14 @@ export class AgentRuntime {
       }
       const graded = await this.grade(t, result);
       const { committed } = await this.apply({ t, result, prompt, attempt, graded, started });
+      // Applied: from here a shutdown no longer cuts it short (the committer finishes it).
+      applied = true;
       // The model's slot goes to the next task now: this outcome is applied (the next
       // prompt sees it) and is made durable with whatever else finishes meanwhile.
       release();
       await committed;
     } catch (err) {
-      if (this.abort.signal.aborted && !answered) {
+      if (this.abort.signal.aborted && !applied) {
         this.ledger.markAttempt(t.key, attempt - 1);
         return;
       }
@@ -632,6 +633,12 @@ export class AgentRuntime {
   /** A failed attempt: retried after a growing delay, or dead-lettered at the delivery limit. */
   private async failed(t: TrackedTask, attempt: number, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
+    if (this.stopped) {
+      // Shutting down: no retry timer and no dead letter now; the task is still in its
+      // file and runs again after the restart (its attempts are counted).
+      this.log.warn(`task ${t.key} failed while stopping (attempt ${attempt}): ${message}; it runs again after restart`);
+      return;
+    }
     t.lastError = message;
     this.ctx.events?.taskFailed?.(this.name, { id: t.key, error: message, attempt });
     if (attempt >= this.ctx.file.tasks.max_attempts && !this.committer.isUnfinished(t.key)) {
@@ -763,11 +770,23 @@ export class AgentRuntime {
   }
 
   /** A task's outcome is durable: it leaves this agent's bookkeeping. */
-  private durable(key: string, how: "committed" | "finished" | "recovered"): void {
+  private durable(key: string, how: "committed" | "finished" | "recovered" | "stuck", why?: string): void {
     const t = this.tasks.get(key);
     if (t?.retryTimer) clearTimeout(t.retryTimer);
-    if (t) this.finished.ok++;
     this.tasks.delete(key);
+    if (how === "stuck") {
+      // Its effect may be partly in git already: never run it again; a person decides.
+      void this.deadLetter("delivery_limit", {
+        taskId: key,
+        original: t?.block.raw ?? `(the block is gone from its file; the outcome is in the intent named below)\n`,
+        source: t ? `${this.rel(t.source.path)}:${t.block.line}` : "(recorded outcome)",
+        firstSeen: t?.firstSeen ?? this.ctx.now(),
+        attempts: this.ledger.attemptsOf(key),
+        lastError: why,
+      }, key).catch((err: unknown) => this.log.error(`dead letter for ${key} failed: ${(err as Error).message}`));
+      return;
+    }
+    if (t) this.finished.ok++;
     if (how === "finished") this.log.info(`finished task ${key} from its recorded outcome`);
     if (how === "recovered") this.log.info(`finished task ${key} left half-applied by an earlier run`);
   }
@@ -913,7 +932,8 @@ export class AgentRuntime {
     this.finished.dead++;
     this.log.warn(`dead letter (${reason}): ${d.taskId ?? "(no id)"} -> ${this.rel(file)}`);
     this.ctx.events?.deadLetter?.(this.name, reason);
-    if (escalationSubject) {
+    if (escalationSubject && this.stopped) this.log.warn(`not committing the escalation for ${d.taskId} while stopping; the dead letter is written`);
+    else if (escalationSubject) {
       // The dead letter is what matters; a failed escalation commit is logged, never fatal
       // (it must not leave the task outstanding forever).
       await this.committer

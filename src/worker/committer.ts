@@ -4,8 +4,8 @@
 // outcome durable together: one intent, one commit per task (branch moved once), the
 // files and the index written once, one ledger fsync. Per task this saves most of the
 // fsyncs and the index write: what limits an agent when its model answers fast.
-import { unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { AgentRepo } from "../git/repo.js";
 import type { Logger } from "../log.js";
 import type { Ledger } from "../store/ledger.js";
@@ -13,6 +13,8 @@ import { commitKey, executeIntent, readIntents, writeIntent, type Intent, type T
 
 /** At most this many outcomes in one group commit. */
 const MAX_GROUP = 32;
+/** Failed attempts in a row after which an intent is set aside (see finishIntents). */
+const STUCK_AFTER = 5;
 
 export interface CommitterContext {
   repo: AgentRepo;
@@ -27,8 +29,12 @@ export interface CommitterContext {
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
   /** A file's text as on disk now (through a cache). */
   readFile: (path: string) => Promise<string | undefined>;
-  /** A task outcome is durable: committed now, or finished from an intent left by a failure or a crash. */
-  onDurable: (taskId: string, how: "committed" | "finished" | "recovered") => void;
+  /**
+   * A task outcome is durable: committed now, or finished from an intent left by a
+   * failure or a crash — or `stuck`: its intent was set aside (`why` says where and why),
+   * and the task must not run again.
+   */
+  onDurable: (taskId: string, how: "committed" | "finished" | "recovered" | "stuck", why?: string) => void;
   /** After each group commit: how many task outcomes it held. */
   onGroup: (tasks: number) => void;
 }
@@ -56,6 +62,10 @@ export class Committer {
   private running?: Promise<void>;
   /** Task key → its recorded intent, while that intent is not fully carried out. */
   private readonly unfinished = new Map<string, string>();
+  /** Intent files written and not yet carried out (a failed group, escalations included). */
+  private readonly unfinishedFiles = new Set<string>();
+  /** Failed attempts to carry out an intent, by file: one that keeps failing is set aside. */
+  private readonly failures = new Map<string, number>();
 
   constructor(private readonly ctx: CommitterContext) {}
 
@@ -98,21 +108,49 @@ export class Committer {
     while (this.running) await this.running;
   }
 
-  /** Replays the recorded intents, oldest first: the commits git does not show yet, then their files and messages. */
+  /**
+   * Replays the recorded intents, oldest first: the commits git does not show yet, then
+   * their files and messages. An intent that fails STUCK_AFTER times in a row is moved to
+   * `intents/stuck/` with an error naming it, so one broken effect (a handoff folder that
+   * cannot be written) does not hold up every later task of the agent.
+   */
   async finishIntents(how: "finished" | "recovered"): Promise<void> {
     for (const { path, intent } of await readIntents(this.ctx.intentsDir)) {
       const commits = intent.tasks.reduce((n, t) => n + t.commits.length, 0);
-      const done = new Set((await this.ctx.repo.log(commits + 50)).map((c) => commitKey(c.trailers["Task-Id"], c.subject)));
-      await executeIntent(intent, { repo: this.ctx.repo, alreadyCommitted: done, at: this.ctx.now() });
       const keys = intent.tasks.filter((t) => !t.escalation).map((t) => t.taskId);
+      try {
+        const done = new Set((await this.ctx.repo.log(commits + 50)).map((c) => commitKey(c.trailers["Task-Id"], c.subject)));
+        await executeIntent(intent, { repo: this.ctx.repo, alreadyCommitted: done, at: this.ctx.now() });
+      } catch (err) {
+        const failed = (this.failures.get(path) ?? 0) + 1;
+        this.failures.set(path, failed);
+        if (failed < STUCK_AFTER) throw err;
+        const aside = join(this.ctx.intentsDir, "stuck", basename(path));
+        await mkdir(dirname(aside), { recursive: true });
+        await rename(path, aside);
+        const why = `its recorded outcome could not be carried out after ${failed} tries (${(err as Error).message}); the intent is in ${aside}`;
+        this.ctx.log.error(`task(s) ${keys.join(", ")}: ${why}; the agent goes on`);
+        this.forget(path, intent.tasks.map((t) => t.taskId));
+        for (const key of keys) {
+          this.unfinished.delete(key);
+          this.ctx.onDurable(key, "stuck", why);
+        }
+        continue;
+      }
       this.ctx.ledger.markAll(keys, "done");
-      await unlink(path).catch(() => {});
-      this.dropLayers(intent.tasks.map((t) => t.taskId));
+      await unlink(path);
+      this.forget(path, intent.tasks.map((t) => t.taskId));
       for (const key of keys) {
         this.unfinished.delete(key);
         this.ctx.onDurable(key, how);
       }
     }
+  }
+
+  private forget(file: string, taskIds: string[]): void {
+    this.unfinishedFiles.delete(file);
+    this.failures.delete(file);
+    this.dropLayers(taskIds);
   }
 
   private enqueue(task: TaskIntent, onDone?: () => void): Promise<void> {
@@ -138,53 +176,61 @@ export class Committer {
     });
   }
 
+  /** Never throws: every outcome of the group is resolved or rejected. */
   private async commitGroup(group: Pending[]): Promise<void> {
+    let settled = false;
     // Not recorded: these outcomes and every one applied on top of them run again.
     const discard = (err: unknown) => {
       this.epoch++;
       group.push(...this.waiting.splice(0));
       this.dropLayers(group.map((p) => p.task.taskId));
       for (const p of group) p.reject(err);
+      settled = true;
     };
-    if (this.unfinished.size) {
-      // Earlier intents first: their state files must not land over newer ones.
+    try {
+      if (this.unfinishedFiles.size) {
+        // Earlier intents first: their state files must not land over newer ones.
+        try {
+          await this.finishIntents("finished");
+        } catch (err) {
+          return discard(err);
+        }
+      }
+      const intent: Intent = { tasks: group.map((p) => p.task) };
+      const outcomes = group.filter((p) => !p.task.escalation).map((p) => p.task.taskId);
+      let file: string;
       try {
-        await this.finishIntents("finished");
+        file = await writeIntent(this.ctx.intentsDir, intent);
       } catch (err) {
         return discard(err);
       }
-    }
-    const intent: Intent = { tasks: group.map((p) => p.task) };
-    const outcomes = group.filter((p) => !p.task.escalation).map((p) => p.task.taskId);
-    let file: string;
-    try {
-      file = await writeIntent(this.ctx.intentsDir, intent);
-    } catch (err) {
-      return discard(err);
-    }
-    for (const k of outcomes) this.unfinished.set(k, file);
-    this.ctx.crash("after-intent");
-    try {
+      this.unfinishedFiles.add(file);
+      for (const k of outcomes) this.unfinished.set(k, file);
+      this.ctx.crash("after-intent");
+      // From here on it is recorded: a failure leaves the intent for the next group (or a
+      // task's retry) to finish, and the outcomes stay applied in memory until then.
       await executeIntent(intent, { repo: this.ctx.repo, at: this.ctx.now(), crash: this.ctx.crash });
+      this.ctx.ledger.markAll(outcomes, "done");
+      this.ctx.crash("after-commit");
+      await unlink(file);
+      this.forget(file, group.map((p) => p.task.taskId));
+      const escalations = group.length - outcomes.length;
+      this.ctx.log.debug(`group commit: ${outcomes.length} task(s)${escalations ? ` and ${escalations} escalation(s)` : ""} in one intent`);
+      settled = true;
+      for (const p of group) {
+        this.unfinished.delete(p.task.taskId);
+        try {
+          if (!p.task.escalation) this.ctx.onDurable(p.task.taskId, "committed");
+          p.onDone?.();
+        } catch (err) {
+          this.ctx.log.error(`after committing ${p.task.taskId}: ${(err as Error).message}`);
+        }
+        p.resolve();
+      }
+      this.ctx.onGroup(outcomes.length);
     } catch (err) {
-      // Recorded: a retry finishes this intent instead of asking the model again (its
-      // outcomes stay applied in memory until then).
-      for (const p of group) p.reject(err);
-      return;
+      if (!settled) for (const p of group) p.reject(err);
     }
-    this.ctx.ledger.markAll(outcomes, "done");
-    this.ctx.crash("after-commit");
-    await unlink(file).catch(() => {});
-    this.dropLayers(group.map((p) => p.task.taskId));
-    const escalations = group.length - outcomes.length;
-    this.ctx.log.debug(`group commit: ${outcomes.length} task(s)${escalations ? ` and ${escalations} escalation(s)` : ""} in one intent`);
-    for (const p of group) {
-      this.unfinished.delete(p.task.taskId);
-      if (!p.task.escalation) this.ctx.onDurable(p.task.taskId, "committed");
-      p.onDone?.();
-      p.resolve();
-    }
-    this.ctx.onGroup(outcomes.length);
   }
 
   private dropLayers(keys: string[]): void {
