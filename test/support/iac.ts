@@ -26,6 +26,21 @@ export const subjects = (data: string, name: string) => git(repo(data, name), "l
 export const committed = (data: string, name: string, subject: string) => subjects(data, name).includes(subject);
 export const lastCommit = (data: string, name: string, grep: string) => git(repo(data, name), "log", "-1", `--grep=${grep}`, "--format=%B");
 
+/** Data dirs made (or tracked) by a test, removed by its harness after it. */
+function tempDirs(dirs: string[]) {
+  return {
+    dataDir(y: string): string {
+      const d = dataDirWith(y);
+      dirs.push(d);
+      return d;
+    },
+    /** Removes this folder after the test too. */
+    track(dir: string): void {
+      dirs.push(dir);
+    },
+  };
+}
+
 /**
  * The CLI-level IAC suites' set-up: the scripted server's lifecycle, `agentos run` processes
  * and data dirs stopped and removed after each test (their output printed on failure with
@@ -52,15 +67,7 @@ export function cliHarness(llm: LlmServer) {
       return r;
     },
     cli: (...args: string[]) => runCli(args, env()),
-    dataDir(y: string): string {
-      const d = dataDirWith(y);
-      dirs.push(d);
-      return d;
-    },
-    /** Removes this folder after the test too. */
-    track(dir: string): void {
-      dirs.push(dir);
-    },
+    ...tempDirs(dirs),
   };
 }
 
@@ -88,14 +95,6 @@ export function runtimeHarness(llm: LlmServer) {
       await rt.start();
       return s;
     },
-    dataDir(y: string): string {
-      const d = dataDirWith(y);
-      dirs.push(d);
-      return d;
-    },
-    /** Removes this folder after the test too. */
-    track(dir: string): void {
-      dirs.push(dir);
-    },
+    ...tempDirs(dirs),
   };
 }
