@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Env } from "../src/config/schema.js";
 import { createLogger } from "../src/log.js";
-import { Runtime } from "../src/runtime/runtime.js";
+import { Runtime } from "../src/agent/runtime.js";
 import { acquireLease, leaseIsLive, readLease } from "../src/store/lease.js";
 import { countEffects } from "./support/checker.js";
 import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, runCliAsync, shellAppend, startRun } from "./support/harness.js";

@@ -4,7 +4,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { AgentRepo } from "../src/git/repo.js";
+import { AgentRepo } from "../src/commit/git/repo.js";
 import { fsckStrict, git, removeDir, tempDir } from "./support/harness.js";
 
 const dirs: string[] = [];

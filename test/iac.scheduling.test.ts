@@ -5,11 +5,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import type { AgentEvents } from "../src/runtime/agent.js";
-import { readAgentStatusFile } from "../src/runtime/agent.js";
-import { Runtime } from "../src/runtime/runtime.js";
-import { AgentQueue, type Schedulable } from "../src/scheduler/agent-queue.js";
-import { listDeadLetters } from "../src/scheduler/dead-letters.js";
+import type { AgentEvents } from "../src/agent/agent.js";
+import { readAgentStatusFile } from "../src/agent/agent.js";
+import { Runtime } from "../src/agent/runtime.js";
+import { AgentQueue, type Schedulable } from "../src/schedule/agent-queue.js";
+import { listDeadLetters } from "../src/schedule/dead-letters.js";
 import { agentPaths } from "../src/store/layout.js";
 import { eventually, fsckStrict, git, read, shellAppend } from "./support/harness.js";
 import { runtimeHarness, agent, yaml, repo, queue } from "./support/iac.js";

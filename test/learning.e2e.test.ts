@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Env } from "../src/config/schema.js";
-import { estimateTokens } from "../src/learning/markdown.js";
+import { estimateTokens } from "../src/store/markdown.js";
 import { createLogger } from "../src/log.js";
-import { Runtime } from "../src/runtime/runtime.js";
+import { Runtime } from "../src/agent/runtime.js";
 import { dataDirWith, fsckStrict, git, read, removeDir } from "./support/harness.js";
 import { startLlmServer, type LlmServer, type RecordedRequest } from "./support/llm-server.js";
 

@@ -3,13 +3,13 @@
 // bounded prompt. No disk, no network: these are the rules the runtime applies.
 import { describe, expect, it } from "vitest";
 import { AgentsFile } from "../src/config/schema.js";
-import { applyOutcome, type Applied, type LearningFiles, type Outcome } from "../src/learning/apply.js";
-import { auditOutcome, AUDIT_RULES, fallbackAudit, graderMessages, llmGrader, parseGrade, type AuditInput } from "../src/learning/audit.js";
-import { addGoal, completeGoal, emptyGoals, parseGoals, renderGoals } from "../src/learning/goals.js";
-import { estimateTokens } from "../src/learning/markdown.js";
-import { buildPrompt, cutAtParagraph, type PromptInput } from "../src/learning/prompt.js";
-import { appendReflection, emptyReflections, parseReflections } from "../src/learning/reflections.js";
-import { emptyRewards, parseRewards } from "../src/learning/rewards.js";
+import { applyOutcome, type Applied, type LearningFiles, type Outcome } from "../src/apply/apply.js";
+import { auditOutcome, AUDIT_RULES, fallbackAudit, graderMessages, llmGrader, parseGrade, type AuditInput } from "../src/apply/audit.js";
+import { addGoal, completeGoal, emptyGoals, parseGoals, renderGoals } from "../src/apply/goals.js";
+import { estimateTokens } from "../src/store/markdown.js";
+import { buildPrompt, cutAtParagraph, type PromptInput } from "../src/work/prompt.js";
+import { appendReflection, emptyReflections, parseReflections } from "../src/apply/reflections.js";
+import { emptyRewards, parseRewards } from "../src/apply/rewards.js";
 import {
   archivePath,
   effectiveEvidence,
@@ -21,8 +21,8 @@ import {
   skillsOf,
   weakestFirst,
   type SkillEntry,
-} from "../src/learning/skills.js";
-import type { StepResponse } from "../src/llm/schema.js";
+} from "../src/apply/skills.js";
+import type { StepResponse } from "../src/work/llm/schema.js";
 
 const T0 = new Date("2026-04-01T00:00:00Z");
 const DAY = 86_400_000;

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseTaskFile, type ParsedBlock, type TaskBlock } from "../src/tasks/parse.js";
-import { generateTaskId, serializeBlock } from "../src/tasks/serialize.js";
+import { parseTaskFile, type ParsedBlock, type TaskBlock } from "../src/parse/task-blocks.js";
+import { generateTaskId, serializeBlock } from "../src/parse/serialize.js";
 import { FIXTURES } from "./support/harness.js";
 
 const tasks = (r: { blocks: ParsedBlock[] }): TaskBlock[] => r.blocks.filter((b) => b.kind === "task").map((b) => b.block as TaskBlock);

@@ -1,7 +1,7 @@
 // Names that come from files people edit never reach the filesystem unchecked.
 import { describe, expect, it } from "vitest";
-import { parseSkills } from "../src/learning/skills.js";
-import { isInsideRepo } from "../src/worker/intent.js";
+import { parseSkills } from "../src/apply/skills.js";
+import { isInsideRepo } from "../src/commit/intent.js";
 
 describe("paths from edited files", () => {
   it("treats a skills.md header that is not a plain name as unreadable (it would become a file name)", () => {

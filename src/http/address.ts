@@ -1,7 +1,7 @@
 // Where the REST API listens, and whether it may: parses `host:port` (HTTP_ADDR, --http)
 // and refuses a non-loopback address without AGENTOS_API_TOKEN. Never opens a socket.
 import { isIP } from "node:net";
-import { UserError } from "../commands/common.js";
+import { UserError } from "../ops/common.js";
 
 export interface ListenAddress {
   host: string;

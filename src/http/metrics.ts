@@ -2,8 +2,8 @@
 // runtime's AgentEvents, gauges read from the live agents at scrape time.
 // Label values are agent names and fixed enums only, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { AgentEvents } from "../runtime/agent.js";
-import type { Runtime } from "../runtime/runtime.js";
+import type { AgentEvents } from "../agent/agent.js";
+import type { Runtime } from "../agent/runtime.js";
 
 export interface RuntimeMetrics {
   registry: Registry;

@@ -4,12 +4,12 @@
 import { readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
-import { parseRewards } from "../learning/rewards.js";
-import type { AgentRuntime } from "../runtime/agent.js";
-import { listDeadLetters } from "../scheduler/dead-letters.js";
+import { parseRewards } from "../apply/rewards.js";
+import type { AgentRuntime } from "../agent/agent.js";
+import { listDeadLetters } from "../schedule/dead-letters.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
-import { parseTaskFile } from "../tasks/parse.js";
+import { parseTaskFile } from "../parse/task-blocks.js";
 import type { TaskStatus } from "./schemas.js";
 
 /** The task files an agent reads: queue.md, then its inbox and handoff message files. */

@@ -6,8 +6,8 @@ import { baseEnv, dataDirWith, git, removeDir, runCli, startRun, type RunningCli
 import type { LlmServer } from "./llm-server.js";
 import { Env } from "../../src/config/schema.js";
 import { createLogger } from "../../src/log.js";
-import type { AgentEvents } from "../../src/runtime/agent.js";
-import { Runtime } from "../../src/runtime/runtime.js";
+import type { AgentEvents } from "../../src/agent/agent.js";
+import { Runtime } from "../../src/agent/runtime.js";
 
 export const agent = (name: string, cls = "medium", segments = "") =>
   `  - name: ${name}\n    persona: "${name} persona."\n    throughput_class: ${cls}\n${segments}`;

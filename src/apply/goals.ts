@@ -2,7 +2,7 @@
 // their own sections with a date, so nothing disappears silently. A person's lines
 // (notes, other sections, goals ticked by hand) are kept; lines inside a goal section
 // that are not goals are kept where they are and reported.
-import { canonicalName, day, lines, oneLine, type FileProblem } from "./markdown.js";
+import { canonicalName, day, lines, oneLine, type FileProblem } from "../store/markdown.js";
 
 export interface Goal {
   text: string;

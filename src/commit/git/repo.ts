@@ -13,7 +13,7 @@ import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
-import { writeFilesAtomic } from "../store/files.js";
+import { writeFilesAtomic } from "../../store/files.js";
 
 export interface Trailers {
   "Task-Id"?: string;

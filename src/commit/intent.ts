@@ -4,9 +4,9 @@
 // parts git does not show yet.
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
-import type { CommitPlan } from "../learning/apply.js";
+import type { CommitPlan } from "../apply/apply.js";
 import { appendDurable, ensureDir, readTextIfExists, writeFileAtomic } from "../store/files.js";
-import type { AgentRepo } from "../git/repo.js";
+import type { AgentRepo } from "./git/repo.js";
 
 /** A file outside the agent's repository: a handoff message or a shared-segment note. */
 export interface ExternalEffect {

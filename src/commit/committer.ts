@@ -6,7 +6,7 @@
 // fsyncs and the index write: what limits an agent when its model answers fast.
 import { mkdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import type { AgentRepo } from "../git/repo.js";
+import type { AgentRepo } from "./git/repo.js";
 import type { Logger } from "../log.js";
 import type { Ledger } from "../store/ledger.js";
 import { commitKey, executeIntent, readIntents, writeIntent, type Intent, type TaskIntent } from "./intent.js";

@@ -3,10 +3,10 @@
 // the caller's job, which is how a person's edits win; a file is written only when
 // its text changes, and what a person wrote that we cannot read is kept and reported.
 import type { AgentsFile } from "../config/schema.js";
-import type { StepResponse } from "../llm/schema.js";
+import type { StepResponse } from "../work/llm/schema.js";
 import { auditOutcome, type Audit } from "./audit.js";
 import { addGoal, completeGoal, parseGoals, renderGoals, settleTicked } from "./goals.js";
-import { isoSecond, oneLine, type FileProblem } from "./markdown.js";
+import { isoSecond, oneLine, type FileProblem } from "../store/markdown.js";
 import { addReflection, parseReflectionsFile, renderReflections } from "./reflections.js";
 import { addReward, negativeStreak, parseRewards, renderRewards, rewardEntry, type Reward, type Totals } from "./rewards.js";
 import {

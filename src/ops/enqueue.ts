@@ -6,8 +6,8 @@ import { join } from "node:path";
 import type { AgentsFile, Priority } from "../config/schema.js";
 import { appendDurable, ensureDir, readTaskFile, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
-import { headerIds, TASK_ID_PATTERN } from "../tasks/parse.js";
-import { generateTaskId, serializeBlock } from "../tasks/serialize.js";
+import { headerIds, TASK_ID_PATTERN } from "../parse/task-blocks.js";
+import { generateTaskId, serializeBlock } from "../parse/serialize.js";
 import { UserError } from "./common.js";
 
 export interface EnqueueRequest {

@@ -4,7 +4,7 @@ import { join, relative, resolve } from "node:path";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
 import { readTaskFile } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
-import { parseTaskFile } from "../tasks/parse.js";
+import { parseTaskFile } from "../parse/task-blocks.js";
 
 export interface ValidationReport {
   errors: string[];

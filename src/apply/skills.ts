@@ -3,7 +3,7 @@
 // when over the cap. A person's text wins: entries we do not change are written back
 // exactly as read, changed ones keep every line we do not own, and entries we cannot
 // read are kept verbatim and reported with their line.
-import { canonicalName, day, isoSecond, lines, oneLine, slugify, type FileProblem } from "./markdown.js";
+import { canonicalName, day, isoSecond, lines, oneLine, slugify, type FileProblem } from "../store/markdown.js";
 
 export interface SkillEntry {
   kind: "skill";

@@ -1,6 +1,6 @@
 // reflections.md: the last `keep_last` lessons, newest last; older ones stay in git
 // history. Lines a person wrote that are not reflections are kept above the list.
-import { lines, oneLine, type FileProblem } from "./markdown.js";
+import { lines, oneLine, type FileProblem } from "../store/markdown.js";
 
 export interface Reflection {
   at: string;

@@ -5,14 +5,14 @@ import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
-import { AgentRepo } from "../git/repo.js";
+import { AgentRepo } from "../commit/git/repo.js";
 import type { Logger } from "../log.js";
-import { emptyGoals } from "../learning/goals.js";
-import { emptyReflections } from "../learning/reflections.js";
-import { emptyRewards } from "../learning/rewards.js";
-import { emptySkills } from "../learning/skills.js";
-import { agentPaths, sharedPaths, type AgentPaths } from "./layout.js";
-import { ensureDir, exists, readTextIfExists, writeFileAtomic, writeFilesAtomic } from "./files.js";
+import { emptyGoals } from "../apply/goals.js";
+import { emptyReflections } from "../apply/reflections.js";
+import { emptyRewards } from "../apply/rewards.js";
+import { emptySkills } from "../apply/skills.js";
+import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
+import { ensureDir, exists, readTextIfExists, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 

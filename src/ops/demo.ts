@@ -6,11 +6,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadEnv } from "../config/load.js";
-import { AgentRepo } from "../git/repo.js";
-import { OfflineModel } from "../llm/offline.js";
+import { AgentRepo } from "../commit/git/repo.js";
+import { OfflineModel } from "../work/llm/offline.js";
 import { createLogger } from "../log.js";
-import { Runtime } from "../runtime/runtime.js";
-import { agentAuthor } from "../store/bootstrap.js";
+import { Runtime } from "../agent/runtime.js";
+import { agentAuthor } from "../agent/bootstrap.js";
 import { agentPaths } from "../store/layout.js";
 
 export const fixturesDir = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "fixtures");

@@ -4,8 +4,8 @@
 // (`rule_based`, pure) and a short grader prompt for a model (`llm`), whose call is
 // injected so this module does no I/O.
 import * as z from "zod";
-import type { ChatMessage } from "../llm/types.js";
-import { extractJson } from "../llm/schema.js";
+import type { ChatMessage } from "../work/llm/types.js";
+import { extractJson } from "../work/llm/schema.js";
 import type { Reward } from "./rewards.js";
 
 export interface AuditInput {

@@ -1,6 +1,6 @@
 // The built-in offline model: deterministic, contract-valid, no network, no key.
 // It lets anyone see the whole flow (`agentos demo`); every answer says it is offline.
-import { slugify } from "../learning/markdown.js";
+import { slugify } from "../../store/markdown.js";
 import type { StepResponse } from "./schema.js";
 import type { ChatMessage, StepModel, StepResult } from "./types.js";
 

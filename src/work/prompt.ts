@@ -3,11 +3,11 @@
 // marker if one alone is too big); optional parts are added most valuable first,
 // and what does not fit is left out oldest / least relevant first and counted,
 // never cut mid-text. The result never exceeds `maxTokens` (estimated at 4 chars a token).
-import type { ChatMessage } from "../llm/types.js";
-import { estimateTokens, oneLine, words } from "./markdown.js";
-import type { Reflection } from "./reflections.js";
-import { renderRewardLine, type RewardEntry } from "./rewards.js";
-import type { SkillEntry } from "./skills.js";
+import type { ChatMessage } from "./llm/types.js";
+import { estimateTokens, oneLine, words } from "../store/markdown.js";
+import type { Reflection } from "../apply/reflections.js";
+import { renderRewardLine, type RewardEntry } from "../apply/rewards.js";
+import type { SkillEntry } from "../apply/skills.js";
 
 export interface PromptInput {
   agent: string;

@@ -2,12 +2,12 @@
 import { readFile, unlink } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
-import { isoSecond } from "../learning/markdown.js";
-import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../scheduler/dead-letters.js";
+import { isoSecond } from "../store/markdown.js";
+import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../schedule/dead-letters.js";
 import { ensureDir, writeFileAtomic } from "../store/files.js";
 import { sharedPaths } from "../store/layout.js";
-import { parseTaskFile } from "../tasks/parse.js";
-import { serializeBlock } from "../tasks/serialize.js";
+import { parseTaskFile } from "../parse/task-blocks.js";
+import { serializeBlock } from "../parse/serialize.js";
 import { UserError } from "./common.js";
 
 export async function findDeadLetters(dataDir: string, file: AgentsFile, filter: { agent?: string; reason?: string }): Promise<StoredDeadLetter[]> {

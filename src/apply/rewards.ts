@@ -2,7 +2,7 @@
 // `keep_last` kept, and a totals line counting every outcome since the start, so the
 // history stays summarised after old lines are trimmed (they remain in git history).
 // Lines a person added are kept; reward lines we cannot read are kept and reported.
-import { isoSecond, lines, oneLine, type FileProblem } from "./markdown.js";
+import { isoSecond, lines, oneLine, type FileProblem } from "../store/markdown.js";
 
 export type Reward = -1 | 0 | 1;
 

@@ -3,14 +3,14 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
-import { parseGoals } from "../learning/goals.js";
-import { parseRewards } from "../learning/rewards.js";
-import { parseSkills, skillsOf } from "../learning/skills.js";
-import { readAgentStatusFile } from "../runtime/agent.js";
+import { parseGoals } from "../apply/goals.js";
+import { parseRewards } from "../apply/rewards.js";
+import { parseSkills, skillsOf } from "../apply/skills.js";
+import { readAgentStatusFile } from "../agent/agent.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { leaseIsLive, readLease } from "../store/lease.js";
-import { parseTaskFile } from "../tasks/parse.js";
+import { parseTaskFile } from "../parse/task-blocks.js";
 
 export interface AgentReport {
   name: string;

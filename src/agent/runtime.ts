@@ -5,16 +5,16 @@ import { join, relative } from "node:path";
 import { request } from "undici";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
 import type { AgentConfig, AgentsFile, Env } from "../config/schema.js";
-import { isoSecond } from "../learning/markdown.js";
-import { ProviderModel, closeProviderPools } from "../llm/client.js";
-import { OFFLINE_MODEL, OfflineModel } from "../llm/offline.js";
-import type { StepModel } from "../llm/types.js";
+import { isoSecond } from "../store/markdown.js";
+import { ProviderModel, closeProviderPools } from "../work/llm/client.js";
+import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
+import type { StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
-import { writeDeadLetter } from "../scheduler/dead-letters.js";
-import { bootstrapAgent } from "../store/bootstrap.js";
+import { writeDeadLetter } from "../schedule/dead-letters.js";
+import { bootstrapAgent } from "./bootstrap.js";
 import { ensureDir } from "../store/files.js";
 import { isMessageFileName, sharedPaths } from "../store/layout.js";
-import { TaskWatcher } from "../watch/watcher.js";
+import { TaskWatcher } from "../source/watcher.js";
 import { AgentRuntime, type AgentEvents } from "./agent.js";
 
 export interface RuntimeOptions {

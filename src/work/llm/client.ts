@@ -3,7 +3,7 @@
 // extraction, one repair request), bounded retries with backoff and jitter.
 // The API key goes in one header and nowhere else (never logged).
 import { Pool } from "undici";
-import type { Logger } from "../log.js";
+import type { Logger } from "../../log.js";
 import { extractJson, stepJsonSchema, validateStep, type StepResponse } from "./schema.js";
 import { StepError, type ChatMessage, type ReplyFormat, type StepModel, type StepResult } from "./types.js";
 

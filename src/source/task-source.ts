@@ -13,7 +13,7 @@ import { constants, statSync, type Stats } from "node:fs";
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
-import { parseTaskFile, type ParsedBlock } from "../tasks/parse.js";
+import { parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
 
 export type SourceKind = "queue" | "inbox" | "handoff";
 
