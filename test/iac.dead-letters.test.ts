@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { eventually, fsckStrict, read, shellAppend } from "./support/harness.js";
 import { cliHarness, agent, yaml, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
-import { renderDeadLetter } from "../src/schedule/dead-letters.js";
+import { renderDeadLetter } from "../src/store/dead-letters.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const llm: LlmServer = await startLlmServer();

@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readdirSync, renameSync, writeFileSync
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requeueDeadLetter } from "../src/ops/dead-letters.js";
-import { listDeadLetters } from "../src/schedule/dead-letters.js";
+import { listDeadLetters } from "../src/store/dead-letters.js";
 import { eventually, fsckStrict, git, read, shellAppend, tempDir } from "./support/harness.js";
 import { runtimeHarness, agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";

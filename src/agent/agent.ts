@@ -4,10 +4,11 @@
 // a lock, so one slow or broken agent never holds up another.
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
-import { readdir, readFile, unlink } from "node:fs/promises";
+import { readdir, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
+import type { AgentStatus } from "../store/status-file.js";
 import { AgentRepo } from "../commit/git/repo.js";
 import { applyOutcome, type Applied } from "../apply/apply.js";
 import { fallbackAudit, GRADE_FORMAT, llmGrader, type Audit, type Grader } from "../apply/audit.js";
@@ -20,7 +21,7 @@ import { parseSkills, skillsOf } from "../apply/skills.js";
 import { StepError, type StepModel, type StepResult } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
 import { AgentQueue, type QueueSettings, type Schedulable } from "../schedule/agent-queue.js";
-import { requeueState, writeDeadLetter, type DeadLetterReason } from "../schedule/dead-letters.js";
+import { requeueState, writeDeadLetter, type DeadLetterReason } from "../store/dead-letters.js";
 import { agentAuthor } from "./bootstrap.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, TextCache, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../store/layout.js";
@@ -79,17 +80,6 @@ interface TrackedTask extends Schedulable {
   expired?: boolean;
 }
 
-export interface AgentStatus {
-  name: string;
-  throughput_class: string;
-  waiting: number;
-  ready: number;
-  in_flight: number;
-  retrying: number;
-  processed: number;
-  paused?: { reason: string; since: string };
-  source_errors: string[];
-}
 
 const PROBE_MIN_MS = 5_000;
 const PROBE_MAX_MS = 300_000;
@@ -1061,9 +1051,3 @@ export class AgentRuntime {
 }
 
 const crashCounts = new Map<string, number>();
-
-
-export async function readAgentStatusFile(paths: AgentPaths): Promise<AgentStatus | undefined> {
-  const text = await readFile(join(paths.state, "status.json"), "utf8").catch(() => undefined);
-  return text ? (JSON.parse(text) as AgentStatus) : undefined;
-}

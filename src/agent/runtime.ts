@@ -10,7 +10,7 @@ import { ProviderModel, closeProviderPools } from "../work/llm/client.js";
 import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
 import type { StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
-import { writeDeadLetter } from "../schedule/dead-letters.js";
+import { writeDeadLetter } from "../store/dead-letters.js";
 import { bootstrapAgent } from "./bootstrap.js";
 import { ensureDir } from "../store/files.js";
 import { isMessageFileName, sharedPaths } from "../store/layout.js";

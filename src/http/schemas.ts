@@ -3,7 +3,7 @@
 // from here, so the docs cannot drift from what the server accepts.
 import * as z from "zod";
 import { NAME_PATTERN, Priority } from "../config/schema.js";
-import { DEAD_LETTER_REASONS } from "../schedule/dead-letters.js";
+import { DEAD_LETTER_REASONS } from "../store/dead-letters.js";
 import { TASK_ID_PATTERN } from "../parse/task-blocks.js";
 
 /** Largest request body accepted (bytes); a task text near it is a prompt no model takes anyway. */

@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
 import { parseRewards } from "../apply/rewards.js";
 import type { AgentRuntime } from "../agent/agent.js";
-import { listDeadLetters } from "../schedule/dead-letters.js";
+import { listDeadLetters } from "../store/dead-letters.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../parse/task-blocks.js";

@@ -3,7 +3,7 @@ import { readFile, unlink } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
 import { isoSecond } from "../store/markdown.js";
-import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../schedule/dead-letters.js";
+import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../store/dead-letters.js";
 import { ensureDir, writeFileAtomic } from "../store/files.js";
 import { sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../parse/task-blocks.js";

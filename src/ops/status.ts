@@ -6,7 +6,7 @@ import type { AgentsFile } from "../config/schema.js";
 import { parseGoals } from "../apply/goals.js";
 import { parseRewards } from "../apply/rewards.js";
 import { parseSkills, skillsOf } from "../apply/skills.js";
-import { readAgentStatusFile } from "../agent/agent.js";
+import { readAgentStatusFile } from "../store/status-file.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { leaseIsLive, readLease } from "../store/lease.js";

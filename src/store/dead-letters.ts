@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureDir, writeFileAtomic } from "../store/files.js";
+import { ensureDir, writeFileAtomic } from "./files.js";
 
 export const DEAD_LETTER_REASONS = ["expired", "invalid", "duplicate", "delivery_limit", "hop_limit", "unknown_agent"] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
