@@ -5,23 +5,15 @@ import { describe, expect, it } from "vitest";
 import { AgentsFile } from "../src/config/schema.js";
 import { applyOutcome, type Applied, type LearningFiles, type Outcome } from "../src/apply/apply.js";
 import { auditOutcome, AUDIT_RULES, fallbackAudit, graderMessages, llmGrader, parseGrade, type AuditInput } from "../src/apply/audit.js";
-import { addGoal, completeGoal, emptyGoals, parseGoals, renderGoals } from "../src/apply/goals.js";
+import { addGoal, completeGoal, emptyGoals } from "../src/apply/goals.js";
 import { estimateTokens } from "../src/store/markdown.js";
 import { buildPrompt, cutAtParagraph, type PromptInput } from "../src/work/prompt.js";
-import { appendReflection, emptyReflections, parseReflections } from "../src/apply/reflections.js";
-import { emptyRewards, parseRewards } from "../src/apply/rewards.js";
-import {
-  archivePath,
-  effectiveEvidence,
-  emptySkills,
-  noteSkillReuse,
-  parseSkills,
-  pruneSkills,
-  renderSkills,
-  skillsOf,
-  weakestFirst,
-  type SkillEntry,
-} from "../src/apply/skills.js";
+import { appendReflection } from "../src/apply/reflections.js";
+import { archivePath, effectiveEvidence, pruneSkills, weakestFirst } from "../src/apply/skills.js";
+import { parseGoals, renderGoals } from "../src/store/goals.js";
+import { emptyReflections, parseReflections } from "../src/store/reflections.js";
+import { emptyRewards, parseRewards } from "../src/store/rewards.js";
+import { emptySkills, noteSkillReuse, parseSkills, renderSkills, skillsOf, type SkillEntry } from "../src/store/skills.js";
 import type { StepResponse } from "../src/work/llm/schema.js";
 
 const T0 = new Date("2026-04-01T00:00:00Z");

@@ -1,6 +1,6 @@
 // Names that come from files people edit never reach the filesystem unchecked.
 import { describe, expect, it } from "vitest";
-import { parseSkills } from "../src/apply/skills.js";
+import { parseSkills } from "../src/store/skills.js";
 import { isInsideRepo } from "../src/commit/intent.js";
 
 describe("paths from edited files", () => {

@@ -8,9 +8,9 @@ import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../commit/git/repo.js";
 import type { Logger } from "../log.js";
 import { emptyGoals } from "../apply/goals.js";
-import { emptyReflections } from "../apply/reflections.js";
-import { emptyRewards } from "../apply/rewards.js";
-import { emptySkills } from "../apply/skills.js";
+import { emptyReflections } from "../store/reflections.js";
+import { emptyRewards } from "../store/rewards.js";
+import { emptySkills } from "../store/skills.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { ensureDir, exists, readTextIfExists, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
 

@@ -5,23 +5,15 @@
 import type { AgentsFile } from "../config/schema.js";
 import type { StepResponse } from "../work/llm/schema.js";
 import { auditOutcome, type Audit } from "./audit.js";
-import { addGoal, completeGoal, parseGoals, renderGoals, settleTicked } from "./goals.js";
+import { addGoal, completeGoal, settleTicked } from "./goals.js";
+import { addReflection } from "./reflections.js";
+import { addReward, negativeStreak } from "./rewards.js";
+import { archivePath, pruneSkills, recordFailures, recordSkill } from "./skills.js";
+import { parseGoals, renderGoals } from "../store/goals.js";
 import { isoSecond, oneLine, type FileProblem } from "../store/markdown.js";
-import { addReflection, parseReflectionsFile, renderReflections } from "./reflections.js";
-import { addReward, negativeStreak, parseRewards, renderRewards, rewardEntry, type Reward, type Totals } from "./rewards.js";
-import {
-  archivePath,
-  noteSkillReuse,
-  parseSkills,
-  pruneSkills,
-  recordFailures,
-  recordSkill,
-  renderArchivedSkill,
-  renderSkillFile,
-  renderSkills,
-  skillProblems,
-  type Archived,
-} from "./skills.js";
+import { parseReflectionsFile, renderReflections } from "../store/reflections.js";
+import { parseRewards, renderRewards, rewardEntry, type Reward, type Totals } from "../store/rewards.js";
+import { noteSkillReuse, parseSkills, renderArchivedSkill, renderSkillFile, renderSkills, skillProblems, type Archived } from "../store/skills.js";
 
 export interface LearningFiles {
   skills: string;

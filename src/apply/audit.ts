@@ -6,7 +6,7 @@
 import * as z from "zod";
 import type { ChatMessage } from "../work/llm/types.js";
 import { extractJson } from "../work/llm/schema.js";
-import type { Reward } from "./rewards.js";
+import type { Reward } from "../store/rewards.js";
 
 export interface AuditInput {
   reward: Reward;

@@ -1,44 +1,10 @@
-// reflections.md: the last `keep_last` lessons, newest last; older ones stay in git
-// history. Lines a person wrote that are not reflections are kept above the list.
-import { lines, oneLine, type FileProblem } from "../store/markdown.js";
-
-export interface Reflection {
-  at: string;
-  task: string;
-  text: string;
-}
-
-export interface ReflectionsFile {
-  notes: string[];
-  entries: Reflection[];
-  /** List items that look like reflections but cannot be read: kept as notes, reported. */
-  problems: FileProblem[];
-}
-
-const ENTRY = /^- (\S+) \| (\S+) \| (.*)$/;
-
-export const emptyReflections = (): string => renderReflections([]);
-
-export function parseReflectionsFile(text: string): ReflectionsFile {
-  const out: ReflectionsFile = { notes: [], entries: [], problems: [] };
-  lines(text).forEach((line, i) => {
-    const m = ENTRY.exec(line);
-    if (m) return void out.entries.push({ at: m[1]!, task: m[2]!, text: m[3]! });
-    if (line.trim() === "" || (line === "# Reflections" && !out.notes.length && !out.entries.length)) return;
-    out.notes.push(line);
-    if (/^- \S+ \|/.test(line)) out.problems.push({ file: "reflections.md", line: i + 1, message: "expected `- <time> | <task-id> | <lesson>`" });
-  });
-  return out;
-}
-
-export const parseReflections = (text: string): Reflection[] => parseReflectionsFile(text).entries;
+// The rules over reflections.md: the last `keep_last` lessons are kept, newest last;
+// older ones stay in git history. The file's format is store/reflections.ts.
+import { oneLine } from "../store/markdown.js";
+import { parseReflectionsFile, renderReflections, type Reflection } from "../store/reflections.js";
 
 export function addReflection(list: Reflection[], r: Reflection, keepLast: number): Reflection[] {
   return [...list, { ...r, text: oneLine(r.text, 500) }].slice(-keepLast);
-}
-
-export function renderReflections(list: Reflection[], notes: string[] = []): string {
-  return ["# Reflections", "", ...(notes.length ? [...notes, ""] : []), ...list.map((r) => `- ${r.at} | ${r.task} | ${r.text}`), ""].join("\n");
 }
 
 /** reflections.md with one more reflection, trimmed to `keepLast`, a person's notes kept. */

@@ -1,125 +1,12 @@
-// rewards.md: one line per outcome (the seed's `grep "^-\s*reward:"` works), the last
-// `keep_last` kept, and a totals line counting every outcome since the start, so the
-// history stays summarised after old lines are trimmed (they remain in git history).
-// Lines a person added are kept; reward lines we cannot read are kept and reported.
-import { isoSecond, lines, oneLine, type FileProblem } from "../store/markdown.js";
-
-export type Reward = -1 | 0 | 1;
-
-export interface RewardEntry {
-  reward: Reward;
-  task: string;
-  at: string;
-  audit?: Reward;
-  reason: string;
-}
-
-export interface Totals {
-  plus: number;
-  zero: number;
-  minus: number;
-  /** Outcomes where the audit's score differed from the agent's own. */
-  disagreed: number;
-}
-
-export interface RewardsFile {
-  /** A person's lines (notes, reward lines we could not read), kept verbatim above the entries. */
-  notes: string[];
-  entries: RewardEntry[];
-  totals: Totals;
-  /** False when the totals line is missing or unreadable: totals then count only the lines present. */
-  totalsFound: boolean;
-  problems: FileProblem[];
-}
-
-const TOTALS = /^Totals since start: \+1: (\d+) \| 0: (\d+) \| -1: (\d+)(?: \| audit disagreed: (\d+))?/;
-const REWARD_LINE = /^-\s*reward:/;
-const REWARD = /^-\s*reward:\s*([+-]?[01])\s*(?:\|(.*))?$/;
-
-export const noTotals = (): Totals => ({ plus: 0, zero: 0, minus: 0, disagreed: 0 });
-
-export function emptyRewards(): string {
-  return renderRewards({ notes: [], entries: [], totals: noTotals(), totalsFound: true, problems: [] });
-}
-
-export function parseRewardLine(line: string): RewardEntry | undefined {
-  const m = REWARD.exec(line);
-  if (!m) return undefined;
-  const fields: Record<string, string> = {};
-  for (const part of (m[2] ?? "").split(" | ")) {
-    const i = part.indexOf(":");
-    if (i > 0) fields[part.slice(0, i).trim()] = part.slice(i + 1).trim();
-  }
-  const audit = fields.audit !== undefined && /^[+-]?[01]$/.test(fields.audit) ? (Number(fields.audit) as Reward) : undefined;
-  return { reward: Number(m[1]) as Reward, task: fields.task ?? "", at: fields.at ?? "", audit, reason: fields.reason ?? "" };
-}
-
-export function parseRewards(text: string): RewardsFile {
-  const entries: RewardEntry[] = [];
-  const notes: string[] = [];
-  const problems: FileProblem[] = [];
-  let totals: Totals | undefined;
-  lines(text).forEach((line, i) => {
-    if (REWARD_LINE.test(line)) {
-      const entry = parseRewardLine(line);
-      if (entry) return void entries.push(entry);
-      problems.push({ file: "rewards.md", line: i + 1, message: "expected `- reward: 1|0|-1 | task: <id> | at: <time> | audit: <score> | reason: <text>`" });
-      return void notes.push(line);
-    }
-    const t = TOTALS.exec(line);
-    if (t && !totals) {
-      totals = { plus: Number(t[1]), zero: Number(t[2]), minus: Number(t[3]), disagreed: Number(t[4] ?? 0) };
-      return;
-    }
-    if (line.startsWith("Totals since start:")) {
-      problems.push({ file: "rewards.md", line: i + 1, message: "expected `Totals since start: +1: <n> | 0: <n> | -1: <n>`; totals are rebuilt from git history" });
-      return void notes.push(line);
-    }
-    if (line.trim() === "" || (line === "# Rewards" && !notes.length && !entries.length)) return;
-    notes.push(line);
-  });
-  return { notes, entries, totals: totals ?? countTotals(entries), totalsFound: totals !== undefined, problems };
-}
-
-/** Totals of a list of outcomes (the shell counts git history with this when the totals line is gone). */
-export function countTotals(entries: Pick<RewardEntry, "reward" | "audit">[]): Totals {
-  const t = noTotals();
-  for (const e of entries) bump(t, e);
-  return t;
-}
-
-function bump(t: Totals, e: Pick<RewardEntry, "reward" | "audit">): void {
-  if (e.reward === 1) t.plus++;
-  else if (e.reward === 0) t.zero++;
-  else t.minus++;
-  if (e.audit !== undefined && e.audit !== e.reward) t.disagreed++;
-}
+// The rules over rewards.md: every outcome is counted in the totals, only the last
+// `keep_last` lines are kept, and a run of -1 outcomes is measured for the watchdog.
+// The file's format is store/rewards.ts.
+import { countInto, type RewardEntry, type RewardsFile } from "../store/rewards.js";
 
 export function addReward(file: RewardsFile, entry: RewardEntry, keepLast: number): RewardsFile {
   const totals = { ...file.totals };
-  bump(totals, entry);
+  countInto(totals, entry);
   return { ...file, entries: [...file.entries, entry].slice(-keepLast), totals, totalsFound: true };
-}
-
-export function renderRewardLine(e: RewardEntry): string {
-  const audit = e.audit === undefined ? "" : ` | audit: ${e.audit}`;
-  return `- reward: ${e.reward} | task: ${e.task} | at: ${e.at}${audit} | reason: ${oneLine(e.reason.replace(/\|/g, "/"))}`;
-}
-
-export function renderTotals(t: Totals): string {
-  return `Totals since start: +1: ${t.plus} | 0: ${t.zero} | -1: ${t.minus} | audit disagreed: ${t.disagreed} (${t.plus + t.zero + t.minus} outcomes; older lines are in git history)`;
-}
-
-export function renderRewards(file: RewardsFile): string {
-  return [
-    "# Rewards",
-    "",
-    renderTotals(file.totals),
-    "",
-    ...(file.notes.length ? [...file.notes, ""] : []),
-    ...file.entries.map(renderRewardLine),
-    "",
-  ].join("\n");
 }
 
 /** Consecutive -1 outcomes at the end of the history. */
@@ -128,11 +15,3 @@ export function negativeStreak(entries: RewardEntry[]): number {
   for (let i = entries.length - 1; i >= 0 && entries[i]!.reward === -1; i--) n++;
   return n;
 }
-
-export const rewardEntry = (reward: Reward, task: string, at: Date, reason: string, audit?: Reward): RewardEntry => ({
-  reward,
-  task,
-  at: isoSecond(at),
-  audit,
-  reason,
-});

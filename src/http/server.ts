@@ -10,7 +10,7 @@ import { UserError } from "../ops/common.js";
 import { findDeadLetters } from "../ops/dead-letters.js";
 import { enqueueTask } from "../ops/enqueue.js";
 import { agentReports, type AgentReport } from "../ops/status.js";
-import { parseRewards } from "../apply/rewards.js";
+import { parseRewards } from "../store/rewards.js";
 import type { Logger } from "../log.js";
 import type { Runtime } from "../agent/runtime.js";
 import { readTextIfExists } from "../store/files.js";

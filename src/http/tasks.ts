@@ -4,7 +4,7 @@
 import { readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
-import { parseRewards } from "../apply/rewards.js";
+import { parseRewards } from "../store/rewards.js";
 import type { AgentRuntime } from "../agent/agent.js";
 import { listDeadLetters } from "../store/dead-letters.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";

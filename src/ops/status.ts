@@ -3,9 +3,9 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
-import { parseGoals } from "../apply/goals.js";
-import { parseRewards } from "../apply/rewards.js";
-import { parseSkills, skillsOf } from "../apply/skills.js";
+import { parseGoals } from "../store/goals.js";
+import { parseRewards } from "../store/rewards.js";
+import { parseSkills, skillsOf } from "../store/skills.js";
 import { readAgentStatusFile } from "../store/status-file.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";

@@ -5,9 +5,9 @@
 // never cut mid-text. The result never exceeds `maxTokens` (estimated at 4 chars a token).
 import type { ChatMessage } from "./llm/types.js";
 import { estimateTokens, oneLine, words } from "../store/markdown.js";
-import type { Reflection } from "../apply/reflections.js";
-import { renderRewardLine, type RewardEntry } from "../apply/rewards.js";
-import type { SkillEntry } from "../apply/skills.js";
+import type { Reflection } from "../store/reflections.js";
+import { renderRewardLine, type RewardEntry } from "../store/rewards.js";
+import type { SkillEntry } from "../store/skills.js";
 
 export interface PromptInput {
   agent: string;
