@@ -1,14 +1,14 @@
 // `npm run bench [-- <names...>] [-- --quick]`: runs each benchmark in its own Node
 // process (so RSS and CPU figures are its own), prints one table and writes
 // bench/results/latest.json (a subset run replaces only its own entries there).
-// Names: pickup overhead drain concurrency many prompt. `--table` prints latest.json.
+// Names: pickup overhead drain concurrency many prompt startup. `--table` prints latest.json.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, machine } from "./lib.mjs";
 
-const ALL = ["pickup", "overhead", "drain", "concurrency", "many", "prompt"];
+const ALL = ["pickup", "overhead", "drain", "concurrency", "many", "prompt", "startup"];
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const names = args.filter((a) => !a.startsWith("--"));

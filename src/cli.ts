@@ -1,21 +1,34 @@
 #!/usr/bin/env node
 // The `agentos` command: run, validate, enqueue, status, dead-letters, init, demo, health.
-// Parses arguments and prints; the work is in commands/ and runtime/.
+// Parses arguments and prints; the work is in ops/ and agent/. Each command imports what
+// it uses when it runs (`--version` loads no zod, fastify or undici; `status` no runtime):
+// a command line tool that takes a second to say its version is one nobody scripts.
 import { readFileSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
+import * as nodeModule from "node:module";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { Priority } from "./config/schema.js";
-import { configOrExit, dataDirFrom, envOrExit, loggerFor, UserError } from "./ops/common.js";
-import { findDeadLetters, parseAge, purgeDeadLetters, readDeadLetterFile, requeueDeadLetter, resolveDeadLetterPath } from "./ops/dead-letters.js";
-import { fixturesDir, runDemo } from "./ops/demo.js";
-import { enqueueTask } from "./ops/enqueue.js";
-import { agentReports, renderReports } from "./ops/status.js";
-import { validateDataDir } from "./ops/validate.js";
-import { ConfigError, Runtime } from "./agent/runtime.js";
-import { ensureDir, exists } from "./store/files.js";
-import { agentPaths } from "./store/layout.js";
-import { leaseIsLive, readLease } from "./store/lease.js";
+
+// V8's code cache (in the OS temp dir) for the modules the command imports below: the
+// second `agentos status` compiles nothing. Silently off where the temp dir is read-only.
+nodeModule.enableCompileCache?.();
+
+// `node dist/cli.js` on an older Node would crash deep inside undici; say what is needed.
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 22)) {
+  console.error(
+    `agentos: needs Node.js 22.22 or newer; this is Node ${process.versions.node} (${process.execPath}). ` +
+      "Run it as `npx agentos` in the clone, or `agentos` after `npm install -g .` (both use the Node 24 that `npm install` brings), or install Node 24 (https://nodejs.org, `nvm install 24`).",
+  );
+  process.exit(1);
+}
+
+// The values of config/schema's Priority, written out so that parsing arguments needs no zod.
+const PRIORITIES = ["high", "normal", "low"] as const;
+type Priority = (typeof PRIORITIES)[number];
+
+/** The helpers every command needs (config and env loading: zod, yaml), loaded on first use. */
+const common = () => import("./ops/common.js");
 
 const program = new Command("agentos")
   .description("Event-driven runtime for self-learning LLM agents that live as files and git history")
@@ -38,6 +51,8 @@ program
   .option("--poll", "poll files instead of inotify (NFS, Docker Desktop bind mounts); also AGENTOS_WATCH_POLL=1")
   .option("--http <addr>", "serve the REST API, health and metrics at host:port (also HTTP_ADDR)")
   .action(async (opts: { data?: string; agent?: string[]; once?: boolean; offline?: boolean; poll?: boolean; http?: string }) => {
+    const { envOrExit, dataDirFrom, loggerFor, UserError } = await common();
+    const { ConfigError, Runtime } = await import("./agent/runtime.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const log = loggerFor(env);
@@ -107,6 +122,8 @@ program
   .description("check agents.yaml and every task file; report problems as file:line:column")
   .addOption(dataOption())
   .action(async (opts: { data?: string }) => {
+    const { envOrExit, dataDirFrom } = await common();
+    const { validateDataDir } = await import("./ops/validate.js");
     const env = envOrExit();
     const report = await validateDataDir(dataDirFrom(opts.data, env));
     for (const e of report.errors) console.error(`error: ${e}`);
@@ -123,11 +140,13 @@ program
   .option("-t, --task <text>", "what to do (or --file, or text on stdin)")
   .option("-f, --file <path>", "read the task text from a file")
   .option("--id <id>", "task id (generated if omitted)")
-  .addOption(new Option("-p, --priority <priority>", "high | normal | low").choices(Priority.options).default("normal"))
+  .addOption(new Option("-p, --priority <priority>", "high | normal | low").choices(PRIORITIES).default("normal"))
   .option("--ttl <seconds>", "expire the task if not started within this many seconds", positiveInt)
   .option("--inbox", "drop it into shared/iac/inbox/<agent>/ as a message file instead")
   .option("--no-wait", "exit 75 with 'queue full' instead of queueing when the agent's queue is at max_queue_depth")
   .action(async (agent: string, opts: { data?: string; task?: string; file?: string; id?: string; priority: Priority; ttl?: number; inbox?: boolean; wait: boolean }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { enqueueTask } = await import("./ops/enqueue.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const file = configOrExit(dataDir);
@@ -144,6 +163,8 @@ program
   .addOption(dataOption())
   .option("--json", "machine-readable output")
   .action(async (opts: { data?: string; json?: boolean }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { agentReports, renderReports } = await import("./ops/status.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const reports = await agentReports(dataDir, configOrExit(dataDir));
@@ -158,6 +179,8 @@ dl.command("list")
   .option("--reason <reason>", "expired | invalid | duplicate | delivery_limit | hop_limit | unknown_agent")
   .option("--json", "machine-readable output")
   .action(async (opts: { data?: string; agent?: string; reason?: string; json?: boolean }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { findDeadLetters } = await import("./ops/dead-letters.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const list = await findDeadLetters(dataDir, configOrExit(dataDir), opts);
@@ -170,6 +193,8 @@ dl.command("show")
   .argument("<file>", "dead letter file (name or path)")
   .addOption(dataOption())
   .action(async (name: string, opts: { data?: string }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { readDeadLetterFile, resolveDeadLetterPath } = await import("./ops/dead-letters.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const d = await readDeadLetterFile(resolveDeadLetterPath(dataDir, configOrExit(dataDir), name));
@@ -181,6 +206,8 @@ dl.command("requeue")
   .addOption(dataOption())
   .option("--to <agent>", "send it to another agent")
   .action(async (name: string, opts: { data?: string; to?: string }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { requeueDeadLetter, resolveDeadLetterPath } = await import("./ops/dead-letters.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const file = configOrExit(dataDir);
@@ -192,6 +219,8 @@ dl.command("purge")
   .addOption(dataOption())
   .requiredOption("--older-than <age>", "e.g. 30d, 12h")
   .action(async (opts: { data?: string; olderThan: string }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { parseAge, purgeDeadLetters } = await import("./ops/dead-letters.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const removed = await purgeDeadLetters(dataDir, configOrExit(dataDir), parseAge(opts.olderThan));
@@ -203,12 +232,14 @@ program
   .description("create a data directory with an example agents.yaml (the seed's six example agents)")
   .addOption(dataOption())
   .action(async (opts: { data?: string }) => {
+    const { envOrExit, dataDirFrom, UserError } = await common();
+    const { ensureDir, exists } = await import("./store/files.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     await ensureDir(dataDir);
     const target = join(dataDir, "agents.yaml");
     if (await exists(target)) throw new UserError(`${target} already exists; not overwriting it`);
-    await copyFile(join(fixturesDir, "agents.yaml"), target);
+    await copyFile(new URL("../fixtures/agents.yaml", import.meta.url), target);
     console.log(`wrote ${target} with the seed's six example agents; edit it, then: agentos run --data ${dataDir}`);
   });
 
@@ -217,6 +248,7 @@ program
   .description("run the seed's example agents and tasks with the built-in offline model (no API key)")
   .option("-d, --data <dir>", "use this (empty) directory instead of a temporary one")
   .action(async (opts: { data?: string }) => {
+    const { runDemo } = await import("./ops/demo.js");
     await runDemo({ dataDir: opts.data });
   });
 
@@ -234,6 +266,9 @@ program
   .addOption(dataOption())
   .option("-a, --agent <name...>", "only these agents")
   .action(async (opts: { data?: string; agent?: string[] }) => {
+    const { envOrExit, dataDirFrom, configOrExit, UserError } = await common();
+    const { agentPaths } = await import("./store/layout.js");
+    const { leaseIsLive, readLease } = await import("./store/lease.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const file = configOrExit(dataDir);
@@ -250,6 +285,7 @@ program
 try {
   await program.parseAsync();
 } catch (err) {
+  const { UserError } = await common();
   if (err instanceof UserError) {
     console.error(`agentos: ${err.message}`);
     process.exitCode = err.exitCode;
