@@ -1,7 +1,7 @@
 // AgentRepo's group commit against the native git CLI: what `git log`, `git status`
 // and `git fsck --strict` show after commitAll, including a folder big enough that its
 // tree is stored uncompressed, and a replay that skips commits git already has.
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
@@ -15,8 +15,7 @@ async function freshRepo(): Promise<{ dir: string; repo: AgentRepo }> {
   dirs.push(dir);
   const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" });
   await repo.init();
-  writeFileSync(join(dir, "rewards.md"), "# Rewards\n");
-  await repo.commit({ subject: "init: agent filesystem", changed: ["rewards.md"], at: new Date("2026-04-29T10:00:00Z") });
+  await repo.commitAll([{ subject: "init: agent filesystem", files: { "rewards.md": "# Rewards\n" }, at: new Date("2026-04-29T10:00:00Z") }]);
   return { dir, repo };
 }
 
