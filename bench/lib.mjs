@@ -14,7 +14,8 @@ export const QUICK = process.argv.includes("--quick");
 export const DIST = resolve(process.env.AGENTOS_DIST ?? join(ROOT, "dist"));
 const dist = (p) => import(join(DIST, p));
 export const CLI = join(DIST, "cli.js");
-export const { Runtime } = await dist("runtime/runtime.js");
+// agent/ since the pipeline layout; runtime/ in builds from before it (A/B runs).
+export const { Runtime } = await dist("agent/runtime.js").catch(() => dist("runtime/runtime.js"));
 export const { loadEnv } = await dist("config/load.js");
 export const { createLogger } = await dist("log.js");
 export const { startLlmServer } = await import(join(ROOT, "test", "support", "llm-server.ts"));

@@ -5,14 +5,17 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { QUICK, append, block, cleanup, dataDir, git, queuePath, report, round, sleep, startLlmServer, startRuntime, stats, tempDir, until } from "./lib.mjs";
+import { DIST, QUICK, append, block, cleanup, dataDir, git, queuePath, report, round, sleep, startLlmServer, startRuntime, stats, tempDir, until } from "./lib.mjs";
+
+// Where the runtime under test keeps a task's result (fan-out folders since HISTORY; flat before).
+const { resultFile = (id) => `results/${id}.md` } = await import(join(DIST, "store/layout.js"));
 
 const N = QUICK ? 60 : 200;
 const HISTORY = 10_000;
 
 /**
  * Adds `count` task commits on top of HEAD with git fast-import, so that HEAD tracks
- * `count` results/<id>.md files. Every commit is a task commit with its trailers; to keep
+ * `count` result files, laid out as the runtime under test lays them out. Every commit is a task commit with its trailers; to keep
  * the set-up to seconds (a tree of k files per commit makes fast-import O(n²)), the
  * first commits each change one line of notes.md and the last 100 add the result files,
  * `count / 100` per commit. Per-commit cost depends on HEAD's tracked files, not on how
@@ -37,7 +40,7 @@ function buildHistory(repo, count) {
       for (let k = 0; k < perAdder && file < count; k++, file++) {
         const rid = `hist-${String(file).padStart(5, "0")}`;
         const body = `# ${rid}\n\nScripted answer for ${rid}: done as asked.\n\n- reward: 1\n`;
-        chunks.push(`M 100644 inline results/${rid}.md\ndata ${Buffer.byteLength(body)}\n${body}\n`);
+        chunks.push(`M 100644 inline ${resultFile(rid)}\ndata ${Buffer.byteLength(body)}\n${body}\n`);
       }
     }
   }
@@ -174,8 +177,8 @@ rows.push({
   unit: "×",
   baseline: round(big.native.p50 / fresh.native.p50, 2),
   baselineLabel: "native git growth p50, 10k / fresh",
-  goal: "≤ 1.5×",
-  pass: big.overhead.p50 / fresh.overhead.p50 <= 1.5,
+  goal: "≤ 1.2×",
+  pass: big.overhead.p50 / fresh.overhead.p50 <= 1.2,
 });
 report("overhead", rows, { fresh, big, checks: `fsck --strict: ${fresh.fsckOk && big.fsckOk}, git status clean: ${fresh.statusClean && big.statusClean}` });
 cleanup();
