@@ -37,9 +37,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY fixtures ./fixtures
-# The image's default user is `node` (uid 1000, present in the official Node images).
-# Any other uid works too (`--user $(id -u):$(id -g)`): nothing here needs a home
-# directory or a passwd entry, and /data is the only place written.
+# Any uid works (`--user $(id -u):$(id -g)`): nothing here needs a home directory or a
+# passwd entry, and /data is the only place written.
 RUN ln -s /app/dist/cli.js /usr/local/bin/agentos \
  && mkdir -p /data && chown node:node /data
 
@@ -54,7 +53,11 @@ ENV NODE_ENV=production \
     LOG_FORMAT=text \
     SHUTDOWN_GRACE_SECONDS=8
 
-USER node
+# No `USER`: started as root (the article's `docker run` without --user), agentos first
+# becomes the owner of /data, so host files stay theirs; a /data owned by root is handed
+# once to `node` (uid 1000). It never works as root (src/ops/data-owner.ts). With
+# --user it runs as that user and changes nothing.
+ENV AGENTOS_RUN_AS_DATA_OWNER=1
 VOLUME /data
 
 # The runtime refreshes each agent's lease heartbeat every 10 s; `agentos health`

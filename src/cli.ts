@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import * as nodeModule from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 
 // V8's code cache (in the OS temp dir) for the modules the command imports below: the
@@ -83,7 +83,7 @@ program
       if (e.code === "EACCES" || e.code === "EPERM" || e.code === "EROFS") {
         throw new UserError(
           `cannot write ${e.path ?? dataDir} (${e.code}): the data directory must be writable by this user (uid ${process.getuid?.() ?? "?"}). ` +
-            "In Docker, run with --user $(id -u):$(id -g), or chown the directory to uid 1000.",
+            'In Docker, run without --user (the image then works as the owner of /data), or with --user "$(id -u):$(id -g)" of the directory\'s owner, or chown it to uid 1000.',
         );
       }
       throw new UserError(e.message);
@@ -282,7 +282,40 @@ program
     console.log(`healthy: ${names.join(", ")}`);
   });
 
+/** `--data DIR` / `-d DIR` / `--data=DIR` from the command line, before commander parses it. */
+function dataArgument(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if ((argv[i] === "--data" || argv[i] === "-d") && argv[i + 1]) return argv[i + 1];
+    if (argv[i]!.startsWith("--data=")) return argv[i]!.slice(7);
+  }
+  return undefined;
+}
+
+/** In the image (started as root): become the owner of the data directory first; see ops/data-owner. */
+async function leaveRoot(): Promise<void> {
+  if (process.env.AGENTOS_RUN_AS_DATA_OWNER !== "1" || process.getuid?.() !== 0) return;
+  const argv = process.argv.slice(2);
+  const dataDir = resolve(dataArgument(argv) ?? process.env.DATA_DIR ?? "data");
+  const { runAsDataOwner } = await import("./ops/data-owner.js");
+  // uid 1000 is `node` in the official Node images (and in the stand-in base image).
+  const now = runAsDataOwner(dataDir, { uid: 1000, gid: 1000 });
+  if (!now) return;
+  const { createLogger } = await import("./log.js");
+  const running = argv.length === 0 || argv[0] === "run";
+  // Only `run` talks on stdout: `docker exec … agentos status --json` must stay parseable.
+  const log = createLogger({ format: process.env.LOG_FORMAT === "json" ? "json" : "text", write: (l) => (running ? process.stdout : process.stderr).write(l + "\n") }).child("agentos");
+  if (now.chowned > 0) {
+    log.warn(
+      `${dataDir} belonged to root: handed it (${now.chowned} files and folders) to uid ${now.uid}:${now.gid}, the image's unprivileged user, because agentos does not run as root. ` +
+        `On the host they now belong to uid ${now.uid} (as root there, let git read them: git config --global --add safe.directory '*'); ` +
+        `a host user who owns the folder keeps the files theirs`,
+    );
+  }
+  if (running) log.info(`running as uid ${now.uid}:${now.gid}, the owner of ${dataDir} (the container started as root)`);
+}
+
 try {
+  await leaveRoot();
   await program.parseAsync();
 } catch (err) {
   const { UserError } = await common();

@@ -114,10 +114,12 @@ afterAll(async () => {
 });
 
 describe("the Docker image", () => {
-  it("is a small non-root runtime image with the seed's defaults, a healthcheck and OCI labels", () => {
+  it("is a small runtime image with the seed's defaults, a healthcheck and OCI labels, that leaves root before it works", () => {
     const [info] = JSON.parse(docker("image", "inspect", IMAGE)) as any[];
     const c = info.Config;
-    expect(c.User).toBe("node");
+    // Started as root only to become the owner of /data (see the next tests).
+    expect(c.User ?? "").toBe("");
+    expect(c.Env).toContain("AGENTOS_RUN_AS_DATA_OWNER=1");
     expect(c.Entrypoint).toEqual(["agentos"]);
     expect(c.Cmd).toEqual(["run"]);
     expect(Object.keys(c.Volumes ?? {})).toEqual(["/data"]);
@@ -224,6 +226,70 @@ describe("the Docker image", () => {
     expect(gitIn(repo, "log", "-1", "--format=%(trailers:key=Model,valueonly)").trim()).toBe("gpt-4o");
     docker("stop", name);
     expect(created(data).filter((o) => o.uid !== 1000)).toEqual([]);
+  });
+});
+
+describe("the article's docker run, whoever owns the data folder", () => {
+  const article = (name: string, data: string, ...extra: string[]) => [
+    "run", "-d", "--name", name, "--network", "host", "-e", "LLM_API_KEY=sk-...", "-e", `LLM_BASE_URL=${llm.url}`, "-e", "LLM_MODEL=gpt-4o", ...extra, "-v", `${data}:/data`, IMAGE,
+  ];
+  const logsOf = (name: string) => { const r = sh("docker", ["logs", name], { allowFail: true }); return r.out + r.err; };
+
+  it("works as a non-root user over a folder root made (mkdir as root), and says so in docker logs", async () => {
+    if (!IS_ROOT) {
+      expect(IS_ROOT).toBe(false); // only root can make a root-owned folder to mount
+      return;
+    }
+    const data = tempDir("agentos-docker-root-");
+    cleanup.push(() => wipe(data));
+    writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: orion\n    persona: "Backend engineer."\n`);
+    expect(lstatSync(data).uid).toBe(0);
+    const name = `${PREFIX}-root-owned`;
+    cleanup.push(() => sh("docker", ["rm", "-f", name], { allowFail: true }));
+    docker(...article(name, data));
+    await eventually(() => /Watching for tasks\./.test(logsOf(name)), 60_000, `start over a root-owned folder:\n${logsOf(name)}`);
+    expect(logsOf(name)).toMatch(/WARN \[agentos\] \/data belonged to root: handed it \(\d+ files and folders\) to uid 1000:1000/);
+    expect(logsOf(name)).toMatch(/INFO \[agentos\] running as uid 1000:1000, the owner of \/data/);
+    const repo = join(data, "agents", "orion");
+    shellAppend(join(repo, "queue.md"), "\n## first-task\ntask: List your active constraints and explain how the reward system works.\npriority: normal\ncreated: 2026-04-29T10:05:00Z\n");
+    await eventually(() => taskSubjects(repo).includes("orion(task): first-task"), 30_000, `commit:\n${logsOf(name)}`);
+    // The runtime process itself is not root, and `docker exec` commands leave root too.
+    expect(docker("exec", name, "sh", "-c", "stat -c %u /proc/1")).toBe("1000");
+    expect(docker("exec", name, "agentos", "status")).toMatch(/^orion {2}running/m);
+    docker("stop", name);
+    expect(created(data).filter((o) => o.uid !== 1000)).toEqual([]);
+    // A second start changes nothing and says nothing about root.
+    docker("start", name);
+    await eventually(() => (logsOf(name).match(/Watching for tasks\./g) ?? []).length === 2, 60_000, "restart");
+    expect(logsOf(name).match(/belonged to root/g)).toHaveLength(1);
+    docker("stop", name);
+  });
+
+  it("works as the owner of a folder a host user owns, without --user", async () => {
+    const data = tempDir("agentos-docker-owner-");
+    cleanup.push(() => wipe(data));
+    writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: iris\n    persona: "Data analyst."\n`);
+    giveTo(UID, data, join(data, "agents.yaml"));
+    const name = `${PREFIX}-host-owned`;
+    cleanup.push(() => sh("docker", ["rm", "-f", name], { allowFail: true }));
+    docker(...article(name, data));
+    await eventually(() => /Watching for tasks\./.test(logsOf(name)), 60_000, `start over a host user's folder:\n${logsOf(name)}`);
+    if (IS_ROOT) expect(logsOf(name)).toContain(`running as uid ${UID}:${GID}, the owner of /data`);
+    docker("stop", name);
+    expect(created(data).filter((o) => o.uid !== (IS_ROOT ? UID : process.getuid!()))).toEqual([]);
+  });
+
+  it("says in docker logs what it cannot do: a root-owned folder mounted read-only", async () => {
+    const data = tempDir("agentos-docker-ro-");
+    cleanup.push(() => wipe(data));
+    writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: orion\n    persona: "Backend engineer."\n`);
+    const name = `${PREFIX}-read-only`;
+    cleanup.push(() => sh("docker", ["rm", "-f", name], { allowFail: true }));
+    sh("docker", ["run", "-d", "--name", name, "--network", "host", "-e", "LLM_MODEL=offline", "-v", `${data}:/data:ro`, IMAGE]);
+    await eventually(() => docker("inspect", "--format", "{{.State.Status}}", name) === "exited", 60_000, "exit");
+    expect(docker("inspect", "--format", "{{.State.ExitCode}}", name)).toBe("1");
+    if (IS_ROOT) expect(logsOf(name)).toMatch(/^agentos: \/data belongs to root and cannot be handed to uid 1000:1000 \(EROFS/m);
+    else expect(logsOf(name)).toMatch(/^agentos: cannot write \/data\/\S+ \(EROFS\)/m);
   });
 });
 
