@@ -20,6 +20,7 @@ import { parseListenAddress } from "./address.js";
 import { createMetrics, type RuntimeMetrics } from "./metrics.js";
 import { BODY_LIMIT_BYTES, DeadLetterQuery, issuesOf, openApiDocument, TaskRequest } from "./schemas.js";
 import { findTask } from "./tasks.js";
+import { isDashboardAsset, registerDashboard } from "./dashboard/index.js";
 
 export { createMetrics, parseListenAddress };
 
@@ -65,7 +66,7 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
 
   app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?")[0];
-    if (!tokenDigest || path === "/healthz" || path === "/readyz" || path === "/openapi.json") return;
+    if (!tokenDigest || path === "/healthz" || path === "/readyz" || path === "/openapi.json" || isDashboardAsset(path ?? "")) return;
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m || !timingSafeEqual(digest(m[1]!.trim()), tokenDigest)) {
@@ -190,12 +191,15 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   app.get("/metrics", async (_req, reply: FastifyReply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   app.get("/openapi.json", async (_req: FastifyRequest) => openapi);
 
+  const closeDashboard = registerDashboard(app, { runtime, dataDir: opts.dataDir, log: opts.log, tokenRequired: !!opts.token });
+
   await app.listen({ host: listen.host, port: listen.port });
   const address = app.server.address();
   const shown = typeof address === "object" && address ? `${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}` : opts.addr;
   opts.log.info(`REST API listening on http://${shown}${opts.token ? " (bearer token required)" : ""}`);
   return async () => {
     closing = true;
+    closeDashboard();
     await app.close();
   };
 }

@@ -1,0 +1,88 @@
+// Read-only JSON the dashboard's agent and task pages need beyond GET /v1/agents/{name}:
+// what an agent has learned (skills with decay, archive, goals, reflections), its git
+// history with the reward trend, and the prompt it last sent. Never writes anything.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { AgentConfig } from "../../config/schema.js";
+import type { Runtime } from "../../agent/runtime.js";
+import { parseGoals } from "../../apply/goals.js";
+import { parseReflections } from "../../apply/reflections.js";
+import { effectiveEvidence, parseSkills, skillsOf } from "../../apply/skills.js";
+import { readTextIfExists } from "../../store/files.js";
+import { agentPaths } from "../../store/layout.js";
+import { rewardSeries, type AgentHistories } from "./history.js";
+import type { History, LastPrompt, Learning } from "./schemas.js";
+
+/** A user error the API's error handler answers with `statusCode` and the message. */
+export const httpError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
+
+export function agentNamed(runtime: Runtime, name: string): AgentConfig {
+  const cfg = runtime.config.agents.find((a) => a.name === name);
+  if (!cfg) throw httpError(404, `no agent '${name}' in agents.yaml`);
+  return cfg;
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+export async function learningOf(dataDir: string, runtime: Runtime, name: string, now = new Date()): Promise<Learning> {
+  const p = agentPaths(dataDir, name);
+  const halflife = runtime.config.skills.decay_halflife_days;
+  const [skillsText, goalsText, reflectionsText] = await Promise.all([p.skills, p.goals, p.reflections].map(async (f) => (await readTextIfExists(f)) ?? ""));
+  const skills = skillsOf(parseSkills(skillsText!))
+    .map((s) => ({
+      slug: s.slug,
+      summary: s.summary,
+      evidence: s.evidence,
+      effective_evidence: round(effectiveEvidence(s, now, halflife)),
+      last_success: s.lastSuccess,
+      created: s.created,
+      failures: s.failures,
+    }))
+    .sort((a, b) => b.effective_evidence - a.effective_evidence);
+  const goals = parseGoals(goalsText!);
+  return {
+    agent: name,
+    decay_halflife_days: halflife,
+    skills,
+    archived_skills: await archivedSkills(p.skillsArchive),
+    goals: { active: goals.active, completed: goals.completed, displaced: goals.displaced },
+    reflections: parseReflections(reflectionsText!).reverse(),
+  };
+}
+
+/** skills/archive/*.md: the header and fields renderArchivedSkill writes; a file a person wrote shows by name. */
+async function archivedSkills(dir: string): Promise<Learning["archived_skills"]> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort();
+  return Promise.all(
+    names.map(async (n) => {
+      const text = (await readTextIfExists(join(dir, n))) ?? "";
+      const field = (k: string) => new RegExp(`^- ${k}: (.*)$`, "m").exec(text)?.[1];
+      const slug = /^# (\S+)/m.exec(text)?.[1] ?? n.replace(/\.md$/, "");
+      const archived = field("archived");
+      const reason = field("reason");
+      const summary = field("summary");
+      return { file: `skills/archive/${n}`, slug, ...(archived ? { archived } : {}), ...(reason ? { reason } : {}), ...(summary ? { summary } : {}) };
+    }),
+  );
+}
+
+export async function historyOf(dataDir: string, histories: AgentHistories, name: string, q: { limit?: number; task?: string }): Promise<History> {
+  const commits = await histories.commits(agentPaths(dataDir, name).dir);
+  const chosen = q.task ? commits.filter((c) => c.trailers["Task-Id"] === q.task) : commits;
+  return { agent: name, commits: chosen.slice(0, q.limit ?? 50), rewards: rewardSeries(commits) };
+}
+
+/**
+ * What the agent's runtime says it last sent to the model, section by section. Only an
+ * agent this process runs knows it (in Compose, ask the agent's own container).
+ */
+interface PromptSource {
+  lastPrompt?: { task: string; at: string; tokens: number; sections: { name: string; tokens: number; text: string }[]; dropped?: { part: string; count: number }[] };
+}
+
+export function lastPromptOf(runtime: Runtime, name: string): LastPrompt {
+  const live = runtime.agents.get(name) as unknown as PromptSource | undefined;
+  const last = live?.lastPrompt;
+  if (!last) throw httpError(404, live ? `${name} has not sent a prompt since this process started` : `${name} does not run in this process; ask the API of the process that runs it`);
+  return { agent: name, task: last.task, at: last.at, tokens: last.tokens, max_tokens: runtime.config.prompt.max_tokens, sections: last.sections, dropped: last.dropped ?? [] };
+}
