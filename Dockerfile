@@ -15,7 +15,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p . && chmod 0755 dist/cli.js
+COPY dashboard ./dashboard
+RUN npx tsc -p . && node dashboard/build.mjs && chmod 0755 dist/cli.js
 
 # ── deps: production dependencies only ────────────────────────────────────────
 FROM ${BASE_IMAGE} AS deps
