@@ -2,17 +2,17 @@
 // (git timeline), what it last saw (the prompt, section by section), and a form to give
 // it work. Reloads whenever the agent's overview row changes.
 import { useState } from "preact/hooks";
-import { agentPath, api, ApiError, type AgentDetail, type History, type LastPrompt, type Learning, type Overview, type TaskStatus } from "./api.js";
+import { agentPath, api, ApiError, type AgentDetail, type History, type Learning, type PromptAnswer, type Overview, type TaskStatus } from "./api.js";
 import { RewardChart } from "./chart.js";
 import { ErrorNote, href, RewardValue, Section, StateBadge, Time, useLoad } from "./ui.js";
 
 export function AgentPage({ name, overview }: { name: string; overview: Overview | undefined }) {
   const row = overview?.agents.find((a) => a.name === name);
   const version = JSON.stringify(row ?? null);
-  const detail = useLoad(() => api<AgentDetail>(agentPath(name)), [name]);
+  const detail = useLoad(() => api<AgentDetail>(agentPath(name)), [name, version]);
   const learning = useLoad(() => api<Learning>(`${agentPath(name)}/learning`), [name, version]);
   const history = useLoad(() => api<History>(`${agentPath(name)}/history?limit=30`), [name, version]);
-  const prompt = useLoad(() => api<LastPrompt>(`${agentPath(name)}/prompt`), [name, row?.done, row?.last_reward?.task]);
+  const prompt = useLoad(() => api<PromptAnswer>(`${agentPath(name)}/prompt`), [name, row?.done, row?.last_reward?.task]);
 
   if (overview && !row) return <ErrorNote error={new Error(`No agent '${name}' in agents.yaml.`)} />;
   return (
@@ -57,14 +57,17 @@ export function AgentPage({ name, overview }: { name: string; overview: Overview
           <ul class="plain">
             {learning.data?.reflections.map((r) => (
               <li key={`${r.at}${r.task}`}>
-                <a href={href.task(name, r.task)}>{r.task}</a> <span class="muted">{r.at}</span>
+                <a href={href.task(name, r.task)}>{r.task}</a>{" "}
+                <span class="muted">
+                  <Time at={r.at} />
+                </span>
                 <div>{r.text}</div>
               </li>
             ))}
           </ul>
         </Section>
         <Timeline agent={name} history={history.data} />
-        <PromptView prompt={prompt.data} error={prompt.error} />
+        <PromptView agent={name} answer={prompt.data} error={prompt.error} />
       </div>
     </>
   );
@@ -254,15 +257,16 @@ function Timeline({ agent, history }: { agent: string; history?: History }) {
   );
 }
 
-function PromptView({ prompt, error }: { prompt?: LastPrompt; error?: Error }) {
+function PromptView({ agent, answer, error }: { agent: string; answer?: PromptAnswer; error?: Error }) {
+  const prompt = answer?.prompt;
   return (
     <Section title="What the agent sees" id="prompt">
-      {!prompt && error instanceof ApiError && error.status === 404 && <p class="muted">{error.message}.</p>}
-      {!prompt && error && !(error instanceof ApiError && error.status === 404) && <ErrorNote error={error} />}
+      <ErrorNote error={error} />
+      {answer && !prompt && <p class="muted">{answer.why}.</p>}
       {prompt && (
         <>
           <p>
-            The prompt for task <a href={href.task(prompt.agent, prompt.task)}>{prompt.task}</a> (<Time at={prompt.at} />): about {prompt.tokens} of {prompt.max_tokens} tokens.
+            The prompt for task <a href={href.task(agent, prompt.task)}>{prompt.task}</a> (<Time at={prompt.at} />): about {prompt.tokens} of {prompt.max_tokens} tokens.
             {prompt.dropped.length > 0 && <> Left out to fit: {prompt.dropped.map((d) => `${d.count} ${d.part}`).join(", ")}.</>}
           </p>
           {prompt.sections.map((s, i) => (

@@ -1,9 +1,9 @@
 // Talks to the AgentOS REST API with the token a person typed (kept in sessionStorage,
 // sent only as `Authorization: Bearer`, never in a URL). Every change goes through the
 // same routes and checks a script would use.
-import type { History, LastPrompt, Learning, Overview } from "../../src/http/dashboard/schemas.js";
+import type { History, LastPrompt, Learning, Overview, PromptAnswer } from "../../src/http/dashboard/schemas.js";
 
-export type { History, LastPrompt, Learning, Overview };
+export type { History, LastPrompt, Learning, Overview, PromptAnswer };
 export type OverviewAgent = Overview["agents"][number];
 
 const TOKEN_KEY = "agentos.api-token";

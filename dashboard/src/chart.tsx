@@ -31,8 +31,8 @@ export function RewardChart({ rewards }: { rewards: History["rewards"] }) {
     const xs = rewards.map((_, i) => i + 1);
     const data: uPlot.AlignedData = [
       xs,
-      rewards.map((r) => r.reward),
       mean,
+      rewards.map((r) => r.reward),
       rewards.map((r) => (r.audit !== undefined && r.audit !== r.reward ? r.audit : null)),
     ];
     const dots = (stroke: string, fill: string, size: number): uPlot.Series => ({ stroke, fill, width: 0, paths: () => null, points: { show: true, size, stroke, fill, width: 2 } });
@@ -46,8 +46,9 @@ export function RewardChart({ rewards }: { rewards: History["rewards"] }) {
       ],
       series: [
         { label: "task", value: (_u, v) => (v == null ? "" : (rewards[v - 1]?.task ?? "")) },
+        // The mean first, so the dots are drawn over it.
+        { label: `rolling mean (${ROLLING})`, stroke: "#16a34a", width: 2, points: { show: false } },
         { label: "reward", ...dots("#2563eb", "#2563eb", 7) },
-        { label: `rolling mean (${ROLLING})`, stroke: "#16a34a", width: 2 },
         { label: "audit disagreed", ...dots("#dc2626", "#ffffff", 10) },
       ],
       legend: { show: true },

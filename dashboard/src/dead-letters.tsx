@@ -72,7 +72,8 @@ export function DeadLettersPage({ overview, agent, reason }: { overview: Overvie
           <li key={d.file}>
             <article class="card letter" aria-label={`Dead letter ${d.task_id ?? letterName(d)}`}>
               <h2>
-                {d.task_id ? <a href={href.task(d.agent, d.task_id)}>{d.task_id}</a> : <span>(no id)</span>} <span class={`badge badge-reason`}>{d.reason.replace("_", " ")}</span>
+                {d.task_id ? <a href={href.task(d.agent, d.task_id)}>{d.task_id}</a> : <span>(no id)</span>} <span class="badge badge-reason">{d.reason.replace("_", " ")}</span>
+                {d.requeued?.length ? <span class="badge badge-requeued">requeued</span> : null}
               </h2>
               <dl class="facts-list">
                 <dt>Agent</dt>

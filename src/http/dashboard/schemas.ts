@@ -61,7 +61,6 @@ export const HistoryQuery = z.strictObject({
 
 export const PromptSection = z.object({ name: z.string(), tokens: z.int(), text: z.string() });
 export const LastPrompt = z.object({
-  agent: z.string(),
   task: z.string(),
   at: z.string(),
   tokens: z.int().describe("Estimated at 4 characters a token"),
@@ -70,3 +69,10 @@ export const LastPrompt = z.object({
   dropped: z.array(z.object({ part: z.string(), count: z.int() })).describe("What did not fit the budget and was left out"),
 });
 export type LastPrompt = z.infer<typeof LastPrompt>;
+
+export const PromptAnswer = z.object({
+  agent: z.string(),
+  prompt: LastPrompt.nullable().describe("null until this process has sent one for the agent"),
+  why: z.string().optional().describe("Why there is no prompt to show"),
+});
+export type PromptAnswer = z.infer<typeof PromptAnswer>;

@@ -11,7 +11,7 @@ import { effectiveEvidence, parseSkills, skillsOf } from "../../apply/skills.js"
 import { readTextIfExists } from "../../store/files.js";
 import { agentPaths } from "../../store/layout.js";
 import { rewardSeries, type AgentHistories } from "./history.js";
-import type { History, LastPrompt, Learning } from "./schemas.js";
+import type { History, Learning, PromptAnswer } from "./schemas.js";
 
 /** A user error the API's error handler answers with `statusCode` and the message. */
 export const httpError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
@@ -80,9 +80,9 @@ interface PromptSource {
   lastPrompt?: { task: string; at: string; tokens: number; sections: { name: string; tokens: number; text: string }[]; dropped?: { part: string; count: number }[] };
 }
 
-export function lastPromptOf(runtime: Runtime, name: string): LastPrompt {
+export function lastPromptOf(runtime: Runtime, name: string): PromptAnswer {
   const live = runtime.agents.get(name) as unknown as PromptSource | undefined;
   const last = live?.lastPrompt;
-  if (!last) throw httpError(404, live ? `${name} has not sent a prompt since this process started` : `${name} does not run in this process; ask the API of the process that runs it`);
-  return { agent: name, task: last.task, at: last.at, tokens: last.tokens, max_tokens: runtime.config.prompt.max_tokens, sections: last.sections, dropped: last.dropped ?? [] };
+  if (!last) return { agent: name, prompt: null, why: live ? `${name} has not sent a prompt since this process started` : `${name} does not run in this process; the API of the process that runs it shows it` };
+  return { agent: name, prompt: { task: last.task, at: last.at, tokens: last.tokens, max_tokens: runtime.config.prompt.max_tokens, sections: last.sections, dropped: last.dropped ?? [] } };
 }
