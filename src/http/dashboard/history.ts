@@ -4,7 +4,7 @@
 // only the commits added since (a first-parent walk stops at the newest one known).
 import * as fs from "node:fs";
 import git from "isomorphic-git";
-import { parseTrailers } from "../../commit/git/repo.js";
+import { parseTrailers } from "../../commit/git/message.js";
 
 export interface HistoryCommit {
   oid: string;

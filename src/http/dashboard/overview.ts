@@ -5,7 +5,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Runtime } from "../../agent/runtime.js";
 import { agentReports } from "../../ops/status.js";
-import { parseDeadLetter, type StoredDeadLetter } from "../../schedule/dead-letters.js";
+import { parseDeadLetter, type StoredDeadLetter } from "../../store/dead-letters.js";
 import { agentPaths, sharedPaths } from "../../store/layout.js";
 import { AgentHistories, tokensSince } from "./history.js";
 import type { OverviewAgent } from "./schemas.js";
