@@ -1,7 +1,8 @@
 // The provider client against the scripted OpenAI-compatible server on 127.0.0.1.
 import { afterEach, describe, expect, it } from "vitest";
 import { ProviderModel } from "../src/work/llm/client.js";
-import { stepJsonSchema, validateStep } from "../src/work/llm/schema.js";
+import { stepJsonSchema } from "../src/work/llm/schema.js";
+import { validateStep } from "../src/work/llm/salvage.js";
 import { StepError } from "../src/work/llm/types.js";
 import { createLogger } from "../src/log.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";

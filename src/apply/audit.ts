@@ -5,7 +5,7 @@
 // injected so this module does no I/O.
 import * as z from "zod";
 import type { ChatMessage } from "../work/llm/types.js";
-import { extractJson } from "../work/llm/schema.js";
+import { extractJson } from "../work/llm/salvage.js";
 import type { Reward } from "../store/rewards.js";
 
 export interface AuditInput {

@@ -1,11 +1,20 @@
-// OpenAI-compatible chat completions over undici: a keep-alive pool per base URL,
-// response_format json_schema with fallbacks (json_object, plain text + JSON
-// extraction, one repair request), bounded retries with backoff and jitter.
-// The API key goes in one header and nowhere else (never logged).
-import { Pool } from "undici";
+// One model at an OpenAI-compatible endpoint. It negotiates the request shape with the
+// provider (response_format, token-limit parameter, temperature: negotiation.ts),
+// retries transient faults with backoff and jitter, salvages the step from what the
+// model said (salvage.ts), asks once for a repair, and reports each request's outcome
+// and its tokens. Provider faults become `pause` errors, so they never burn a task;
+// only the task's own faults count an attempt. The key is in one header (transport.ts).
 import type { Logger } from "../../log.js";
-import { extractJson, stepJsonSchema, validateStep, type StepResponse } from "./schema.js";
-import { StepError, type ChatMessage, type ReplyFormat, type StepModel, type StepResult } from "./types.js";
+import { replyEvidence } from "./evidence.js";
+import { Negotiation, type FormatSetting, type RequestShape, type TokensParam } from "./negotiation.js";
+import { inBandError, judge } from "./provider-errors.js";
+import { contentText, salvageStep, type Salvaged } from "./salvage.js";
+import { stepJsonSchema } from "./schema.js";
+import { defaultSleep, describeNetworkError, Endpoint, isTimeout, retryAfterMs, type HttpAnswer } from "./transport.js";
+import { StepError, type ChatMessage, type ReplyFormat, type RequestOutcome, type StepModel, type StepResult } from "./types.js";
+import { addUsage, noUsage, readUsage, TokenMeter, type Usage } from "./usage.js";
+
+export { closeProviderPools } from "./transport.js";
 
 export interface ProviderOptions {
   baseUrl: string;
@@ -15,84 +24,98 @@ export interface ProviderOptions {
   timeoutMs: number;
   maxRetries: number;
   log: Logger;
+  /** auto (negotiate), or force json_schema, json_object or none. */
+  responseFormat?: FormatSetting;
+  /** Name of the token-limit parameter to send first (o-series and gpt-5 want max_completion_tokens). */
+  tokensParam?: TokensParam;
+  /** Sampling temperature; undefined sends none (the model's default). */
+  temperature?: number;
+  /** budget.tokens_per_day: over it the agent pauses until the next UTC day. */
+  tokensPerDay?: number;
+  /** Each HTTP request's outcome and each reply's tokens (metrics). */
+  onRequest?: (outcome: RequestOutcome) => void;
+  onTokens?: (usage: Usage) => void;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   random?: () => number;
+  now?: () => Date;
 }
 
-type Mode = "json_schema" | "json_object" | "none";
-
-const pools = new Map<string, Pool>();
-function poolFor(origin: string, timeoutMs: number): Pool {
-  let pool = pools.get(origin);
-  if (!pool) {
-    pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    pools.set(origin, pool);
-  }
-  return pool;
+interface Completion {
+  content: string;
+  finishReason?: string;
+  usage: Usage;
+  requests: number;
 }
 
-/** Closes every keep-alive pool (on shutdown, so the process can exit). */
-export async function closeProviderPools(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  await Promise.all(all.map((p) => p.close().catch(() => {})));
-}
-
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), reject(signal.reason)), { once: true });
-  });
-
-interface HttpAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+/** Sends adapted to what the provider said do not count as retries, but they are bounded. */
+const MAX_ADAPTATIONS = 6;
 
 export class ProviderModel implements StepModel {
   readonly name: string;
-  private mode: Mode = "json_schema";
-  private readonly url: URL;
-  private readonly where: string;
+  private readonly endpoint: Endpoint;
+  private readonly negotiation: Negotiation;
+  private readonly meter: TokenMeter;
   private readonly sleep: NonNullable<ProviderOptions["sleep"]>;
   private readonly random: () => number;
+  /** The last refusal we could not place: the same one again means every request is refused. */
+  private lastRefusal?: string;
 
   constructor(private readonly opts: ProviderOptions) {
     this.name = opts.model;
-    this.url = new URL(opts.baseUrl.replace(/\/+$/, "") + "/chat/completions");
-    // For messages: the base URL without any user:password in it.
-    const base = new URL(opts.baseUrl);
-    this.where = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    this.endpoint = new Endpoint(opts.baseUrl, opts.apiKey, opts.timeoutMs);
+    this.negotiation = new Negotiation(
+      { baseUrl: this.endpoint.where, model: opts.model },
+      { format: opts.responseFormat ?? "auto", tokensParam: opts.tokensParam ?? "max_tokens", temperature: opts.temperature },
+      opts.log,
+    );
+    this.meter = new TokenMeter(opts.tokensPerDay, opts.now);
     this.sleep = opts.sleep ?? defaultSleep;
     this.random = opts.random ?? Math.random;
+    opts.log.info(`provider ${this.endpoint.where}, model ${opts.model}, ${this.negotiation.describe()}${opts.tokensPerDay ? `, budget ${opts.tokensPerDay} tokens a day` : ""}`);
+  }
+
+  tokens() {
+    return this.meter.snapshot();
   }
 
   async step(messages: ChatMessage[], signal?: AbortSignal): Promise<StepResult> {
     const started = performance.now();
     let requests = 0;
-    const call = async (msgs: ChatMessage[]): Promise<string> => {
-      const r = await this.complete(msgs, signal);
+    let usage = noUsage();
+    const call = async (msgs: ChatMessage[]): Promise<Completion> => {
+      const r = await this.complete(msgs, signal).catch((err: unknown) => {
+        throw err instanceof StepError && !err.usage && usage.total ? new StepError(err.message, err.kind, err.status, err.reply, usage) : err;
+      });
       requests += r.requests;
-      return r.content;
+      usage = addUsage(usage, r.usage);
+      return r;
     };
-    const content = await call(messages);
-    let parsed = this.parse(content);
+    const first = await call(messages);
+    let parsed = salvageStep(first.content);
     if (!parsed.ok) {
-      this.opts.log.warn(`model reply was not a valid step (${parsed.error.split("\n")[0]}); asking once for a repair`);
-      const repaired = await call([
+      this.opts.onRequest?.("invalid_reply");
+      const cut = first.finishReason === "length";
+      const why = cut ? `reply cut at LLM_MAX_TOKENS=${this.opts.maxTokens}; raise it` : parsed.error;
+      this.opts.log.warn(`model reply was not a valid step (${why}); asking once for a repair`);
+      this.opts.log.debug(`the reply was: ${replyEvidence(first.content, [this.opts.apiKey])}`);
+      this.opts.onRequest?.("repair");
+      const second = await call(cut ? this.shorter(messages) : [
         ...messages,
-        { role: "assistant", content },
-        {
-          role: "user",
-          content: `Your reply could not be used: ${parsed.error}\nReply again with only the corrected JSON object, nothing else.`,
-        },
+        { role: "assistant", content: first.content },
+        { role: "user", content: `Your reply could not be used: ${parsed.error}\nReply again with only the corrected JSON object, nothing else.` },
       ]);
-      parsed = this.parse(repaired);
-      if (!parsed.ok) throw new StepError(`model reply is not a valid step after one repair request: ${parsed.error}`, "retry");
+      parsed = salvageStep(second.content);
+      if (!parsed.ok) {
+        this.opts.onRequest?.("invalid_reply");
+        const message = second.finishReason === "length"
+          ? `reply cut at LLM_MAX_TOKENS=${this.opts.maxTokens}; raise it (the reply asked to be shorter was cut too)`
+          : `model reply is not a valid step after one repair request: ${parsed.error}`;
+        const reply = replyEvidence(second.content, [this.opts.apiKey]);
+        this.opts.log.debug(`the repaired reply was: ${reply}`);
+        throw new StepError(message, "retry", undefined, reply, usage);
+      }
     }
-    return { response: parsed.value, model: this.name, durationMs: performance.now() - started, requests };
+    return { response: this.keep(parsed), model: this.name, durationMs: performance.now() - started, requests, usage };
   }
 
   /** One chat completion with the same retries and fallbacks as a step; returns the reply text. */
@@ -100,71 +123,113 @@ export class ProviderModel implements StepModel {
     return (await this.complete(messages, opts.signal, opts.format)).content;
   }
 
-  private parse(content: string): { ok: true; value: StepResponse } | { ok: false; error: string } {
-    const json = extractJson(content);
-    if (json === undefined) return { ok: false, error: "no JSON object found in the reply" };
-    return validateStep(json);
+  /** A salvaged step, with a WARN and a reflection for each optional part dropped. */
+  private keep(s: Salvaged): Salvaged["value"] {
+    if (s.ignored.length) this.opts.log.debug(`ignored keys the step does not have: ${s.ignored.join(", ")}`);
+    if (s.repaired.length) this.opts.log.debug(`read leniently: ${s.repaired.join("; ")}`);
+    if (!s.dropped.length) return s.value;
+    for (const d of s.dropped) this.opts.log.warn(`dropped the malformed '${d.part}' of the reply (${d.why}); the answer is kept`);
+    const note = `[format] My reply's ${s.dropped.map((d) => `'${d.part}'`).join(", ")} ${s.dropped.length > 1 ? "were" : "was"} malformed and dropped (${s.dropped.map((d) => d.why).join("; ")}); follow the reply format.`;
+    return { ...s.value, reflection: s.value.reflection?.trim() ? `${s.value.reflection.trim()} ${note}` : note };
   }
 
-  /** One chat completion, with retries for transient faults; returns the message content. */
-  private async complete(messages: ChatMessage[], signal?: AbortSignal, format?: ReplyFormat): Promise<{ content: string; requests: number }> {
+  /** The repair for a cut reply: the same request, asking for a much shorter one (no echo of the cut text). */
+  private shorter(messages: ChatMessage[]): ChatMessage[] {
+    const words = Math.max(50, Math.floor(this.opts.maxTokens * 0.4));
+    const ask = `\n\n(Your previous reply was cut off at the token limit of ${this.opts.maxTokens} before the JSON object was complete. Reply again much shorter: the whole JSON object in under ${words} words, no text outside it.)`;
+    const last = messages.map((m) => m.role).lastIndexOf("user");
+    return messages.map((m, i) => (i === last ? { ...m, content: m.content + ask } : m));
+  }
+
+  /** One chat completion, with retries for transient faults and adaptation to what the provider refuses. */
+  private async complete(messages: ChatMessage[], signal?: AbortSignal, format?: ReplyFormat): Promise<Completion> {
     let requests = 0;
+    let adaptations = 0;
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
+      const spent = this.meter.spent();
+      if (spent) throw new StepError(spent, "pause");
+      const shape = this.negotiation.shape();
       let answer: HttpAnswer;
       try {
         requests++;
-        answer = await this.post(messages, signal, format);
+        answer = await this.endpoint.post(this.body(messages, shape, format), signal);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
+        this.opts.onRequest?.(isTimeout(err) ? "timeout" : "network");
         const reason = describeNetworkError(err, this.opts.timeoutMs);
-        if (attempt >= this.opts.maxRetries) throw new StepError(`LLM request failed after ${attempt + 1} tries: ${reason}`, "retry");
+        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} cannot be reached after ${attempt + 1} tries: ${reason}`, "pause");
         await this.backoff(attempt, undefined, reason, signal);
         continue;
       }
-      const { status, body } = answer;
+      let { status, body } = answer;
       if (status === 200) {
-        let content: unknown;
+        let json: Record<string, any>;
         try {
-          const json = JSON.parse(body) as { choices?: { message?: { content?: unknown } }[] };
-          if (!json.choices?.length) throw new Error("the reply has no choices");
-          content = json.choices[0]?.message?.content;
-          if (typeof content !== "string") throw new Error("choices[0].message.content is not text");
-        } catch (err) {
-          const reason = `HTTP 200 with an unusable body: ${(err as Error).message}`;
-          if (attempt >= this.opts.maxRetries) throw new StepError(reason, "retry");
+          json = JSON.parse(body) as Record<string, any>;
+        } catch {
+          json = {};
+        }
+        const inBand = inBandError(json);
+        if (inBand) ({ status, body } = inBand);
+        else if (Array.isArray(json.choices) && json.choices.length) {
+          const choice = json.choices[0] ?? {};
+          const usage = readUsage(json);
+          this.meter.add(usage);
+          if (usage) this.opts.onTokens?.(usage);
+          this.opts.onRequest?.("ok");
+          this.lastRefusal = undefined;
+          if (choice.finish_reason === "content_filter" && !contentText(choice.message)) {
+            throw new StepError("the provider's content filter stopped the reply (finish_reason: content_filter)", "retry", 200, undefined, usage);
+          }
+          return { content: contentText(choice.message) ?? "", finishReason: choice.finish_reason, usage: usage ?? noUsage(), requests };
+        } else {
+          this.opts.onRequest?.("http_5xx");
+          const reason = `HTTP 200 without choices: ${replyEvidence(body.slice(0, 300), [this.opts.apiKey])}`;
+          if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} answers without a reply: ${reason}`, "pause", 200);
           await this.backoff(attempt, undefined, reason, signal);
           continue;
         }
-        return { content: content as string, requests };
       }
-      if (status === 400 && this.mode !== "none" && /response_format|json_schema|json_object|structured/i.test(body)) {
-        const next: Mode = this.mode === "json_schema" ? "json_object" : "none";
-        this.opts.log.warn(`provider rejected response_format ${this.mode}; falling back to ${next}`);
-        this.mode = next;
-        attempt--;
+      this.opts.onRequest?.(status >= 500 ? "http_5xx" : "http_4xx");
+      const verdict = judge(status, body, { format: shape.mode !== "none", tokensParam: shape.tokensParam ?? "", temperature: shape.temperature !== undefined });
+      const said = `HTTP ${status}: ${verdict.message}`;
+      if (verdict.kind === "format" || verdict.kind === "parameter") {
+        const adapted = verdict.kind === "format" ? this.negotiation.refuseMode(shape.mode, said) : this.negotiation.refuseParameter(verdict.param, shape, said);
+        if (adapted && ++adaptations <= MAX_ADAPTATIONS) {
+          if (verdict.kind === "format") this.opts.onRequest?.("format_fallback");
+          attempt--;
+          continue;
+        }
+        const forced = verdict.kind === "format" && this.negotiation.forcedFormat;
+        throw new StepError(
+          `the provider at ${this.endpoint.where} refuses the request for model ${this.opts.model} (${said})${forced ? `; response_format ${forced} is forced by llm.response_format / LLM_RESPONSE_FORMAT: set it to auto` : ""}`,
+          "pause",
+          status,
+        );
+      }
+      if (verdict.kind === "failed_generation") {
+        // Groq checked the model's JSON and refused it; the output itself is in the error: salvage it.
+        this.lastRefusal = undefined;
+        return { content: verdict.content, usage: noUsage(), requests };
+      }
+      if (verdict.kind === "transient") {
+        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} failed after ${attempt + 1} tries: ${said}`, "pause", status);
+        await this.backoff(attempt, retryAfterMs(answer.headers["retry-after"]), said, signal);
         continue;
       }
-      if (status === 401 || status === 403) {
-        throw new StepError(
-          `the provider at ${this.where} refused the API key (HTTP ${status}): set LLM_API_KEY (or LLM_API_KEY_FILE) to a valid key`,
-          "pause",
-          status,
-        );
+      if (verdict.kind === "provider") {
+        const head = status === 404
+          ? `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.endpoint.where}/chat/completions)`
+          : `the provider at ${this.endpoint.where} ${verdict.what} (HTTP ${status})`;
+        throw new StepError(`${head}: ${verdict.fix}${quoted(verdict.message)}`, "pause", status);
       }
-      if (status === 404) {
-        throw new StepError(
-          `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.where}/chat/completions): check LLM_MODEL and LLM_BASE_URL`,
-          "pause",
-          status,
-        );
-      }
-      const retryable = status === 429 || status === 408 || status >= 500;
-      const reason = `HTTP ${status}${body ? `: ${body.slice(0, 200).replace(/\s+/g, " ")}` : ""}`;
-      if (!retryable || attempt >= this.opts.maxRetries) {
-        throw new StepError(`LLM request failed${retryable ? ` after ${attempt + 1} tries` : ""}: ${reason}`, "retry", status);
-      }
-      await this.backoff(attempt, retryAfterMs(answer.headers["retry-after"]), reason, signal);
+      if (verdict.kind === "task") throw new StepError(`${verdict.message} (HTTP ${status})`, "retry", status);
+      // A refusal we cannot place: this task pays once; the same refusal twice in a row is the request shape.
+      const again = this.lastRefusal === verdict.message;
+      this.lastRefusal = verdict.message;
+      if (again) throw new StepError(`the provider at ${this.endpoint.where} refuses every request for model ${this.opts.model} (${said}); check the model's settings (docs/providers.md)`, "pause", status);
+      throw new StepError(`the provider refused the request (${said})`, "retry", status);
     }
   }
 
@@ -175,38 +240,15 @@ export class ProviderModel implements StepModel {
     await this.sleep(ms, signal);
   }
 
-  private async post(messages: ChatMessage[], signal?: AbortSignal, format: ReplyFormat = { name: "agentos_step", schema: stepJsonSchema }): Promise<HttpAnswer> {
-    const body: Record<string, unknown> = { model: this.opts.model, messages, max_tokens: this.opts.maxTokens, temperature: 0.2 };
-    if (this.mode === "json_schema") {
-      body.response_format = { type: "json_schema", json_schema: { name: format.name, strict: true, schema: format.schema } };
-    } else if (this.mode === "json_object") body.response_format = { type: "json_object" };
-    const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-    const res = await poolFor(this.url.origin, this.opts.timeoutMs).request({
-      path: this.url.pathname + this.url.search,
-      method: "POST",
-      headers,
-      body: JSON.stringify(body),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, body: text };
+  private body(messages: ChatMessage[], shape: RequestShape, format: ReplyFormat = { name: "agentos_step", schema: stepJsonSchema }): Record<string, unknown> {
+    const body: Record<string, unknown> = { model: this.opts.model, messages };
+    if (shape.tokensParam) body[shape.tokensParam] = this.opts.maxTokens;
+    if (shape.temperature !== undefined) body.temperature = shape.temperature;
+    if (shape.mode === "json_schema") body.response_format = { type: "json_schema", json_schema: { name: format.name, strict: true, schema: format.schema } };
+    else if (shape.mode === "json_object") body.response_format = { type: "json_object" };
+    return body;
   }
 }
 
-function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(header) ? header[0] : header;
-  if (!v) return undefined;
-  const seconds = Number(v);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(v) - Date.now();
-  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 120_000) : undefined;
-}
-
-function describeNetworkError(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; code?: string; message?: string };
-  if (e.name === "TimeoutError" || e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT") {
-    return `no answer within LLM_TIMEOUT (${timeoutMs / 1000} s)`;
-  }
-  return e.code ? `${e.code}${e.message ? ` (${e.message})` : ""}` : (e.message ?? String(err));
-}
+/** The provider's own words, when it said something. */
+const quoted = (message: string) => (message && message !== "{}" ? `; the provider said: "${message}"` : "");

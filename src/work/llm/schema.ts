@@ -34,45 +34,9 @@ export const StepResponse = z.strictObject({
 });
 export type StepResponse = z.infer<typeof StepResponse>;
 
-const NULLABLE_KEYS = ["skill", "reflection", "goals", "handoff", "share"] as const;
-
 /** JSON schema for `response_format: json_schema` (strict: every key required, nullable where optional). */
 export const stepJsonSchema = (() => {
   const schema = z.toJSONSchema(StepResponse, { target: "draft-2020-12" }) as Record<string, unknown>;
   delete schema.$schema;
   return schema;
 })();
-
-export type Validated = { ok: true; value: StepResponse } | { ok: false; error: string };
-
-/** Validates model output; absent optional keys count as null (many models omit them). */
-export function validateStep(json: unknown): Validated {
-  if (json && typeof json === "object" && !Array.isArray(json)) {
-    const filled: Record<string, unknown> = { ...(json as Record<string, unknown>) };
-    for (const k of NULLABLE_KEYS) if (filled[k] === undefined) filled[k] = null;
-    if (typeof filled.reward === "string" && /^[+-]?[01]$/.test(filled.reward)) filled.reward = Number(filled.reward);
-    const r = StepResponse.safeParse(filled);
-    if (r.success) return { ok: true, value: r.data };
-    // One line: it goes into log lines, dead letters and the repair request.
-    return { ok: false, error: z.prettifyError(r.error).replace(/\n\s*→ at /g, " at ").replace(/\n/g, "; ") };
-  }
-  return { ok: false, error: "expected a JSON object" };
-}
-
-/** Finds the JSON object in a reply: the whole text, a ```json fence, or the outermost braces. */
-export function extractJson(content: string): unknown {
-  const attempts = [content.trim()];
-  const fence = /```(?:json)?\s*\n([\s\S]*?)\n```/.exec(content);
-  if (fence) attempts.push(fence[1]!.trim());
-  const first = content.indexOf("{");
-  const last = content.lastIndexOf("}");
-  if (first >= 0 && last > first) attempts.push(content.slice(first, last + 1));
-  for (const a of attempts) {
-    try {
-      return JSON.parse(a);
-    } catch {
-      // try the next shape
-    }
-  }
-  return undefined;
-}

@@ -1,5 +1,8 @@
 // What the worker needs from a model, whichever it is (HTTP provider or offline).
 import type { StepResponse } from "./schema.js";
+import type { Usage } from "./usage.js";
+
+export type { Usage } from "./usage.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -13,6 +16,8 @@ export interface StepResult {
   durationMs: number;
   /** HTTP requests it took, including retries and the repair request. */
   requests: number;
+  /** Tokens the provider reported for every request of this step (absent offline or when it reports none). */
+  usage?: Usage;
 }
 
 /** A JSON schema to ask for with `response_format: json_schema` (falls back like a step does). */
@@ -21,22 +26,33 @@ export interface ReplyFormat {
   schema: Record<string, unknown>;
 }
 
+/** One HTTP request's outcome, as counted by `agentos_llm_requests_total{outcome}`. */
+export type RequestOutcome = "ok" | "http_4xx" | "http_5xx" | "network" | "timeout" | "invalid_reply" | "format_fallback" | "repair";
+
 export interface StepModel {
   readonly name: string;
   step(messages: ChatMessage[], signal?: AbortSignal): Promise<StepResult>;
   /** One plain chat completion returning the reply text (the reward audit's grader uses it); absent offline. */
   chat?(messages: ChatMessage[], opts?: { signal?: AbortSignal; format?: ReplyFormat }): Promise<string>;
+  /** Tokens spent: today (UTC), since start, and the daily budget if one is set; absent offline. */
+  tokens?(): { today: number; perDay?: number } & Usage;
 }
 
 /**
- * Why a step failed. `retry`: the task may run again later (counts as an attempt);
- * `pause`: the provider refuses us (bad key, unknown model): stop the agent, burn nothing.
+ * Why a step failed. `retry`: the task's own fault (its reply still invalid after a
+ * repair, its prompt too long, filtered): it counts an attempt and runs again later.
+ * `pause`: the provider's fault (unreachable, bad key, quota, unknown model, a request
+ * shape it refuses, the token budget): the agent pauses and probes; no attempt is burnt.
  */
 export class StepError extends Error {
   constructor(
     message: string,
     readonly kind: "retry" | "pause",
     readonly status?: number,
+    /** The model's raw reply, bounded and redacted (replyEvidence), for the dead letter. */
+    readonly reply?: string,
+    /** Tokens spent before it failed (they are spent all the same). */
+    readonly usage?: Usage,
   ) {
     super(message);
     this.name = "StepError";

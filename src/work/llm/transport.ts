@@ -1,0 +1,89 @@
+// HTTP to an OpenAI-compatible endpoint over undici: one keep-alive pool per origin,
+// the request URL built from the base URL (a query such as Azure's `?api-version=` is
+// kept), the key in exactly one header, and network faults described in words.
+import { Pool } from "undici";
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+const pools = new Map<string, Pool>();
+function poolFor(origin: string, timeoutMs: number): Pool {
+  let pool = pools.get(origin);
+  if (!pool) {
+    pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    pools.set(origin, pool);
+  }
+  return pool;
+}
+
+/** Closes every keep-alive pool (on shutdown, so the process can exit). */
+export async function closeProviderPools(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.close().catch(() => {})));
+}
+
+export class Endpoint {
+  readonly url: URL;
+  /** The base URL for messages: no user:password, no query (a key may travel there). */
+  readonly where: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(baseUrl: string, apiKey: string | undefined, private readonly timeoutMs: number) {
+    const base = new URL(baseUrl);
+    this.url = new URL(base.toString());
+    this.url.pathname = base.pathname.replace(/\/+$/, "") + "/chat/completions";
+    this.url.username = this.url.password = "";
+    this.where = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    this.headers = { "content-type": "application/json", accept: "application/json" };
+    if (apiKey) {
+      // Azure OpenAI's deployment URLs take the key in `api-key`; its v1 API and everyone else take a Bearer token.
+      if (/\.(openai|cognitiveservices)\.azure\.com$/i.test(base.hostname) && /\/openai\/deployments\//i.test(base.pathname)) this.headers["api-key"] = apiKey;
+      else this.headers.authorization = `Bearer ${apiKey}`;
+    }
+  }
+
+  async post(body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const res = await poolFor(this.url.origin, this.timeoutMs).request({
+      path: this.url.pathname + this.url.search,
+      method: "POST",
+      headers: this.headers,
+      body: JSON.stringify(body),
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, body: text };
+  }
+}
+
+export function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (!v) return undefined;
+  const seconds = Number(v);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 120_000) : undefined;
+}
+
+export function isTimeout(err: unknown): boolean {
+  const e = err as { name?: string; code?: string };
+  return e.name === "TimeoutError" || e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_BODY_TIMEOUT";
+}
+
+export function describeNetworkError(err: unknown, timeoutMs: number): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (isTimeout(err)) return `no answer within LLM_TIMEOUT (${timeoutMs / 1000} s)`;
+  const code = e.code ?? e.cause?.code;
+  const message = e.cause?.message ?? e.message;
+  return code ? `${code}${message && !message.includes(code) ? ` (${message})` : message ? ` (${message})` : ""}` : (message ?? String(err));
+}
+
+export const defaultSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
