@@ -141,11 +141,12 @@ export async function startLlmServer(opts: ServerOptions = {}): Promise<LlmServe
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string) => {
     const at = performance.timeOrigin + performance.now();
     const path = req.url ?? "/";
-    if (req.method === "GET" && path.endsWith("/models")) {
+    const route = path.split("?")[0]!; // a base URL may carry a query (Azure's ?api-version=)
+    if (req.method === "GET" && route.endsWith("/models")) {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [{ id: "scripted", object: "model" }] }));
       return;
     }
-    if (req.method !== "POST" || !path.endsWith("/chat/completions")) {
+    if (req.method !== "POST" || !route.endsWith("/chat/completions")) {
       res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `no route ${req.method} ${path}` } }));
       return;
     }

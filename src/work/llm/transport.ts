@@ -26,6 +26,17 @@ export async function closeProviderPools(): Promise<void> {
   await Promise.all(all.map((p) => p.close().catch(() => {})));
 }
 
+/**
+ * The one header that carries the key. Azure OpenAI's deployment URLs
+ * (`https://<resource>.openai.azure.com/openai/deployments/<name>?api-version=…`) take it
+ * in `api-key`; its v1 API (`…/openai/v1/`) and every other provider take a Bearer token.
+ */
+export function authHeader(base: URL, apiKey: string | undefined): Record<string, string> {
+  if (!apiKey) return {};
+  const azureDeployment = /\.(openai|cognitiveservices)\.azure\.com$/i.test(base.hostname) && /\/openai\/deployments\//i.test(base.pathname);
+  return azureDeployment ? { "api-key": apiKey } : { authorization: `Bearer ${apiKey}` };
+}
+
 export class Endpoint {
   readonly url: URL;
   /** The base URL for messages: no user:password, no query (a key may travel there). */
@@ -38,12 +49,7 @@ export class Endpoint {
     this.url.pathname = base.pathname.replace(/\/+$/, "") + "/chat/completions";
     this.url.username = this.url.password = "";
     this.where = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
-    this.headers = { "content-type": "application/json", accept: "application/json" };
-    if (apiKey) {
-      // Azure OpenAI's deployment URLs take the key in `api-key`; its v1 API and everyone else take a Bearer token.
-      if (/\.(openai|cognitiveservices)\.azure\.com$/i.test(base.hostname) && /\/openai\/deployments\//i.test(base.pathname)) this.headers["api-key"] = apiKey;
-      else this.headers.authorization = `Bearer ${apiKey}`;
-    }
+    this.headers = { "content-type": "application/json", accept: "application/json", ...authHeader(base, apiKey) };
   }
 
   async post(body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
