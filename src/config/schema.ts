@@ -19,6 +19,11 @@ export type Priority = z.infer<typeof Priority>;
 export const ThroughputClassName = z.enum(["slow", "medium", "fast"]);
 export type ThroughputClassName = z.infer<typeof ThroughputClassName>;
 
+export const ResponseFormat = z.enum(["auto", "json_schema", "json_object", "none"]);
+/** A number from 0 to 2, or `default`: send no temperature (reasoning models accept only their own). */
+export const Temperature = z.union([z.literal("default"), z.coerce.number().min(0).max(2)]);
+export const MaxTokensParam = z.enum(["max_tokens", "max_completion_tokens"]);
+
 export const AgentLlmOverride = z
   .strictObject({
     model: z.string().min(1).optional().describe("Model name for this agent (overrides LLM_MODEL)"),
@@ -28,6 +33,9 @@ export const AgentLlmOverride = z
       .regex(/^[A-Z_][A-Z0-9_]*$/, "Expected the name of an environment variable, e.g. OLLAMA_KEY")
       .optional()
       .describe("Name of the environment variable holding this agent's API key"),
+    response_format: ResponseFormat.optional().describe("auto (negotiate: json_schema, then json_object, then none) or force one (overrides LLM_RESPONSE_FORMAT)"),
+    temperature: Temperature.optional().describe("Sampling temperature, or `default` to send none (overrides LLM_TEMPERATURE)"),
+    max_tokens_param: MaxTokensParam.optional().describe("max_tokens or max_completion_tokens (overrides LLM_MAX_TOKENS_PARAM)"),
   })
   .describe("Per-agent provider override");
 
@@ -42,6 +50,12 @@ export const AgentConfig = z.strictObject({
   throughput_class: ThroughputClassName.default("medium").describe("slow | medium | fast: concurrency, queue depth and rate"),
   segments: z.array(SegmentName).default([]).describe("shared/segments/<name>.md included in the prompt"),
   llm: AgentLlmOverride.optional(),
+  budget: z
+    .strictObject({
+      tokens_per_day: z.int().min(1).optional().describe("Tokens (prompt + completion, as the provider reports them) this agent may spend per UTC day; then it pauses until midnight UTC"),
+    })
+    .optional()
+    .describe("Spending limit of this agent"),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
@@ -147,7 +161,10 @@ export const Env = z.object({
   LLM_MODEL: z.string().min(1).default("gpt-4o").describe("Model name; `offline` for the built-in offline model"),
   LLM_MAX_TOKENS: intFromEnv(2048).describe("max_tokens of each request"),
   LLM_TIMEOUT: z.coerce.number().positive().default(60).describe("Seconds to wait for one LLM answer"),
-  LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4).describe("Retries of one LLM call on 429, 5xx, resets and timeouts"),
+  LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4).describe("Retries of one LLM call on 429, 5xx, resets and timeouts; past them the agent pauses and probes"),
+  LLM_RESPONSE_FORMAT: ResponseFormat.default("auto").describe("auto negotiates json_schema, then json_object, then none per provider and model; or force one"),
+  LLM_TEMPERATURE: Temperature.default(0.2).describe("Sampling temperature, or `default` to send none; a model that refuses it is sent none"),
+  LLM_MAX_TOKENS_PARAM: MaxTokensParam.default("max_tokens").describe("Name of the reply-length parameter (o-series and gpt-5 want max_completion_tokens; the other is tried when refused)"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Least important level printed"),
   LOG_FORMAT: z.enum(["text", "json"]).default("text").describe("text (the seed's format) or json (one object per line)"),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30).describe("On SIGTERM, how long running tasks may finish"),
