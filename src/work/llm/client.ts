@@ -28,8 +28,8 @@ export interface ProviderOptions {
   responseFormat?: FormatSetting;
   /** Name of the token-limit parameter to send first (o-series and gpt-5 want max_completion_tokens). */
   tokensParam?: TokensParam;
-  /** Sampling temperature; undefined sends none (the model's default). */
-  temperature?: number;
+  /** Sampling temperature (default 0.2); null sends none (the model's default). */
+  temperature?: number | null;
   /** budget.tokens_per_day: over it the agent pauses until the next UTC day. */
   tokensPerDay?: number;
   /** Each HTTP request's outcome and each reply's tokens (metrics). */
@@ -65,7 +65,7 @@ export class ProviderModel implements StepModel {
     this.endpoint = new Endpoint(opts.baseUrl, opts.apiKey, opts.timeoutMs);
     this.negotiation = new Negotiation(
       { baseUrl: this.endpoint.where, model: opts.model },
-      { format: opts.responseFormat ?? "auto", tokensParam: opts.tokensParam ?? "max_tokens", temperature: opts.temperature },
+      { format: opts.responseFormat ?? "auto", tokensParam: opts.tokensParam ?? "max_tokens", temperature: opts.temperature === null ? undefined : (opts.temperature ?? 0.2) },
       opts.log,
     );
     this.meter = new TokenMeter(opts.tokensPerDay, opts.now);
