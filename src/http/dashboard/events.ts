@@ -8,6 +8,8 @@ import type { Logger } from "../../log.js";
 import type { Overview } from "./schemas.js";
 
 export const POLL_MS = 1000;
+/** Rebuilt at least this often even when no file changed (a lease goes stale with time). */
+const REBUILD_MS = 5000;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const KEEPALIVE_MS = 15_000;
 /** Listeners at once; more get 503 (each holds a socket open). */
@@ -21,8 +23,13 @@ export class OverviewStream {
   private building = false;
   private closed = false;
 
+  private lastPrint?: string;
+  private lastBuild = 0;
+
+  /** `fingerprint` changes whenever what `build` reads changes; it must be much cheaper than `build`. */
   constructor(
     private readonly build: () => Promise<Overview>,
+    private readonly fingerprint: () => Promise<string>,
     private readonly log: Logger,
   ) {}
 
@@ -65,14 +72,18 @@ export class OverviewStream {
     clearInterval(this.timer);
     clearInterval(this.keepalive);
     this.timer = this.keepalive = undefined;
-    this.last = undefined;
+    this.last = this.lastPrint = undefined;
   }
 
   private async tick(): Promise<void> {
     if (this.building || this.closed) return;
     this.building = true;
     try {
+      const print = await this.fingerprint();
+      if (print === this.lastPrint && Date.now() - this.lastBuild < REBUILD_MS) return;
       const overview = await this.build();
+      this.lastPrint = print;
+      this.lastBuild = Date.now();
       // Compare without the time stamp: an unchanged overview is not sent again.
       const json = JSON.stringify(overview.agents);
       if (json !== this.last) {

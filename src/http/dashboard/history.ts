@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import git from "isomorphic-git";
 import { parseTrailers } from "../../commit/git/message.js";
+import { readHead } from "../../commit/git/refs.js";
 
 export interface HistoryCommit {
   oid: string;
@@ -42,7 +43,9 @@ export class AgentHistories {
   }
 
   private async read(dir: string): Promise<HistoryCommit[]> {
-    const head = await git.resolveRef({ fs, dir, ref: "HEAD" }).catch(() => undefined);
+    // HEAD, the branch file, packed-refs: three small reads (isomorphic-git's resolveRef probes
+    // about ten paths, and this runs for every agent every second while a page is open).
+    const head = await readHead(`${dir}/.git`).catch(() => undefined);
     if (!head) return [];
     const known = this.cache.get(dir);
     if (known?.head === head) return known.commits;

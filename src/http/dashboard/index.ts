@@ -8,7 +8,7 @@ import { loadAssets, SECURITY_HEADERS } from "./assets.js";
 import { registerDeadLetterActions } from "./dead-letter-actions.js";
 import { MAX_LISTENERS, OverviewStream } from "./events.js";
 import { AgentHistories } from "./history.js";
-import { DeadLetterCache, overview, type DashboardContext } from "./overview.js";
+import { DeadLetterCache, overview, overviewFingerprint, type DashboardContext } from "./overview.js";
 import { HistoryQuery } from "./schemas.js";
 import { agentNamed, historyOf, httpError, lastPromptOf, learningOf } from "./views.js";
 
@@ -26,7 +26,7 @@ export interface DashboardOptions {
 export function registerDashboard(app: FastifyInstance, opts: DashboardOptions): () => void {
   const ctx: DashboardContext = { runtime: opts.runtime, dataDir: opts.dataDir, histories: new AgentHistories(), deadLetters: new DeadLetterCache() };
   const build = async () => ({ at: new Date().toISOString(), agents: await overview(ctx) });
-  const stream = new OverviewStream(build, opts.log);
+  const stream = new OverviewStream(build, () => overviewFingerprint(ctx), opts.log);
   const assets = loadAssets();
 
   app.get("/", async (req, reply) => serve("/", req.headers["if-none-match"], reply));

@@ -7,6 +7,8 @@ import type { Runtime } from "../../agent/runtime.js";
 import { agentReports } from "../../ops/status.js";
 import { parseDeadLetter, type StoredDeadLetter } from "../../store/dead-letters.js";
 import { agentPaths, sharedPaths } from "../../store/layout.js";
+import { statusFilePath } from "../../store/status-file.js";
+import { readHead } from "../../commit/git/refs.js";
 import { AgentHistories, tokensSince } from "./history.js";
 import type { OverviewAgent } from "./schemas.js";
 
@@ -47,6 +49,30 @@ export async function overview(ctx: DashboardContext): Promise<OverviewAgent[]> 
       };
     }),
   );
+}
+
+/**
+ * What the overview is built from, as sizes and times of files (and this process's live
+ * status): a stat per file instead of reading and parsing them. While it stays the same,
+ * the overview cannot have changed, except for a lease going stale (a time, not a file):
+ * the stream rebuilds at least every few seconds anyway.
+ */
+export async function overviewFingerprint(ctx: DashboardContext): Promise<string> {
+  const file = ctx.runtime.config;
+  const shared = sharedPaths(ctx.dataDir, file.iac.dead_letter_path);
+  const stamp = async (path: string) => {
+    const st = await stat(path).catch(() => undefined);
+    return st ? `${st.size}:${st.mtimeMs}` : "-";
+  };
+  const parts = await Promise.all(
+    file.agents.map(async (a) => {
+      const p = agentPaths(ctx.dataDir, a.name);
+      const files = [p.queue, p.ledger, p.rewards, p.skills, p.goals, statusFilePath(p), join(shared.inboxRoot, a.name), join(shared.handoffsRoot, a.name)];
+      const live = ctx.runtime.agents.get(a.name)?.status();
+      return [a.name, ...(await Promise.all(files.map(stamp))), await readHead(join(p.dir, ".git")).catch(() => "-"), live ? JSON.stringify(live) : ""].join("|");
+    }),
+  );
+  return [await stamp(shared.deadLetters), ...parts].join("\n");
 }
 
 /**
