@@ -4,6 +4,7 @@
 // its text changes, and what a person wrote that we cannot read is kept and reported.
 import type { AgentsFile } from "../config/schema.js";
 import type { StepResponse } from "../work/llm/schema.js";
+import type { Usage } from "../work/llm/types.js";
 import { auditOutcome, type Audit } from "./audit.js";
 import { addGoal, completeGoal, settleTicked } from "./goals.js";
 import { addReflection } from "./reflections.js";
@@ -38,6 +39,8 @@ export interface Outcome {
   now: Date;
   /** An audit from elsewhere (method: llm, or its fallback); otherwise the rule-based audit runs. */
   audit?: Audit;
+  /** Tokens the provider reported for this task's step (absent offline, or when it reports none). */
+  usage?: Usage;
 }
 
 /** One commit to make: files to write (null = delete), message parts. */
@@ -153,6 +156,7 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
     ...(audit?.method === "llm" ? { "Audit-Method": "llm" } : {}),
     Model: o.model,
     Attempt: String(o.attempt),
+    ...(o.usage ? { "Tokens-In": String(o.usage.prompt), "Tokens-Out": String(o.usage.completion) } : {}),
     ...(o.task.from ? { "Handoff-From": o.task.from } : {}),
     ...(o.task.parent ? { "Parent-Task": o.task.parent } : {}),
     ...(r.handoff ? { "Handoff-To": r.handoff.to } : {}),
@@ -183,6 +187,7 @@ export function renderResult(o: Outcome, audit?: Audit): string {
     `- model: ${o.model}`,
     `- source: ${o.task.source}`,
     `- attempt: ${o.attempt}`,
+    ...(o.usage ? [`- tokens: ${o.usage.prompt} in, ${o.usage.completion} out${o.usage.reasoning ? ` (${o.usage.reasoning} reasoning)` : ""}`] : []),
     `- at: ${isoSecond(o.now)}`,
     ...(o.task.from ? [`- from: ${o.task.from}`] : []),
     ...(r.skill && r.reward === 1 ? [`- skill: ${r.skill.name}`] : []),
