@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProviderModel, type ProviderOptions } from "../src/work/llm/client.js";
 import { forgetNegotiations } from "../src/work/llm/negotiation.js";
 import { authHeader } from "../src/work/llm/transport.js";
+import { parseDeadLetter, renderDeadLetter } from "../src/store/dead-letters.js";
 import { StepError, type RequestOutcome } from "../src/work/llm/types.js";
 import { createLogger } from "../src/log.js";
 import { startLlmServer, type LlmServer, type RecordedRequest, type Reply } from "./support/llm-server.js";
@@ -285,5 +286,17 @@ describe("negotiation, salvage and faults", () => {
     now = new Date("2026-05-02T00:00:01Z");
     await m.step(ask("b2"));
     expect(m.tokens()).toMatchObject({ today: 1100, total: 2200 });
+  });
+});
+
+describe("evidence in dead letters", () => {
+  it("keeps the last reply after the original block, fenced so its own fences cannot end it, and reads it back", () => {
+    const reply = "Here:\n```json\n{\"answer\": 42}\n```\n## not a heading";
+    const original = "## t1\ntask: do it\n";
+    const text = renderDeadLetter({ reason: "delivery_limit", agent: "orion", taskId: "t1", source: "agents/orion/queue.md:1", firstSeen: "2026-05-01T00:00:00Z", at: "2026-05-01T00:01:00Z", attempts: 3, lastError: "model reply is not a valid step", original, lastReply: reply });
+    expect(text.indexOf("## Original block")).toBeLessThan(text.indexOf("## Last reply from the model"));
+    const back = parseDeadLetter(text, "x.md")!;
+    expect(back.original).toBe(original);
+    expect(back.lastReply).toBe(reply);
   });
 });

@@ -21,6 +21,8 @@ export interface DeadLetter {
   lastError?: string;
   /** The block exactly as it was written. */
   original: string;
+  /** The model's last reply, bounded and with secrets removed (work/llm/evidence.ts), when a reply was the problem. */
+  lastReply?: string;
   requeued?: string[];
 }
 
@@ -58,7 +60,14 @@ export function renderDeadLetter(d: DeadLetter): string {
     d.original.replace(/\n$/, ""),
     fence,
     "",
+    ...(d.lastReply ? lastReplySection(d.lastReply) : []),
   ].join("\n");
+}
+
+/** After the original block, so a reader of the block (and requeue) never sees it. */
+function lastReplySection(reply: string): string[] {
+  const fence = "`".repeat(Math.max(3, longestRun(reply, "`") + 1));
+  return ["## Last reply from the model (bounded, secrets removed)", "", `${fence}text`, reply.replace(/\n$/, ""), fence, ""];
 }
 
 export function parseDeadLetter(text: string, file: string): StoredDeadLetter | undefined {
@@ -78,7 +87,13 @@ export function parseDeadLetter(text: string, file: string): StoredDeadLetter | 
     lastError: field("last_error") || undefined,
     original: m[2]! + "\n",
     requeued: [...text.matchAll(/^- requeued: (.*)$/gm)].map((x) => x[1]!),
+    ...lastReplyOf(text),
   };
+}
+
+function lastReplyOf(text: string): { lastReply?: string } {
+  const m = /^## Last reply from the model[^\n]*\n\n(`{3,})text\n([\s\S]*?)\n?\1\n?/m.exec(text);
+  return m ? { lastReply: m[2]! } : {};
 }
 
 export async function listDeadLetters(dir: string): Promise<StoredDeadLetter[]> {
