@@ -3,24 +3,14 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import type { History } from "./api.js";
+import { rollingMean } from "./series.js";
 
 export const ROLLING = 10;
-
-export function rollingMean(values: number[], window = ROLLING): number[] {
-  const out: number[] = [];
-  let sum = 0;
-  values.forEach((v, i) => {
-    sum += v;
-    if (i >= window) sum -= values[i - window]!;
-    out.push(Math.round((sum / Math.min(i + 1, window)) * 100) / 100);
-  });
-  return out;
-}
 
 export function RewardChart({ rewards }: { rewards: History["rewards"] }) {
   const box = useRef<HTMLDivElement>(null);
   const divergent = rewards.filter((r) => r.audit !== undefined && r.audit !== r.reward).length;
-  const mean = rollingMean(rewards.map((r) => r.reward));
+  const mean = rollingMean(rewards.map((r) => r.reward), ROLLING);
   const label = rewards.length
     ? `Reward trend chart: rewards of the last ${rewards.length} task${rewards.length > 1 ? "s" : ""}, rolling mean now ${mean.at(-1)}, ${divergent} audit divergence${divergent === 1 ? "" : "s"} marked`
     : "Reward trend chart: no rewards yet";

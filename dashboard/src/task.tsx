@@ -65,7 +65,7 @@ export function TaskPage({ agent, id, overview }: { agent: string; id: string; o
           <dt>Model</dt>
           <dd>{result?.fields.model ?? commit?.trailers.Model ?? "—"}</dd>
           <dt>Tokens</dt>
-          <dd>{tin || tout ? `${tin ?? "?"} in, ${tout ?? "?"} out` : <span class="muted">not reported by the provider</span>}</dd>
+          <dd>{tin || tout ? `${tin ?? "?"} in, ${tout ?? "?"} out` : (result?.fields.tokens ?? <span class="muted">not reported by the provider</span>)}</dd>
           <dt>Commit</dt>
           <dd>
             {commit ? (

@@ -10,6 +10,7 @@ import { parseGoals } from "../../store/goals.js";
 import { parseReflections } from "../../store/reflections.js";
 import { parseSkills, skillsOf } from "../../store/skills.js";
 import { readTextIfExists } from "../../store/files.js";
+import { estimateTokens } from "../../store/markdown.js";
 import { agentPaths } from "../../store/layout.js";
 import { rewardSeries, type AgentHistories } from "./history.js";
 import type { History, Learning, PromptAnswer } from "./schemas.js";
@@ -74,16 +75,50 @@ export async function historyOf(dataDir: string, histories: AgentHistories, name
 }
 
 /**
- * What the agent's runtime says it last sent to the model, section by section. Only an
- * agent this process runs knows it (in Compose, ask the agent's own container).
+ * What an agent's runtime keeps of the prompt it last sent: its sections (preferred), or
+ * the chat messages as sent, which are split into sections here. Only an agent this
+ * process runs knows it (in Compose, the process that runs the agent).
  */
-interface PromptSource {
-  lastPrompt?: { task: string; at: string; tokens: number; sections: { name: string; tokens: number; text: string }[]; dropped?: { part: string; count: number }[] };
+interface KeptPrompt {
+  task?: string;
+  taskId?: string;
+  at?: string | Date;
+  tokens?: number;
+  sections?: { name: string; tokens?: number; text: string }[];
+  messages?: { role: string; content: string }[];
+  dropped?: { part: string; count: number }[];
 }
 
 export function lastPromptOf(runtime: Runtime, name: string): PromptAnswer {
-  const live = runtime.agents.get(name) as unknown as PromptSource | undefined;
+  const live = runtime.agents.get(name) as unknown as { lastPrompt?: KeptPrompt } | undefined;
   const last = live?.lastPrompt;
   if (!last) return { agent: name, prompt: null, why: live ? `${name} has not sent a prompt since this process started` : `${name} does not run in this process; the API of the process that runs it shows it` };
-  return { agent: name, prompt: { task: last.task, at: last.at, tokens: last.tokens, max_tokens: runtime.config.prompt.max_tokens, sections: last.sections, dropped: last.dropped ?? [] } };
+  const sections = last.sections?.map((s) => ({ name: s.name, text: s.text, tokens: s.tokens ?? estimateTokens(s.text) })) ?? promptSections(last.messages ?? []);
+  const at = last.at instanceof Date ? last.at.toISOString() : (last.at ?? "");
+  return {
+    agent: name,
+    prompt: { task: last.task ?? last.taskId ?? "", at, tokens: last.tokens ?? sections.reduce((n, s) => n + s.tokens, 0), max_tokens: runtime.config.prompt.max_tokens, sections, dropped: last.dropped ?? [] },
+  };
+}
+
+/**
+ * The chat messages of a prompt as sections: the system message is cut before each heading
+ * that starts a paragraph (`# Constraints`, `## Active goals`…; the text before the first
+ * one is the system prompt), the user message is the task. Token counts as the prompt
+ * builder estimates them (4 characters a token).
+ */
+export function promptSections(messages: { role: string; content: string }[]): { name: string; tokens: number; text: string }[] {
+  const out: { name: string; tokens: number; text: string }[] = [];
+  for (const m of messages) {
+    if (m.role !== "system") {
+      out.push({ name: m.role === "user" ? "Task (user message)" : m.role, tokens: estimateTokens(m.content), text: m.content });
+      continue;
+    }
+    const chunks = m.content.split(/\n\n(?=#{1,2} )/);
+    chunks.forEach((text, i) => {
+      const heading = /^#{1,2} (.+)/.exec(text)?.[1]?.trim();
+      out.push({ name: heading ?? (i === 0 ? "System prompt" : "System message"), tokens: estimateTokens(text), text });
+    });
+  }
+  return out;
 }
