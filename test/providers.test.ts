@@ -174,6 +174,7 @@ describe("provider shapes", () => {
     const err = await fails(m.step(ask("d2")));
     expect(err.kind).toBe("pause");
     expect(err.message).toMatch(/no credit left \(HTTP 402\).*"Insufficient Balance"/);
+    expect(err.fault).toBe("credit");
   });
 
   it(`OpenRouter: an error inside an HTTP 200 keeps its message and is retried (${SOURCES.openrouterErrors})`, async () => {
@@ -262,6 +263,7 @@ describe("negotiation, salvage and faults", () => {
     const unreachable = await fails(dead.m.step(ask("u1")));
     expect(unreachable.kind).toBe("pause");
     expect(unreachable.message).toMatch(/cannot be reached after 2 tries: ECONNREFUSED/);
+    expect(unreachable.fault).toBe("unreachable");
     expect(dead.outcomes).toEqual(["network", "network"]);
     as(() => json(500, { error: { message: "boom" } }));
     expect((await fails(model().m.step(ask("u2")))).message).toMatch(/failed after 3 tries: HTTP 500: boom/);
@@ -281,6 +283,7 @@ describe("negotiation, salvage and faults", () => {
     const err = await fails(m.step(ask("b2")));
     expect(err.kind).toBe("pause");
     expect(err.message).toMatch(/token budget is spent: 1100 of budget.tokens_per_day=1000/);
+    expect(err.fault).toBe("budget");
     expect(server.requests).toHaveLength(1);
     expect(m.tokens()).toMatchObject({ today: 1100, total: 1100, perDay: 1000 });
     now = new Date("2026-05-02T00:00:01Z");

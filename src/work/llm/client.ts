@@ -84,7 +84,7 @@ export class ProviderModel implements StepModel {
     let usage = noUsage();
     const call = async (msgs: ChatMessage[]): Promise<Completion> => {
       const r = await this.complete(msgs, signal).catch((err: unknown) => {
-        throw err instanceof StepError && !err.usage && usage.total ? new StepError(err.message, err.kind, err.status, err.reply, usage) : err;
+        throw err instanceof StepError && !err.usage && usage.total ? new StepError(err.message, err.kind, err.status, { reply: err.reply, usage, fault: err.fault }) : err;
       });
       requests += r.requests;
       usage = addUsage(usage, r.usage);
@@ -112,7 +112,7 @@ export class ProviderModel implements StepModel {
           : `model reply is not a valid step after one repair request: ${parsed.error}`;
         const reply = replyEvidence(second.content, [this.opts.apiKey]);
         this.opts.log.debug(`the repaired reply was: ${reply}`);
-        throw new StepError(message, "retry", undefined, reply, usage);
+        throw new StepError(message, "retry", undefined, { reply, usage });
       }
     }
     return { response: this.keep(parsed), model: this.name, durationMs: performance.now() - started, requests, usage };
@@ -148,7 +148,7 @@ export class ProviderModel implements StepModel {
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       const spent = this.meter.spent();
-      if (spent) throw new StepError(spent, "pause");
+      if (spent) throw new StepError(spent, "pause", undefined, { fault: "budget" });
       const shape = this.negotiation.shape();
       let answer: HttpAnswer;
       try {
@@ -158,7 +158,7 @@ export class ProviderModel implements StepModel {
         if (signal?.aborted) throw signal.reason;
         this.opts.onRequest?.(isTimeout(err) ? "timeout" : "network");
         const reason = describeNetworkError(err, this.opts.timeoutMs);
-        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} cannot be reached after ${attempt + 1} tries: ${reason}`, "pause");
+        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} cannot be reached after ${attempt + 1} tries: ${reason}`, "pause", undefined, { fault: "unreachable" });
         await this.backoff(attempt, undefined, reason, signal);
         continue;
       }
@@ -180,13 +180,13 @@ export class ProviderModel implements StepModel {
           this.opts.onRequest?.("ok");
           this.lastRefusal = undefined;
           if (choice.finish_reason === "content_filter" && !contentText(choice.message)) {
-            throw new StepError("the provider's content filter stopped the reply (finish_reason: content_filter)", "retry", 200, undefined, usage);
+            throw new StepError("the provider's content filter stopped the reply (finish_reason: content_filter)", "retry", 200, { usage });
           }
           return { content: contentText(choice.message) ?? "", finishReason: choice.finish_reason, usage: usage ?? noUsage(), requests };
         } else {
           this.opts.onRequest?.("http_5xx");
           const reason = `HTTP 200 without choices: ${replyEvidence(body.slice(0, 300), [this.opts.apiKey])}`;
-          if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} answers without a reply: ${reason}`, "pause", 200);
+          if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} answers without a reply: ${reason}`, "pause", 200, { fault: "failing" });
           await this.backoff(attempt, undefined, reason, signal);
           continue;
         }
@@ -206,6 +206,7 @@ export class ProviderModel implements StepModel {
           `the provider at ${this.endpoint.where} refuses the request for model ${this.opts.model} (${said})${forced ? `; response_format ${forced} is forced by llm.response_format / LLM_RESPONSE_FORMAT: set it to auto` : ""}`,
           "pause",
           status,
+          { fault: "refused" },
         );
       }
       if (verdict.kind === "failed_generation") {
@@ -214,7 +215,7 @@ export class ProviderModel implements StepModel {
         return { content: verdict.content, usage: noUsage(), requests };
       }
       if (verdict.kind === "transient") {
-        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} failed after ${attempt + 1} tries: ${said}`, "pause", status);
+        if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} failed after ${attempt + 1} tries: ${said}`, "pause", status, { fault: "failing" });
         await this.backoff(attempt, retryAfterMs(answer.headers["retry-after"]), said, signal);
         continue;
       }
@@ -222,13 +223,13 @@ export class ProviderModel implements StepModel {
         const head = status === 404
           ? `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.endpoint.where}/chat/completions)`
           : `the provider at ${this.endpoint.where} ${verdict.what} (HTTP ${status})`;
-        throw new StepError(`${head}: ${verdict.fix}${quoted(verdict.message)}`, "pause", status);
+        throw new StepError(`${head}: ${verdict.fix}${quoted(verdict.message)}`, "pause", status, { fault: verdict.cause });
       }
       if (verdict.kind === "task") throw new StepError(`${verdict.message} (HTTP ${status})`, "retry", status);
       // A refusal we cannot place: this task pays once; the same refusal twice in a row is the request shape.
       const again = this.lastRefusal === verdict.message;
       this.lastRefusal = verdict.message;
-      if (again) throw new StepError(`the provider at ${this.endpoint.where} refuses every request for model ${this.opts.model} (${said}); check the model's settings (docs/providers.md)`, "pause", status);
+      if (again) throw new StepError(`the provider at ${this.endpoint.where} refuses every request for model ${this.opts.model} (${said}); check the model's settings (docs/providers.md)`, "pause", status, { fault: "refused" });
       throw new StepError(`the provider refused the request (${said})`, "retry", status);
     }
   }

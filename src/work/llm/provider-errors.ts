@@ -15,7 +15,7 @@ export type Verdict =
   /** Worth a retry with backoff (429, 408, 409, 5xx, overload). */
   | { kind: "transient"; message: string }
   /** The provider refuses us whatever the task (key, quota, model, endpoint): pause the agent. */
-  | { kind: "provider"; message: string; what: string; fix: string }
+  | { kind: "provider"; message: string; what: string; fix: string; cause: "auth" | "credit" | "not_found" | "quota" }
   /** This task's own request is the problem (too long, filtered): it counts an attempt. */
   | { kind: "task"; message: string }
   /** A 4xx we cannot adapt to and cannot place: counted once, a second in a row pauses. */
@@ -76,12 +76,12 @@ export function judge(status: number, body: string, carried: { format: boolean; 
   }
   if (status === 401 || status === 403) {
     if (status === 403 && FILTER.test(where)) return { kind: "task", message };
-    return { kind: "provider", message, what: "refused the API key", fix: "set LLM_API_KEY (or LLM_API_KEY_FILE, or the agent's llm.api_key_env) to a valid key" };
+    return { kind: "provider", message, cause: "auth", what: "refused the API key", fix: "set LLM_API_KEY (or LLM_API_KEY_FILE, or the agent's llm.api_key_env) to a valid key" };
   }
-  if (status === 402) return { kind: "provider", message, what: "refused the request: no credit left", fix: "top up the account, or lower the spend (budget.tokens_per_day)" };
-  if (status === 404) return { kind: "provider", message, what: "has no such model or endpoint", fix: "check LLM_MODEL and LLM_BASE_URL (the model must exist on that server; Ollama: `ollama pull <model>`)" };
+  if (status === 402) return { kind: "provider", message, cause: "credit", what: "refused the request: no credit left", fix: "top up the account, or lower the spend (budget.tokens_per_day)" };
+  if (status === 404) return { kind: "provider", message, cause: "not_found", what: "has no such model or endpoint", fix: "check LLM_MODEL and LLM_BASE_URL (the model must exist on that server; Ollama: `ollama pull <model>`)" };
   if (status === 429 && /quota|billing|insufficient|credit|spend limit/i.test(where) && !/rate limit|too many requests|per minute/i.test(where)) {
-    return { kind: "provider", message, what: "says the quota is spent", fix: "raise the quota or wait for it to renew" };
+    return { kind: "provider", message, cause: "quota", what: "says the quota is spent", fix: "raise the quota or wait for it to renew" };
   }
   if (status >= 400 && carried.format && FORMAT.test(where) && !CONTEXT.test(where)) return { kind: "format", message };
   if (status >= 400 && status < 500 && UNSUPPORTED.test(where)) {

@@ -44,17 +44,27 @@ export interface StepModel {
  * `pause`: the provider's fault (unreachable, bad key, quota, unknown model, a request
  * shape it refuses, the token budget): the agent pauses and probes; no attempt is burnt.
  */
+/** Why an agent pauses, for the `agentos_agent_paused{fault}` gauge (a fixed set: bounded labels). */
+export type PauseCause = "unreachable" | "failing" | "auth" | "credit" | "not_found" | "quota" | "refused" | "budget";
+
 export class StepError extends Error {
+  /** The model's raw reply, bounded and redacted (replyEvidence), for the dead letter. */
+  readonly reply?: string;
+  /** Tokens spent before it failed (they are spent all the same). */
+  readonly usage?: Usage;
+  /** For a pause: which kind of provider fault. */
+  readonly fault?: PauseCause;
+
   constructor(
     message: string,
     readonly kind: "retry" | "pause",
     readonly status?: number,
-    /** The model's raw reply, bounded and redacted (replyEvidence), for the dead letter. */
-    readonly reply?: string,
-    /** Tokens spent before it failed (they are spent all the same). */
-    readonly usage?: Usage,
+    extra: { reply?: string; usage?: Usage; fault?: PauseCause } = {},
   ) {
     super(message);
     this.name = "StepError";
+    this.reply = extra.reply;
+    this.usage = extra.usage;
+    this.fault = extra.fault;
   }
 }
