@@ -193,7 +193,9 @@ export class ProviderModel implements StepModel {
       }
       this.opts.onRequest?.(status >= 500 ? "http_5xx" : "http_4xx");
       const verdict = judge(status, body, { format: shape.mode !== "none", tokensParam: shape.tokensParam ?? "", temperature: shape.temperature !== undefined });
-      const said = `HTTP ${status}: ${verdict.message}`;
+      // The provider's words can echo what we sent (a key, a prompt): they pass the same redaction as a reply.
+      const message = replyEvidence(verdict.message, [this.opts.apiKey]);
+      const said = `HTTP ${status}: ${message}`;
       if (verdict.kind === "format" || verdict.kind === "parameter") {
         const adapted = verdict.kind === "format" ? this.negotiation.refuseMode(shape.mode, said) : this.negotiation.refuseParameter(verdict.param, shape, said);
         if (adapted && ++adaptations <= MAX_ADAPTATIONS) {
@@ -223,12 +225,12 @@ export class ProviderModel implements StepModel {
         const head = status === 404
           ? `model '${this.opts.model}' or its endpoint was not found (HTTP 404 from ${this.endpoint.where}/chat/completions)`
           : `the provider at ${this.endpoint.where} ${verdict.what} (HTTP ${status})`;
-        throw new StepError(`${head}: ${verdict.fix}${quoted(verdict.message)}`, "pause", status, { fault: verdict.cause });
+        throw new StepError(`${head}: ${verdict.fix}${quoted(message)}`, "pause", status, { fault: verdict.cause });
       }
-      if (verdict.kind === "task") throw new StepError(`${verdict.message} (HTTP ${status})`, "retry", status);
+      if (verdict.kind === "task") throw new StepError(`${message} (HTTP ${status})`, "retry", status);
       // A refusal we cannot place: this task pays once; the same refusal twice in a row is the request shape.
-      const again = this.lastRefusal === verdict.message;
-      this.lastRefusal = verdict.message;
+      const again = this.lastRefusal === message;
+      this.lastRefusal = message;
       if (again) throw new StepError(`the provider at ${this.endpoint.where} refuses every request for model ${this.opts.model} (${said}); check the model's settings (docs/providers.md)`, "pause", status, { fault: "refused" });
       throw new StepError(`the provider refused the request (${said})`, "retry", status);
     }
