@@ -1,7 +1,7 @@
 // AgentRepo's group commit against the native git CLI: what `git log`, `git status`
 // and `git fsck --strict` show after commitAll, including a folder big enough that its
 // tree is stored uncompressed, and a replay that skips commits git already has.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
@@ -71,6 +71,17 @@ describe("AgentRepo.commitAll", () => {
     // Stored (zlib level 0): the loose object is no smaller than the tree itself.
     expect(statSync(join(dir, ".git", "objects", oid.slice(0, 2), oid.slice(2))).size).toBeGreaterThanOrEqual(size);
     expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("keeps the runtime's temp files out of git status and git add -A, and writes a reflog entry per commit", async () => {
+    const { dir, repo } = await freshRepo();
+    writeFileSync(join(dir, ".rewards.md.4242.0badc0de.tmp"), "half written\n");
+    git(dir, "add", "-A");
+    expect(git(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");
+    await repo.commitAll([plan("a", "# Rewards\n- a\n"), plan("b", "# Rewards\n- a\n- b\n")]);
+    expect(git(dir, "reflog", "--format=%gs", "main").trim().split("\n")).toEqual(["commit: orion(task): b", "commit: orion(task): a", "commit (initial): init: agent filesystem"]);
+    expect(git(dir, "reflog", "--format=%H", "HEAD").trim().split("\n")[0]).toBe(git(dir, "rev-parse", "HEAD").trim());
     fsckStrict(dir);
   });
 });

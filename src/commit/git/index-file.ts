@@ -4,8 +4,9 @@
 // index to isomorphic-git.
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { LockFile } from "./lock-file.js";
 import { compareBytes, sortedPosition } from "./order.js";
 
 /** The entries of an index, as raw version-2 entries (re-written as they are) by path. */
@@ -97,7 +98,21 @@ export function parseIndex(buf: Buffer): IndexEntries | undefined {
 
 const stampOf = (st: BigIntStats | undefined) => (st ? `${st.ino}:${st.size}:${st.mtimeNs}` : "none");
 
-/** One repository's index file, kept in memory and read again only when someone else changed it. */
+/** The index, locked (`index.lock` is ours): change entries, then `commit()` or `release()`. */
+export interface LockedIndex {
+  /** The entries as on disk now (read again if someone else changed the file). */
+  entries: IndexEntries;
+  /** Writes the entries into the lock and renames it over the index. */
+  commit(): Promise<void>;
+  /** Gives the lock up; the index stays as it was. */
+  release(): Promise<void>;
+}
+
+/**
+ * One repository's index file, kept in memory and read again only when someone else
+ * changed it (the way isomorphic-git's GitIndexManager does), and written under git's
+ * `index.lock`, so a person's `git add` is never written over: it is read in first.
+ */
 export class IndexFile {
   private cached?: IndexEntries;
   /** ino:size:mtime of the index file as last read or written by us. */
@@ -119,42 +134,40 @@ export class IndexFile {
     return this.cached;
   }
 
+  /** Takes `index.lock` and reads the index under it. Throws for a format we do not write (someone changed it meanwhile). */
+  async lock(): Promise<LockedIndex> {
+    const lock = await LockFile.take(this.path);
+    let entries: IndexEntries | undefined;
+    try {
+      entries = await this.load();
+      if (!entries) throw new Error(`${this.path}: not a version-2 index without merge stages; it is left to git`);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    return {
+      entries,
+      commit: async () => {
+        try {
+          await lock.write(entries.serialize());
+          await lock.commit();
+        } catch (err) {
+          await lock.release();
+          this.forget();
+          throw err;
+        }
+        this.stamp = stampOf(await stat(this.path, { bigint: true }));
+      },
+      release: async () => {
+        await lock.release();
+        this.forget(); // the entries in memory may hold changes that were not written
+      },
+    };
+  }
+
   /** Forgets the index in memory (it may be ahead of disk after a failed commit). */
   forget(): void {
     this.cached = undefined;
     this.stamp = undefined;
-  }
-
-  /** Writes the index like git does: to index.lock (taken exclusively), then rename. */
-  async write(index: IndexEntries): Promise<void> {
-    const lock = `${this.path}.lock`;
-    const body = index.serialize();
-    let fh;
-    for (let waited = 0; ; waited += 20) {
-      try {
-        fh = await open(lock, "wx");
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || waited > 10_000) throw err;
-        // A lock nobody has touched for 5 s was left by a process killed mid-write
-        // (git holds it for milliseconds): take it over instead of failing every commit.
-        const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
-        if (age > 5_000) await unlink(lock).catch(() => {});
-        else await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-    try {
-      await fh.write(body);
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(lock, this.path);
-    } catch (err) {
-      await unlink(lock).catch(() => {});
-      throw err;
-    }
-    this.cached = index;
-    this.stamp = stampOf(await stat(this.path, { bigint: true }));
   }
 }

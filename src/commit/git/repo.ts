@@ -9,14 +9,14 @@
 // index (also kept in memory, re-read when someone else changed it) is written back with
 // entries for the changed paths, so native `git status` stays clean.
 import * as fs from "node:fs";
-import { stat, unlink } from "node:fs/promises";
+import { appendFile, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { writeFilesAtomic } from "../../store/files.js";
 import { IndexFile } from "./index-file.js";
 import { commitMessage, commitObject, parseTrailers, type Signature, type Trailers } from "./message.js";
 import { ObjectStore } from "./objects.js";
-import { readHead, updateHead } from "./refs.js";
+import { moveHead, readHead, type RefStep } from "./refs.js";
 import { TreeCache, type ChangedFile } from "./tree-cache.js";
 
 export { commitMessage, parseTrailers, type Trailers } from "./message.js";
@@ -45,6 +45,27 @@ export interface CommitAllOptions {
   written?: boolean;
 }
 
+/** One commit of a group, its blobs written: what is needed to make it (again) on any parent. */
+interface PlannedCommit {
+  files: ChangedFile[];
+  removed: string[];
+  subject: string;
+  message: string;
+  who: Signature;
+}
+
+/** `.git/info/exclude` of a repository the runtime creates. */
+const TEMP_PATTERN = ".*.tmp";
+const EXCLUDE = `# git ls-files --others --exclude-from=.git/info/exclude\n# Written by AgentOS: its temp files (renamed into place within milliseconds).\n${TEMP_PATTERN}\n`;
+
+async function ignoreTempFiles(gitDir: string): Promise<void> {
+  const path = join(gitDir, "info", "exclude");
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  if (text?.split("\n").includes(TEMP_PATTERN)) return;
+  await mkdir(join(gitDir, "info"), { recursive: true });
+  await appendFile(path, `${text && !text.endsWith("\n") ? "\n" : ""}# Added by AgentOS: its temp files.\n${TEMP_PATTERN}\n`);
+}
+
 export class AgentRepo {
   private readonly gitDir: string;
   private readonly objects: ObjectStore;
@@ -61,10 +82,24 @@ export class AgentRepo {
     this.index = new IndexFile(this.gitDir);
   }
 
-  /** Creates the repository if it is missing; true when it was created. */
+  /**
+   * Creates the repository if it is missing (true when it was created), and makes sure
+   * git ignores the runtime's temp files (`.name.<pid>.<hex>.tmp` beside the file they
+   * replace), so a person's `git add -A` never stages one.
+   */
   async init(): Promise<boolean> {
-    if (fs.existsSync(this.gitDir)) return false;
-    await git.init({ fs, dir: this.dir, defaultBranch: "main" });
+    if (fs.existsSync(join(this.gitDir, "HEAD"))) {
+      await ignoreTempFiles(this.gitDir);
+      return false;
+    }
+    // What isomorphic-git's init writes, in parallel and without probing each folder
+    // first (1,000 agents start at once); HEAD last: it says the repository is complete.
+    await Promise.all(["objects/pack", "objects/info", "refs/heads", "refs/tags", "info"].map((d) => mkdir(join(this.gitDir, d), { recursive: true })));
+    await Promise.all([
+      writeFile(join(this.gitDir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = false\n\tbare = false\n\tlogallrefupdates = true\n\tsymlinks = false\n\tignorecase = true\n"),
+      writeFile(join(this.gitDir, "info", "exclude"), EXCLUDE),
+    ]);
+    await writeFile(join(this.gitDir, "HEAD"), "ref: refs/heads/main\n");
     return true;
   }
 
@@ -75,22 +110,22 @@ export class AgentRepo {
 
   /**
    * Several commits in a row from contents in memory (a group commit): every object is
-   * written first, then the working files (last content of each path), then the index
-   * and the branch once. The branch moves to the last commit in one step, so after a
-   * crash git shows all of them or none. Returns the new commits' oids.
+   * written first, then the working files (last content of each path), then, under
+   * `index.lock`, the index entries of these paths (a person's staged changes to other
+   * paths stay staged) and the branch, once. The branch moves to the last commit in one
+   * step, so after a crash git shows all of them or none; if a person committed since
+   * HEAD was read, the commits are made again on top of theirs. Returns the new commits' oids.
    */
   async commitAll(plans: ContentCommit[], o: CommitAllOptions = {}): Promise<string[]> {
     // Everything already in git (a replay after the branch moved): its files were written
     // before the branch moved, and writing them again could put back older texts.
     if (plans.every((_, i) => o.skip?.(i))) return [];
-    const index = await this.index.load();
-    if (!index) return this.commitAllThroughIndex(plans, o.skip);
+    if (!(await this.index.load())) return this.commitAllThroughIndex(plans, o.skip);
     return this.resettingOnError(async () => {
-      let head = await this.head();
-      this.trees.startFrom(head);
+      const head = await this.head();
       const last = new Map<string, string | null>();
       const blobs = new Map<string, string>();
-      const oids: string[] = [];
+      const todo: PlannedCommit[] = [];
       for (const [i, plan] of plans.entries()) {
         for (const [path, content] of Object.entries(plan.files)) {
           last.set(path, content);
@@ -107,10 +142,9 @@ export class AgentRepo {
             files.push({ path, mode: "100644", oid });
           }
         }
-        head = await this.writeCommit(head, files, removed, commitMessage(plan.subject, plan.body, plan.trailers), this.signature(plan.at));
-        oids.push(head);
+        todo.push({ files, removed, subject: plan.subject, message: commitMessage(plan.subject, plan.body, plan.trailers), who: this.signature(plan.at) });
       }
-      await this.objects.flush();
+      const steps = await this.build(head, todo);
       o.crash?.("after-commit-object");
       if (!o.written) {
         const toWrite = [...last].filter((e): e is [string, string] => e[1] !== null);
@@ -118,20 +152,41 @@ export class AgentRepo {
         await Promise.all([...last].filter(([, c]) => c === null).map(([path]) => unlink(join(this.dir, path)).catch(() => {})));
       }
       o.crash?.("after-state-files");
-      for (const [path, content] of last) {
-        if (content === null) {
-          index.delete(path);
-          continue;
+      const index = await this.index.lock();
+      try {
+        for (const [path, content] of last) {
+          if (content === null) {
+            index.entries.delete(path);
+            continue;
+          }
+          const st = await stat(join(this.dir, path), { bigint: true });
+          const oid = blobs.get(path) ?? this.objects.write("blob", Buffer.from(content, "utf8"));
+          index.entries.set(path, st, oid, st.mode & 0o111n ? "100755" : "100644");
         }
-        const st = await stat(join(this.dir, path), { bigint: true });
-        const oid = blobs.get(path) ?? this.objects.write("blob", Buffer.from(content, "utf8"));
-        index.set(path, st, oid, st.mode & 0o111n ? "100755" : "100644");
+        await this.objects.flush();
+        // Git's order: the branch moves while the index is still locked, then the index
+        // is renamed in, so no `git commit` can run between the two.
+        const moved = steps.length ? await moveHead(this.gitDir, head, steps, (actual) => this.build(actual, todo)) : [];
+        await index.commit();
+        return moved.map((s) => s.oid);
+      } catch (err) {
+        await index.release();
+        throw err;
       }
-      await this.objects.flush();
-      await this.index.write(index);
-      if (oids.length) await updateHead(this.gitDir, head!);
-      return oids;
     });
+  }
+
+  /** Writes the trees and commit objects of `todo` in a row on top of `base`. */
+  private async build(base: string | undefined, todo: PlannedCommit[]): Promise<RefStep[]> {
+    this.trees.startFrom(base);
+    const steps: RefStep[] = [];
+    let parent = base;
+    for (const c of todo) {
+      parent = await this.writeCommit(parent, c.files, c.removed, c.message, c.who);
+      steps.push({ oid: parent, subject: c.subject, who: c.who });
+    }
+    await this.objects.flush();
+    return steps;
   }
 
   /** The newest commits first, with their trailers. */
