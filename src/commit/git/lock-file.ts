@@ -8,9 +8,13 @@ import { open, rename, stat, unlink } from "node:fs/promises";
 const WAIT_MS = 10_000;
 /**
  * A lock untouched for this long was left by a process killed mid-write (git holds its
- * locks for milliseconds): taken over instead of failing every commit after it.
+ * locks for milliseconds): taken over instead of failing every commit after it. One
+ * older than this process was left by the runtime before it (killed while it held the
+ * lock: one runtime owns an agent at a time): taken over at once, so a restart after
+ * kill -9 does not wait.
  */
 const STALE_MS = 5_000;
+const STARTED = performance.timeOrigin - 1_000;
 
 export class LockFile {
   private constructor(
@@ -30,8 +34,8 @@ export class LockFile {
         return new LockFile(target, await open(lock, "wx"));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST" || waited > WAIT_MS) throw err;
-        const age = await stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
-        if (age > STALE_MS) await unlink(lock).catch(() => {});
+        const mtime = await stat(lock).then((st) => st.mtimeMs, () => Date.now());
+        if (mtime < STARTED || Date.now() - mtime > STALE_MS) await unlink(lock).catch(() => {});
         else await new Promise((r) => setTimeout(r, 20));
       }
     }
