@@ -43,6 +43,10 @@ export const AgentSummary = z.object({
   in_flight: z.int(),
   done: z.int(),
   paused: z.object({ reason: z.string(), since: z.string() }).optional().describe("Set while the provider refuses work; tasks stay queued"),
+  tokens: z
+    .object({ today: z.int(), prompt: z.int(), completion: z.int(), total: z.int(), reasoning: z.int().optional(), perDay: z.int().optional() })
+    .optional()
+    .describe("Tokens the provider reported: today (UTC), since the runtime started, and budget.tokens_per_day if set"),
   last_reward: RewardOut.optional(),
   totals: z.object({ plus: z.int(), zero: z.int(), minus: z.int() }),
   skills: z.array(z.object({ slug: z.string(), evidence: z.number(), last_success: z.string() })),

@@ -102,7 +102,7 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
     const live = runtime.agents.get(r.name);
     if (!live) return { ...r, running_here: false };
     const s = live.status();
-    return { ...r, running: true, running_here: true, waiting: s.waiting + s.ready, in_flight: s.in_flight, paused: s.paused };
+    return { ...r, running: true, running_here: true, waiting: s.waiting + s.ready, in_flight: s.in_flight, paused: s.paused, tokens: s.tokens };
   };
 
   app.post<{ Params: { name: string } }>("/v1/agents/:name/tasks", async (req, reply) => {

@@ -6,7 +6,7 @@ import type { AgentsFile } from "../config/schema.js";
 import { parseGoals } from "../store/goals.js";
 import { parseRewards } from "../store/rewards.js";
 import { parseSkills, skillsOf } from "../store/skills.js";
-import { readAgentStatusFile } from "../store/status-file.js";
+import { readAgentStatusFile, type TokenCounts } from "../store/status-file.js";
 import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { leaseIsLive, readLease } from "../store/lease.js";
@@ -20,6 +20,7 @@ export interface AgentReport {
   in_flight: number;
   done: number;
   paused?: { reason: string; since: string };
+  tokens?: TokenCounts;
   last_reward?: { reward: number; task: string; at: string; audit?: number };
   totals: { plus: number; zero: number; minus: number };
   skills: { slug: string; evidence: number; last_success: string }[];
@@ -62,6 +63,7 @@ export async function agentReports(dataDir: string, file: AgentsFile): Promise<A
         in_flight: live?.in_flight ?? 0,
         done,
         paused: live?.paused,
+        tokens: live?.tokens,
         last_reward: last ? { reward: last.reward, task: last.task, at: last.at, audit: last.audit } : undefined,
         totals: rewards.totals,
         skills: skillsOf(parseSkills((await readTextIfExists(p.skills)) ?? "")).map((s) => ({ slug: s.slug, evidence: s.evidence, last_success: s.lastSuccess })),
@@ -80,6 +82,7 @@ export function renderReports(reports: AgentReport[]): string {
       `${r.name}  ${r.running ? (r.paused ? "PAUSED" : "running") : "stopped"}  pending ${r.pending}${r.running ? ` (waiting ${r.waiting})` : ""}  in flight ${r.in_flight}  done ${r.done}  last reward ${last}`,
     );
     if (r.paused) out.push(`  paused since ${r.paused.since}: ${r.paused.reason}`);
+    if (r.tokens) out.push(`  tokens: ${r.tokens.today} today${r.tokens.perDay ? ` of ${r.tokens.perDay}` : ""}; since start ${r.tokens.prompt} in, ${r.tokens.completion} out`);
     out.push(`  rewards: +1 x${r.totals.plus}, 0 x${r.totals.zero}, -1 x${r.totals.minus}`);
     out.push(`  skills (${r.skills.length}): ${r.skills.map((s) => `${s.slug} (${s.evidence})`).join(", ") || "none"}`);
     out.push(`  goals (${r.goals.length}): ${r.goals.join("; ") || "none"}`);

@@ -15,6 +15,17 @@ export interface AgentStatus {
   processed: number;
   paused?: { reason: string; since: string };
   source_errors: string[];
+  /** Tokens the provider reported: today (UTC), since the runtime started, and the daily budget if set. */
+  tokens?: TokenCounts;
+}
+
+export interface TokenCounts {
+  today: number;
+  prompt: number;
+  completion: number;
+  total: number;
+  reasoning?: number;
+  perDay?: number;
 }
 
 export function statusFilePath(paths: AgentPaths): string {
