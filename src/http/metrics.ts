@@ -3,12 +3,13 @@
 // Label values are agent names and fixed enums only, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AgentEvents } from "../agent/agent.js";
+import type { LlmEvents } from "../work/llm/types.js";
 import type { Runtime } from "../agent/runtime.js";
 
 export interface RuntimeMetrics {
   registry: Registry;
-  /** Pass to `new Runtime({ events })` so every task outcome is counted. */
-  events: AgentEvents;
+  /** Pass to `new Runtime({ events })` so every task outcome and LLM request is counted. */
+  events: AgentEvents & LlmEvents;
   /** Gauges read this runtime's agents at scrape time. */
   watch(runtime: Runtime): void;
 }
@@ -30,6 +31,26 @@ export function createMetrics(): RuntimeMetrics {
   const audits = new Counter({ name: "agentos_audit_divergences_total", help: "Finished tasks whose reward audit disagreed with the agent's own reward", labelNames: ["agent"], registers: [registry] });
   const groupSize = new Histogram({ name: "agentos_group_commit_tasks", help: "Tasks made durable together by one group commit (one intent, one index write, one ledger fsync)", labelNames: ["agent"], buckets: [1, 2, 4, 8, 16, 32], registers: [registry] });
   const promptTokens = new Histogram({ name: "agentos_prompt_tokens", help: "Estimated prompt size of each successful task, in tokens", labelNames: ["agent"], buckets: [250, 500, 1000, 2000, 4000, 6000, 8000, 16000, 32000], registers: [registry] });
+  const llmTokens = new Counter({ name: "agentos_llm_tokens_total", help: "Tokens the provider reported, by type: prompt, completion, reasoning (part of completion)", labelNames: ["agent", "type"], registers: [registry] });
+  const llmRequests = new Counter({
+    name: "agentos_llm_requests_total",
+    help: "LLM requests and what became of them: ok, http_4xx, http_5xx, network, timeout; and per step invalid_reply, format_fallback, repair",
+    labelNames: ["agent", "outcome"],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "agentos_agent_paused_fault",
+    help: "1 for the fault an agent is paused for: unreachable, failing, auth, credit, not_found, quota, refused, budget",
+    labelNames: ["agent", "fault"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const a of agents()) {
+        const p = a.status().paused as { fault?: string } | undefined;
+        if (p) this.set({ agent: a.name, fault: p.fault ?? "refused" }, 1);
+      }
+    },
+  });
   new Gauge({
     name: "agentos_queue_depth",
     help: "Tasks this process holds per agent: waiting (not admitted), ready (admitted), in_flight (running), retrying",
@@ -64,7 +85,15 @@ export function createMetrics(): RuntimeMetrics {
     },
   });
 
-  const events: AgentEvents = {
+  const events: AgentEvents & LlmEvents = {
+    llmRequest(agent, outcome) {
+      llmRequests.inc({ agent, outcome });
+    },
+    llmTokens(agent, u) {
+      llmTokens.inc({ agent, type: "prompt" }, u.prompt);
+      llmTokens.inc({ agent, type: "completion" }, u.completion);
+      if (u.reasoning) llmTokens.inc({ agent, type: "reasoning" }, u.reasoning);
+    },
     taskDone(agent, info) {
       tasks.inc({ agent, outcome: "done" });
       duration.observe({ agent }, info.seconds);

@@ -13,7 +13,7 @@ export interface AgentStatus {
   in_flight: number;
   retrying: number;
   processed: number;
-  paused?: { reason: string; since: string };
+  paused?: { reason: string; since: string; fault?: string };
   source_errors: string[];
   /** Tokens the provider reported: today (UTC), since the runtime started, and the daily budget if set. */
   tokens?: TokenCounts;

@@ -29,6 +29,12 @@ export interface ReplyFormat {
 /** One HTTP request's outcome, as counted by `agentos_llm_requests_total{outcome}`. */
 export type RequestOutcome = "ok" | "http_4xx" | "http_5xx" | "network" | "timeout" | "invalid_reply" | "format_fallback" | "repair";
 
+/** What the LLM client reports as it goes, per agent (the metrics listen). */
+export interface LlmEvents {
+  llmRequest?(agent: string, outcome: RequestOutcome): void;
+  llmTokens?(agent: string, usage: Usage): void;
+}
+
 export interface StepModel {
   readonly name: string;
   step(messages: ChatMessage[], signal?: AbortSignal): Promise<StepResult>;
