@@ -8,7 +8,7 @@ import type { AgentConfig, AgentsFile, Env } from "../config/schema.js";
 import { isoSecond } from "../store/markdown.js";
 import { ProviderModel, closeProviderPools } from "../work/llm/client.js";
 import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
-import type { StepModel } from "../work/llm/types.js";
+import type { LlmEvents, StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
 import { writeDeadLetter } from "../store/dead-letters.js";
 import { bootstrapAgent } from "./bootstrap.js";
@@ -28,7 +28,8 @@ export interface RuntimeOptions {
   /** A model to use for every agent instead of the configured provider (tests, demo). */
   model?: StepModel;
   now?: () => Date;
-  events?: AgentEvents;
+  /** Task outcomes and LLM requests, as they happen (metrics). */
+  events?: AgentEvents & LlmEvents;
 }
 
 export class ConfigError extends Error {
@@ -167,7 +168,15 @@ export class Runtime {
       ]);
     }
     // One client per agent (its log lines carry the agent name); the connection pool is shared per origin.
-    return this.cached(`${a.name}\0${baseUrl}\0${model}\0${apiKey ?? ""}`, () =>
+    const temperature = a.llm?.temperature ?? env.LLM_TEMPERATURE;
+    const shape = {
+      responseFormat: a.llm?.response_format ?? env.LLM_RESPONSE_FORMAT,
+      tokensParam: a.llm?.max_tokens_param ?? env.LLM_MAX_TOKENS_PARAM,
+      temperature: temperature === "default" ? null : temperature,
+      tokensPerDay: a.budget?.tokens_per_day,
+    };
+    const events = this.opts.events;
+    return this.cached(`${a.name}\0${baseUrl}\0${model}\0${apiKey ?? ""}\0${JSON.stringify(shape)}`, () =>
       new ProviderModel({
         baseUrl,
         apiKey,
@@ -176,6 +185,9 @@ export class Runtime {
         timeoutMs: env.LLM_TIMEOUT * 1000,
         maxRetries: env.LLM_MAX_RETRIES,
         log: this.log.child("llm").child(a.name),
+        ...shape,
+        onRequest: (outcome) => events?.llmRequest?.(a.name, outcome),
+        onTokens: (usage) => events?.llmTokens?.(a.name, usage),
       }),
     );
   }
