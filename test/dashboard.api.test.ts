@@ -44,7 +44,8 @@ const status = async (agent: string, id: string) => (await call("GET", `/v1/agen
 
 beforeAll(async () => {
   llm = await startLlmServer();
-  llm.script((req) => (req.taskId?.startsWith("fails-") ? { status: 500, body: JSON.stringify({ error: { message: "scripted outage" } }) } : undefined));
+  // A reply that never fits the step schema (not a provider fault, which would pause the agent): the task is dead-lettered.
+  llm.script((req) => (req.taskId?.startsWith("fails-") ? { content: JSON.stringify({ answer: 42, reward: 7 }) } : undefined));
   data = dataDirWith(AGENTS);
   run = await startRun(data, baseEnv({ LLM_API_KEY: "sk-test", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }), [
     "--http",

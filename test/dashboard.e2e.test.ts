@@ -30,8 +30,10 @@ let context: BrowserContext;
 let page: Page;
 const shots = process.env.UPDATE_SCREENSHOTS ? join(ROOT, "docs", "dashboard") : tempDir("agentos-shots-");
 const problems: string[] = [];
-/** Tasks the scripted model fails (HTTP 500) until they are taken off this list. */
+/** Tasks the scripted model answers with an invalid step until they are taken off this list. */
 const failing = new Set<string>();
+/** Tasks whose provider answers HTTP 500: a provider fault, so their agent pauses. */
+const outage = new Set<string>();
 
 const api = async (method: string, path: string, body?: unknown) => {
   const res = await fetch(base + path, {
@@ -58,7 +60,14 @@ beforeAll(async () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
   mkdirSync(shots, { recursive: true });
   llm = await startLlmServer();
-  llm.script((req) => (req.taskId && failing.has(req.taskId) ? { status: 500, body: JSON.stringify({ error: { message: "scripted outage" } }) } : undefined));
+  // A reply that never fits the step schema (not a provider fault, which would pause the agent): the task is dead-lettered.
+  llm.script((req) =>
+    req.taskId && failing.has(req.taskId)
+      ? { content: JSON.stringify({ answer: 42, reward: 7 }) }
+      : req.taskId && outage.has(req.taskId)
+        ? { status: 500, body: JSON.stringify({ error: { message: "scripted outage" } }) }
+        : undefined,
+  );
   data = dataDirWith(AGENTS);
   run = await startRun(
     data,
@@ -159,8 +168,17 @@ describe("dashboard in a real Chromium", () => {
     await eventually(async () => (await taskStatus("flaky")) === "done", 30_000, "flaky done after the requeue");
     await page.getByRole("link", { name: "Agents" }).click();
     await page.getByRole("row", { name: /orion/ }).getByText("flaky").waitFor({ timeout: 10_000 });
+  });
+
+  it("shows an agent its provider pauses, and why, as it happens", async () => {
+    outage.add("outage-1");
+    expect((await api("POST", "/v1/agents/iris/tasks", { id: "outage-1", task: "Review the retry wrapper." })).status).toBe(202);
+    const iris = page.getByRole("row", { name: /iris/ });
+    await iris.getByText("paused", { exact: true }).waitFor({ timeout: 30_000 });
+    expect(await iris.locator(".why").textContent()).toMatch(/HTTP 500|failed/);
     await screenshot("overview", 1280);
     await screenshot("overview", 390);
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   it("purges a dead letter only after asking, and filters by agent and reason", async () => {

@@ -87,6 +87,8 @@ export interface DeadLetter {
   last_error?: string;
   original: string;
   requeued?: string[];
+  /** The model's last reply (bounded, secrets removed), when a reply was the problem. */
+  last_reply?: string;
 }
 
 export const DEAD_LETTER_REASONS = ["expired", "invalid", "duplicate", "delivery_limit", "hop_limit", "unknown_agent"] as const;

@@ -113,6 +113,12 @@ export function DeadLettersPage({ overview, agent, reason }: { overview: Overvie
                 <summary>The letter ({letterName(d)})</summary>
                 <pre>{d.original}</pre>
               </details>
+              {d.last_reply && (
+                <details>
+                  <summary>The model's last reply</summary>
+                  <pre class="wrap">{d.last_reply}</pre>
+                </details>
+              )}
               <div class="actions">
                 <button type="button" onClick={() => requeue(d)} aria-describedby={undefined}>
                   Requeue
