@@ -34,14 +34,17 @@ describe("task block parser", () => {
     const text = "## a\ntask: |\n  x\n\n```\n## inside\n```\n\n## b\ntask: y\ncreated: 2026-01-01T00:00:00Z\n";
     const r = parseTaskFile(text);
     expect(r.blocks.map((b) => b.block.id)).toEqual(["a", "b"]);
-    expect(r.blocks[0]!.kind).toBe("invalid"); // the fence is not a field: reported, not dropped
+    // The fence at column 0 after the literal is more of the task's text.
+    expect(tasks(r)[0]!.task).toBe("x\n\n```\n## inside\n```");
   });
 
   it("handles CRLF, text before the first block and a last line without newline", () => {
     const text = "# My queue\r\nnotes for humans\r\n\r\n## one\r\ntask: first\r\npriority: low\r\ncreated: 2026-04-29T10:05:00Z\r\n\r\n## two\r\ntask: second";
-    const r = parseTaskFile(text, { settled: true });
+    const r = parseTaskFile(text);
     expect(tasks(r).map((t) => [t.id, t.task, t.priority])).toEqual([["one", "first", "low"]]);
     expect(r.incompleteAt).toBe(text.indexOf("## two"));
+    // Once the file has been still for the settle time, the last line needs no newline.
+    expect(tasks(parseTaskFile(text, { settled: true })).map((t) => [t.id, t.task])).toEqual([["one", "first"], ["two", "second"]]);
     const r2 = parseTaskFile(text + "\r\n", { settled: true });
     expect(tasks(r2).map((t) => t.id)).toEqual(["one", "two"]);
   });
@@ -107,6 +110,80 @@ describe("task block parser", () => {
     expect(t).toMatchObject({ id: "t-1", task, priority: "high", ttlSeconds: 60 });
     const one = tasks(parseTaskFile(serializeBlock({ id: "x", task: "Fix this: the bug", created: "2026-04-29T10:30:00Z" })))[0]!;
     expect(one.task).toBe("Fix this: the bug");
+  });
+
+  it("runs a last block without a final newline (an editor's save) once the file is still, and not before", () => {
+    const text = "## first-task\ntask: List your active constraints.\npriority: normal\ncreated: 2026-04-29T10:05:00Z";
+    expect(parseTaskFile(text).blocks).toEqual([]);
+    expect(parseTaskFile(text).incompleteAt).toBe(0);
+    expect(tasks(parseTaskFile(text, { settled: true }))[0]).toMatchObject({ id: "first-task", created: "2026-04-29T10:05:00.000Z" });
+  });
+
+  it("takes the text after `task:` up to the next field as the task: paragraphs, lists and fenced code at column 0", () => {
+    const text = [
+      "## fix-retry",
+      "task: Fix the flaky retry test.",
+      "",
+      "```js",
+      "const delay = base * 2 ** attempt; // priority: not a field",
+      "## not a header either",
+      "```",
+      "",
+      "### Steps",
+      "- find the race",
+      "Note: keep the public API.",
+      "priority: high",
+      "created: 2026-04-29T10:50:00Z",
+      "",
+    ].join("\n");
+    const r = parseTaskFile(text);
+    expect(r.blocks.map((b) => b.kind)).toEqual(["task"]);
+    expect(tasks(r)[0]).toMatchObject({
+      id: "fix-retry",
+      priority: "high",
+      task: "Fix the flaky retry test.\n\n```js\nconst delay = base * 2 ** attempt; // priority: not a field\n## not a header either\n```\n\n### Steps\n- find the race\nNote: keep the public API.",
+    });
+  });
+
+  it("reports a misspelt field inside the task text instead of taking it as text", () => {
+    const r = parseTaskFile("## t\ntask: do it\npriorty: high\ncreated: 2026-04-29T10:50:00Z\n", { settled: true });
+    expect(r.blocks[0]!.kind === "invalid" && r.blocks[0]!.block.problems.map((p) => `${p.line}:${p.message}`)).toEqual(["3:unknown field 'priorty' (did you mean 'priority'?)"]);
+  });
+
+  it("reads what remark-stringify and prettier make of a valid file as the same tasks", () => {
+    // fixtures/formats: queue.md, and what `npx prettier@3.10.1 --write` and
+    // unified().use(remarkParse).use(remarkStringify) (remark-stringify 11) wrote from it.
+    const dir = join(FIXTURES, "formats");
+    const shape = (t: TaskBlock) => ({
+      id: t.id,
+      priority: t.priority,
+      created: t.created,
+      ttlSeconds: t.ttlSeconds,
+      from: t.from,
+      // Equal as markdown: formatters add blank lines and pick their own bullet character.
+      task: t.task.replace(/\n[^\S\n]*(?=\n)/g, "").replace(/^[*+-] /gm, "- "),
+    });
+    const original = tasks(parseTaskFile(readFileSync(join(dir, "queue.md"), "utf8"))).map(shape);
+    expect(original.map((t) => t.id)).toEqual(["first-task", "paginated-api", "sql-parameterization", "review-flask-endpoint", "review-nda-clause", "calc", "checklist", "markdown-authors"]);
+    for (const name of ["queue.prettier.md", "queue.remark.md"]) {
+      const r = parseTaskFile(readFileSync(join(dir, name), "utf8"));
+      expect(r.blocks.filter((b) => b.kind === "invalid"), name).toEqual([]);
+      expect(tasks(r).map(shape), name).toEqual(original);
+    }
+    // remark-stringify's escapes are not part of the text; code spans keep theirs.
+    const calc = tasks(parseTaskFile(readFileSync(join(dir, "queue.remark.md"), "utf8"))).find((t) => t.id === "calc")!;
+    expect(readFileSync(join(dir, "queue.remark.md"), "utf8")).toContain("compute 2 \\* 3");
+    expect(calc.task).toBe("compute 2 * 3, then a_b_c for [x] & <y> and `a * b` in code");
+    expect(tasks(parseTaskFile("## e\ntask: keep `a\\*b` and 2 \\* 3\ncreated: 2026-04-29T10:50:00Z\n"))[0]!.task).toBe("keep `a\\*b` and 2 * 3");
+  });
+
+  it("accepts a no-break space after `task:`, and shows invisible characters as \\u00a0 in errors", () => {
+    const [t] = tasks(parseTaskFile("## nb\ntask:\u00a0Summarise the logs\npriority:\u00a0high\ncreated: 2026-04-29T10:50:00Z\n"));
+    expect(t).toMatchObject({ task: "Summarise the logs", priority: "high" });
+    const bad = parseTaskFile("## nb\ntask\u00a0: Summarise the logs\ncreated: 2026-04-29T10:50:00Z\n", { settled: true }).blocks[0]!;
+    expect(bad.kind === "invalid" && bad.block.problems[0]!.message).toBe(
+      "expected a field such as `task: ...` (one of task, priority, created, ttl_seconds, from, parent, hops), found 'task\\u00a0: Summarise the logs'",
+    );
   });
 
   it("generates readable unique ids", () => {

@@ -2,49 +2,13 @@
 // line numbers and offsets. Block boundaries come from the remark (mdast) tree, so a
 // `## ` inside fenced code or an indented `task: |` literal never starts a block.
 // Pure: no I/O, no clock (the caller says whether the file has settled).
-import type { Heading, Root } from "mdast";
+import type { Heading, Nodes, Root } from "mdast";
 import remarkParse from "remark-parse";
 import { unified } from "unified";
-import { NAME_PATTERN, Priority } from "../config/schema.js";
+import { parseBlock, TASK_ID_PATTERN, type ParsedBlock } from "./block-fields.js";
 
-export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const FIELDS = ["task", "priority", "created", "ttl_seconds", "from", "parent", "hops"] as const;
-type FieldName = (typeof FIELDS)[number];
-
-export interface TaskBlock {
-  id: string;
-  task: string;
-  priority: Priority;
-  created?: string;
-  ttlSeconds?: number;
-  from?: string;
-  parent?: string;
-  hops?: number;
-  /** The block exactly as written, for dead letters and compaction. */
-  raw: string;
-  /** 1-based line of the `## id` header. */
-  line: number;
-  /** Offsets (UTF-16 units) of the block in the parsed text. */
-  start: number;
-  end: number;
-}
-
-export interface BlockProblem {
-  line: number;
-  column: number;
-  message: string;
-}
-
-export interface InvalidBlock {
-  id?: string;
-  raw: string;
-  line: number;
-  start: number;
-  end: number;
-  problems: BlockProblem[];
-}
-
-export type ParsedBlock = { kind: "task"; block: TaskBlock } | { kind: "invalid"; block: InvalidBlock };
+export { FIELDS, TASK_ID_PATTERN, unescapeMarkdown, visible } from "./block-fields.js";
+export type { BlockProblem, InvalidBlock, ParsedBlock, TaskBlock } from "./block-fields.js";
 
 export interface ParseResult {
   blocks: ParsedBlock[];
@@ -101,138 +65,60 @@ export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResul
       });
     }
   }
+  // Lines inside fenced code are task text, whatever they look like (`priority: x`, `## y`).
+  const verbatim = codeLines(tree, fromLine);
   for (let i = 0; i < starts.length; i++) {
     const s = starts[i]!;
-    const next = starts[i + 1];
-    const end = next ? next.offset : slice.length;
-    const raw = slice.slice(s.offset, end);
-    const isLast = next === undefined;
-    const parsed = parseBlock(raw, s.line + fromLine - 1, from + s.offset);
-    if (isLast && !isComplete(raw, parsed, opts.settled ?? false)) {
+    let j = i + 1;
+    let read = parseBlock(slice.slice(s.offset, starts[j]?.offset ?? slice.length), s.line + fromLine - 1, from + s.offset, verbatim);
+    // `## Not a header: …` (no valid id) inside a task's text, as a formatter leaves a
+    // `task: |` literal's indented `## ` line: part of that text, not a block of its own.
+    while (read.taskOpen && j < starts.length && !TASK_ID_PATTERN.test(headingText(slice, starts[j]!.offset))) {
+      j++;
+      read = parseBlock(slice.slice(s.offset, starts[j]?.offset ?? slice.length), s.line + fromLine - 1, from + s.offset, verbatim);
+    }
+    const next = starts[j];
+    const raw = slice.slice(s.offset, next ? next.offset : slice.length);
+    if (next === undefined && !isComplete(raw, read.parsed, opts.settled ?? false)) {
       incompleteAt = from + s.offset;
+      starts.length = i + 1;
       break;
     }
-    blocks.push(parsed);
+    blocks.push(read.parsed);
+    starts.splice(i + 1, j - i - 1);
   }
   const last = starts[starts.length - 1];
   return { blocks, incompleteAt, resumeAt: last ? from + last.offset : from };
 }
 
 /**
- * A block is complete when it is followed by another block, or it ends with a
- * newline, has its task, and either closes with `created:` (as the seed and
- * `enqueue` write it) or the file has been quiet for the settle time.
+ * A block is complete when it is followed by another block; or when it has its task and
+ * either closes with `created:` on a full line (as the seed and `enqueue` write it) or the
+ * file has been quiet for the settle time (then also without a final newline: an editor's
+ * last line).
  */
 function isComplete(raw: string, parsed: ParsedBlock, settled: boolean): boolean {
-  if (!raw.endsWith("\n")) return false;
-  if (parsed.kind === "invalid") {
-    // A header alone, or a header and a half-written field, is still being typed.
-    return settled;
-  }
-  if (settled) return true;
+  if (settled) return true; // an invalid block is reported once it stopped changing
+  if (!raw.endsWith("\n") || parsed.kind === "invalid") return false;
   const lines = raw.trimEnd().split(/\r?\n/);
   return /^created:\s*\S/.test(lines[lines.length - 1] ?? "");
 }
 
-function parseBlock(raw: string, line: number, start: number): ParsedBlock {
-  const problems: BlockProblem[] = [];
-  const lines = raw.split(/\r?\n/);
-  const header = (lines[0] ?? "").replace(/^##\s*/, "").replace(/\s+#*\s*$/, "").trim();
-  const id = header.length > 0 ? header : undefined;
-  if (!id) problems.push({ line, column: 1, message: "expected a task id after `## `" });
-  else if (!TASK_ID_PATTERN.test(id)) {
-    problems.push({
-      line,
-      column: 4,
-      message: `invalid task id '${id}': expected letters, digits, '.', '-' or '_' (no spaces or slashes, at most 128)`,
-    });
-  }
+/** The text of the `## ` heading line at `offset`. */
+function headingText(text: string, offset: number): string {
+  const end = text.indexOf("\n", offset);
+  return text.slice(offset, end < 0 ? text.length : end).replace(/^##\s*/, "").replace(/\s+#*\s*$/, "").trim();
+}
 
-  const fields = new Map<FieldName, { value: string; line: number }>();
-  for (let i = 1; i < lines.length; i++) {
-    const text = lines[i]!;
-    const lineNo = line + i;
-    if (text.trim() === "") continue;
-    const m = /^([A-Za-z_][A-Za-z0-9_]*):(?:[ \t]+(.*))?$/.exec(text);
-    if (!m) {
-      problems.push({
-        line: lineNo,
-        column: 1,
-        message: `expected a field such as \`task: ...\` (one of ${FIELDS.join(", ")}), found '${truncate(text)}'`,
-      });
-      continue;
-    }
-    const key = m[1]! as FieldName;
-    let value = (m[2] ?? "").trim();
-    if (!FIELDS.includes(key)) {
-      problems.push({ line: lineNo, column: 1, message: `unknown field '${m[1]}' (expected one of ${FIELDS.join(", ")})` });
-      continue;
-    }
-    if (fields.has(key)) {
-      problems.push({ line: lineNo, column: 1, message: `field '${key}' appears twice (first on line ${fields.get(key)!.line})` });
-      continue;
-    }
-    if (/^[|>][+-]?$/.test(value)) {
-      // YAML-style literal: every following blank or indented line belongs to it.
-      const body: string[] = [];
-      while (i + 1 < lines.length && (lines[i + 1]!.trim() === "" || /^[ \t]/.test(lines[i + 1]!))) body.push(lines[++i]!);
-      value = dedent(body, value.startsWith(">"));
-    } else if (key !== "task") {
-      value = unquote(value.replace(/\s+#.*$/, ""));
-    } else {
-      value = unquote(value);
-    }
-    fields.set(key, { value, line: lineNo });
-  }
-
-  const task = fields.get("task")?.value ?? "";
-  if (!fields.has("task")) problems.push({ line, column: 1, message: "missing field 'task' (expected `task: <what to do>`)" });
-  else if (task.trim() === "") problems.push({ line: fields.get("task")!.line, column: 1, message: "field 'task' is empty" });
-
-  const block: TaskBlock = { id: id ?? "", task, priority: "normal", raw, line, start, end: start + raw.length };
-  const check = (key: FieldName, ok: (v: string) => boolean, expected: string, set: (v: string) => void) => {
-    const f = fields.get(key);
-    if (!f) return;
-    if (ok(f.value)) set(f.value);
-    else problems.push({ line: f.line, column: key.length + 3, message: `${key}: expected ${expected}, found '${truncate(f.value)}'` });
+/** Every line (1-based, numbered as in the file) inside a fenced or indented code block. */
+function codeLines(tree: Root, fromLine: number): Set<number> {
+  const lines = new Set<number>();
+  const visit = (n: Nodes) => {
+    if (n.type === "code" && n.position) for (let l = n.position.start.line; l <= n.position.end.line; l++) lines.add(l + fromLine - 1);
+    if ("children" in n) for (const c of n.children) visit(c);
   };
-  check("priority", (v) => Priority.safeParse(v).success, "high, normal or low", (v) => (block.priority = v as Priority));
-  check("created", isIsoDate, "an ISO 8601 date such as 2026-04-29T10:05:00Z", (v) => (block.created = new Date(v).toISOString()));
-  check("ttl_seconds", (v) => /^\d+$/.test(v) && Number(v) > 0, "a whole number of seconds above 0", (v) => (block.ttlSeconds = Number(v)));
-  check("hops", (v) => /^\d+$/.test(v), "a whole number from 0", (v) => (block.hops = Number(v)));
-  check("from", (v) => NAME_PATTERN.test(v), "an agent name", (v) => (block.from = v));
-  check("parent", (v) => TASK_ID_PATTERN.test(v), "a task id", (v) => (block.parent = v));
-
-  if (problems.length > 0) return { kind: "invalid", block: { id, raw, line, start, end: start + raw.length, problems } };
-  return { kind: "task", block };
-}
-
-function isIsoDate(v: string): boolean {
-  return /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(Date.parse(v));
-}
-
-function dedent(lines: string[], folded: boolean): string {
-  while (lines.length && lines[lines.length - 1]!.trim() === "") lines.pop();
-  const indents = lines.filter((l) => l.trim() !== "").map((l) => /^[ \t]*/.exec(l)![0].length);
-  const cut = indents.length ? Math.min(...indents) : 0;
-  const out = lines.map((l) => l.slice(Math.min(cut, l.length)));
-  return folded ? out.join(" ").replace(/\s+/g, " ").trim() : out.join("\n");
-}
-
-function unquote(v: string): string {
-  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
-    try {
-      return JSON.parse(v) as string;
-    } catch {
-      return v.slice(1, -1);
-    }
-  }
-  if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) return v.slice(1, -1).replace(/''/g, "'");
-  return v;
-}
-
-function truncate(s: string, n = 60): string {
-  return s.length > n ? s.slice(0, n) + "…" : s;
+  visit(tree);
+  return lines;
 }
 
 /**
