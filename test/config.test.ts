@@ -38,7 +38,12 @@ describe("agents.yaml", () => {
     ]);
     const broken = parseAgentsFile("agents:\n  - name: orion\n    persona: [oops\n    domain: x\n", "agents.yaml");
     expect(!broken.ok && broken.problems).toHaveLength(1);
-    expect(!broken.ok && formatProblem(broken.problems[0]!)).toMatch(/^agents\.yaml:4:5: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a \]/);
+    // Where the `[` was opened, not where the parser noticed.
+    expect(!broken.ok && formatProblem(broken.problems[0]!)).toBe(
+      "agents.yaml:3:14: invalid YAML: this `[` is never closed (expected `]` before line 4): Flow sequence in block collection must be sufficiently indented and end with a ]",
+    );
+    const atEnd = parseAgentsFile("agents:\n  - name: orion\n    llm: { model: x\n", "agents.yaml");
+    expect(!atEnd.ok && formatProblem(atEnd.problems[0]!)).toMatch(/^agents\.yaml:3:10: invalid YAML: this `\{` is never closed \(expected `\}` before the end of the file\)/);
   });
 
   it("reports a missing agents list and empty files clearly", () => {

@@ -1,7 +1,7 @@
 // Reads agents.yaml and the environment. Every problem a user can cause comes
 // back as a SourceProblem pointing at file:line:column; nothing here throws for bad input.
 import { readFileSync } from "node:fs";
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isMap, isSeq, LineCounter, parseDocument, Parser, type Document, type Node } from "yaml";
 import type * as z from "zod";
 import { AgentsFile, Env } from "./schema.js";
 
@@ -44,6 +44,13 @@ export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> 
     const first = doc.errors[0]!;
     const more = doc.errors.length - 1;
     const message = `invalid YAML: ${firstLine(first.message)}${more ? ` (and ${more} more error(s) after it, probably caused by this one)` : ""}`;
+    // The parser notices an unclosed `[` or `{` lines later; point where it was opened.
+    const open = unclosedFlow(text, first.pos[0]);
+    if (open) {
+      const where = at(first.pos[0]);
+      const close = open.source === "[" ? "]" : "}";
+      return { ok: false, problems: [{ file, ...at(open.offset), message: `invalid YAML: this \`${open.source}\` is never closed (expected \`${close}\` before ${first.pos[0] >= text.trimEnd().length ? "the end of the file" : `line ${where.line}`}): ${firstLine(first.message)}` }] };
+    }
     return { ok: false, problems: [{ file, ...at(first.pos[0]), message }] };
   }
   const raw = doc.toJS() ?? {};
@@ -73,6 +80,28 @@ function duplicateNames(raw: unknown): z.core.$ZodIssue[] {
     else out.push({ code: "custom", path: ["agents", i, "name"], message: `Duplicate agent name '${name}' (first defined as agents[${first}]); names must be unique`, input: name } as z.core.$ZodIssue);
   });
   return out;
+}
+
+/** The start of the first flow collection (`[`, `{`) before `before` that has no closing token. */
+function unclosedFlow(text: string, before: number): { offset: number; source: string } | undefined {
+  let found: { offset: number; source: string } | undefined;
+  const visit = (t: unknown): void => {
+    if (found || !t || typeof t !== "object") return;
+    const tok = t as { type?: string; start?: { offset: number; source: string }; end?: { type: string }[]; items?: unknown[]; key?: unknown; value?: unknown };
+    if (tok.type === "flow-collection" && tok.start && tok.start.offset < before && !tok.end?.some((e) => e.type === "flow-seq-end" || e.type === "flow-map-end")) {
+      found = { offset: tok.start.offset, source: tok.start.source };
+      return;
+    }
+    for (const item of tok.items ?? []) {
+      const it = item as { key?: unknown; value?: unknown };
+      visit(it.key);
+      visit(it.value);
+    }
+    visit(tok.key);
+    visit(tok.value);
+  };
+  for (const token of new Parser().parse(text)) visit(token);
+  return found;
 }
 
 function firstLine(s: string): string {
