@@ -69,7 +69,10 @@ program
     const stopRequested = new Promise<void>((resolve) => (wake = resolve));
     let signals = 0;
     const onSignal = (sig: string) => {
-      if (++signals > 1) process.exit(130);
+      if (++signals > 1) {
+        log.child("agentos").warn(`second ${sig}: stopping now; tasks that were running run again at the next start`);
+        process.exit(130);
+      }
       stopSignal = sig;
       wake();
     };
@@ -110,8 +113,17 @@ program
       process.exitCode = failed > 0 || paused.length > 0 ? 1 : 0;
       return;
     }
-    await stopRequested;
-    log.child("agentos").info(`${stopSignal} received: finishing running tasks (up to ${env.SHUTDOWN_GRACE_SECONDS} s), then exiting`);
+    let takenOver: string | undefined;
+    await Promise.race([stopRequested, runtime.abandoned.then((by) => void (takenOver = by))]);
+    if (takenOver) {
+      log.child("agentos").error(`every agent of this runtime was taken over by another runtime (${takenOver}); nothing left to run here, exiting with status 3`);
+      await closeHttp?.();
+      await runtime.stop();
+      process.exitCode = 3;
+      return;
+    }
+    const again = stopSignal === "SIGINT" ? "Ctrl-C again" : `a second ${stopSignal}`;
+    log.child("agentos").info(`${stopSignal} received: finishing running tasks (up to ${env.SHUTDOWN_GRACE_SECONDS} s), then exiting; ${again} stops now (tasks still running then run again at the next start)`);
     await closeHttp?.();
     await runtime.stop();
     log.child("agentos").info("stopped");
@@ -186,7 +198,12 @@ dl.command("list")
     const list = await findDeadLetters(dataDir, configOrExit(dataDir), opts);
     if (opts.json) console.log(JSON.stringify(list, null, 2));
     else if (!list.length) console.log("no dead letters");
-    else for (const d of list) console.log(`${d.at}  ${d.reason.padEnd(14)} ${d.agent.padEnd(12)} ${(d.taskId ?? "-").padEnd(28)} ${d.file.split("/").pop()}${d.lastError ? `\n    ${d.lastError.slice(0, 160)}` : ""}`);
+    else {
+      for (const d of list) {
+        console.log(`${d.at}  ${d.reason.padEnd(14)} ${d.agent.padEnd(12)} ${(d.taskId ?? "-").padEnd(28)} ${d.file.split("/").pop()}${d.lastError ? `\n    ${d.lastError.slice(0, 160)}` : ""}`);
+        for (const r of d.requeued ?? []) console.log(`    requeued ${r}`);
+      }
+    }
   });
 dl.command("show")
   .description("print one dead letter, with the original block verbatim")

@@ -111,6 +111,8 @@ export class AgentRuntime {
   private readonly log: Logger;
   /** Outcome of every task this process finished: for `run --once`. */
   readonly finished = { ok: 0, failed: 0, dead: 0 };
+  /** Set when another runtime took this agent's lease over (this one stopped it). */
+  takenOverBy?: string;
 
   constructor(
     config: AgentConfig,
@@ -494,6 +496,7 @@ export class AgentRuntime {
         // Another runtime took the agent over (we were stalled past the stale limit): two
         // owners would commit side by side, so this one steps back.
         this.log.error(`pid ${current.pid} on host ${current.host} took over this agent's lease; stopping it here`);
+        this.takenOverBy = `pid ${current.pid} on host ${current.host}`;
         this.lease = undefined;
         void this.stop(this.ctx.file.tasks.retry_delay_ms);
         return;

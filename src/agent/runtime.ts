@@ -73,6 +73,10 @@ export class Runtime {
     return file.agents.filter((a) => !this.opts.only?.length || this.opts.only.includes(a.name));
   }
 
+  /** Resolves (with who took them) once every agent of this runtime was taken over by another runtime. */
+  private abandon: (takenBy: string) => void = () => {};
+  readonly abandoned = new Promise<string>((resolve) => (this.abandon = resolve));
+
   /** Loads config, bootstraps and starts every agent; throws ConfigError for bad input. */
   async start(): Promise<void> {
     const loaded = loadAgentsFile(this.agentsYaml);
@@ -85,6 +89,9 @@ export class Runtime {
     for (const a of this.selected(this.file)) this.modelFor(a); // fail fast on provider settings
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
     for (const d of [shared.segments, shared.inboxRoot, shared.handoffsRoot, shared.deadLetters]) await ensureDir(d);
+    // Every agent's mailboxes, also of those another process runs: a message can be dropped
+    // for an agent before its own runtime has ever started (docs/iac.md, step 2).
+    for (const a of this.file.agents) for (const root of [shared.inboxRoot, shared.handoffsRoot]) await ensureDir(join(root, a.name));
 
     // A few at a time: start-up is mostly small fsynced writes, which overlap well
     // (1,000 agents one by one took 49 s to restart on a 2-core VM).
@@ -130,6 +137,10 @@ export class Runtime {
     });
     every(10_000, async () => {
       for (const a of this.agents.values()) await a.heartbeat();
+      // Nothing left to run here: say so (the CLI exits non-zero, so Docker restarts it or
+      // marks it failed) instead of staying up, healthy-looking, with no agent.
+      const all = [...this.agents.values()];
+      if (all.length && all.every((a) => a.takenOverBy)) this.abandon(all.map((a) => `${a.name} by ${a.takenOverBy}`).join(", "));
     });
     this.log.child("agentos").info(`AgentOS running with ${this.agents.size} agent(s). Watching for tasks.`);
   }

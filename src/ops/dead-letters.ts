@@ -5,7 +5,7 @@ import type { AgentsFile } from "../config/schema.js";
 import { isoSecond } from "../store/markdown.js";
 import { listDeadLetters, parseDeadLetter, renderDeadLetter, type StoredDeadLetter } from "../store/dead-letters.js";
 import { ensureDir, writeFileAtomic } from "../store/files.js";
-import { sharedPaths } from "../store/layout.js";
+import { agentPaths, sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../parse/task-blocks.js";
 import { serializeBlock } from "../parse/serialize.js";
 import { UserError } from "./common.js";
@@ -54,6 +54,7 @@ export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path:
     throw new UserError(`${path}: the original block is not a valid task (${why}); fix it and enqueue it by hand`);
   }
   const tasks = blocks.flatMap((b) => (b.kind === "task" ? [b.block] : []));
+  await refuseRequeueThatWouldVanish(dataDir, path, d, agent, tasks.map((b) => b.id));
   const created = isoSecond(now);
   const text = tasks
     .map((b) => serializeBlock({ id: b.id, task: b.task, priority: b.priority, created, ttlSeconds: file.iac.default_message_ttl, from: b.from, parent: b.parent, hops: b.hops }))
@@ -69,6 +70,28 @@ export async function requeueDeadLetter(dataDir: string, file: AgentsFile, path:
   await writeFileAtomic(path, renderDeadLetter(d));
   await writeFileAtomic(target, text);
   return { id: tasks.map((b) => b.id).join(", "), agent, target };
+}
+
+/**
+ * The runtime runs a requeued copy only while its id is not done for that agent: a second
+ * requeue of a letter whose first copy already ran would be dropped as handled. Say so
+ * here instead, and say how to run it again.
+ */
+async function refuseRequeueThatWouldVanish(dataDir: string, path: string, d: StoredDeadLetter, agent: string, ids: string[]): Promise<void> {
+  const earlier = (d.requeued ?? []).filter((r) => r.includes(` to ${agent} as `));
+  const last = earlier[earlier.length - 1];
+  const lastFile = last?.slice(last.indexOf(" as ") + 4);
+  if (lastFile && (await readFile(lastFile).then(() => true, () => false))) {
+    throw new UserError(`${path}: already requeued at ${last!.slice(0, last!.indexOf(" "))} as ${lastFile}, which has not run yet; nothing to do`);
+  }
+  const ledger = (await readFile(agentPaths(dataDir, agent).ledger, "utf8").catch(() => "")).split("\n");
+  const done = ids.filter((id) => ledger.findLast((l) => l.endsWith(`\t${id}`) && /^(done|dead)\t/.test(l))?.startsWith("done\t"));
+  if (!done.length) return;
+  const when = last ? ` after its requeue at ${last.slice(0, last.indexOf(" "))}` : "";
+  throw new UserError(
+    `${path}: task '${done[0]}' already ran for ${agent}${when} (git -C agents/${agent} log --grep 'Task-Id: ${done[0]}'); ` +
+      `a task id runs once per agent: to run it again, enqueue it under a new id (agentos enqueue ${agent} --id ${done[0]}-2 --task ...) or requeue it --to another agent`,
+  );
 }
 
 export function parseAge(text: string): number {
