@@ -57,7 +57,8 @@ describe("provider outage", () => {
     let llm: LlmServer | undefined;
     llm = await startLlmServer({ port });
     cleanup.push(() => llm?.close());
-    await eventually(() => ids.every((id) => existsSync(join(repo(data, "orion"), "results", `${id}.md`))), 40_000, "every task done");
+    const subjects = () => git(repo(data, "orion"), "log", "--format=%s");
+    await eventually(() => ids.every((id) => subjects().includes(`orion(task): ${id}`)), 40_000, "every task done and committed");
     await eventually(() => !orion.isPaused, 5_000, "resumed");
     expect(deadLetters()).toEqual([]);
     // No task burnt an attempt on the outage: each was done on its first.
