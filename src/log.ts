@@ -1,5 +1,9 @@
 // Logging in the seed's text format (`2026-04-29T10:00:00 INFO [agentos] ...`) or
 // one JSON object per line (LOG_FORMAT=json). Owns nothing else; never logs secrets.
+// Messages and fields often carry text from files and the model: a line cannot forge
+// another (continuation lines are indented), carry terminal escapes, or hold a key.
+import { redact } from "./redact.js";
+
 export type Level = "debug" | "info" | "warn" | "error";
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -30,10 +34,11 @@ export function createLogger(opts: LogOptions = {}): Logger {
       if (RANK[level] < min) return;
       const time = now().toISOString();
       if (format === "json") {
-        write(JSON.stringify({ time, level, scope: scopes.join("/"), msg, ...fields }));
+        // JSON.stringify escapes C0 controls; C1 controls and line separators are escaped here.
+        write(redact(JSON.stringify({ time, level, scope: scopes.join("/"), msg, ...fields })).replace(UNSAFE_IN_JSON, unicodeEscape));
       } else {
         const tail = fields && Object.keys(fields).length ? " " + formatFields(fields) : "";
-        write(`${time.slice(0, 19)} ${level.toUpperCase()} ${scopes.map((s) => `[${s}]`).join(" ")} ${msg}${tail}`);
+        write(redact(`${time.slice(0, 19)} ${level.toUpperCase()} ${scopes.map((s) => `[${s}]`).join(" ")} ${escapeText(msg)}${tail}`));
       }
     };
     return {
@@ -49,8 +54,26 @@ export function createLogger(opts: LogOptions = {}): Logger {
 
 function formatFields(fields: Record<string, unknown>): string {
   return Object.entries(fields)
-    .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${escapeText(k).replace(/[\s=]/g, "_")}=${typeof v === "string" && PLAIN.test(v) ? v : jsonField(v)}`)
     .join(" ");
+}
+
+/** Printed bare: visible ASCII without quotes (anything else is quoted and escaped). */
+const PLAIN = /^[\x21\x23-\x7e]+$/;
+const jsonField = (v: unknown): string => (JSON.stringify(v) ?? String(v)).replace(UNSAFE_IN_JSON, unicodeEscape);
+
+// C0 controls but tab and newline, DEL, C1 controls (0x9b is a CSI on some terminals),
+// line/paragraph separators and bidi overrides, which reorder what a person reads.
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const unicodeEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * A message as one log entry: control characters shown as `\u001b`, and every line after
+ * the first indented, so no text inside it can start a line that looks like a log line.
+ */
+export function escapeText(s: string): string {
+  return s.replace(/\r\n?/g, "\n").replace(UNSAFE, unicodeEscape).replace(/\n/g, "\n  ");
 }
 
 /** A logger that drops everything: for library use and tests that do not read logs. */

@@ -1,9 +1,17 @@
 // Reads agents.yaml and the environment. Every problem a user can cause comes
-// back as a SourceProblem pointing at file:line:column; nothing here throws for bad input.
-import { readFileSync } from "node:fs";
+// back as a SourceProblem pointing at file:line:column; nothing here throws for bad input
+// (an alias bomb, a FIFO or a huge file included). Every key read is handed to the redactor.
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { isMap, isSeq, LineCounter, parseDocument, Parser, type Document, type Node } from "yaml";
 import type * as z from "zod";
+import { addSecret } from "../redact.js";
 import { AgentsFile, Env } from "./schema.js";
+
+/** agents.yaml is a few KB; anything near this is a mistake or an attack. */
+export const MAX_AGENTS_FILE_BYTES = 1024 * 1024;
+/** YAML aliases resolved per document: enough for shared anchors, far too few for a "billion laughs". */
+const MAX_YAML_ALIASES = 100;
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /** A user-caused error with the place it points at. */
 export interface SourceProblem {
@@ -20,19 +28,48 @@ export type Loaded<T> = { ok: true; value: T } | { ok: false; problems: SourcePr
 export function loadAgentsFile(file: string): Loaded<AgentsFile> {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readConfigFile(file, MAX_AGENTS_FILE_BYTES);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const message =
       code === "ENOENT"
         ? "agents.yaml not found: create it (see docs/configuration.md) or point --data / DATA_DIR at the right folder"
-        : `cannot read agents.yaml (${code ?? String(err)})`;
+        : `cannot read agents.yaml (${code ?? (err as Error).message})`;
     return { ok: false, problems: [{ file, line: 1, column: 1, message }] };
   }
   return parseAgentsFile(text, file);
 }
 
+/**
+ * A configuration file an operator wrote (agents.yaml, a key file): a link is followed
+ * (Kubernetes mounts config and secrets as links), but it must end at a regular file
+ * (a FIFO would block start-up for ever) of at most `maxBytes`.
+ */
+function readConfigFile(file: string, maxBytes: number): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(st.isDirectory() ? "it is a directory" : "it is not a regular file");
+    const buf = Buffer.alloc(maxBytes + 1);
+    let got = 0;
+    for (let n = 1; n > 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, got);
+    if (got > maxBytes) throw new Error(`it is over ${maxBytes / 1024} KB`);
+    return buf.subarray(0, got).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> {
+  try {
+    return parseAgentsText(text, file);
+  } catch (err) {
+    // A bug of ours or of a library must not take a running runtime down on hot reload.
+    return { ok: false, problems: [{ file, line: 1, column: 1, message: `cannot be loaded: ${(err as Error).message}` }] };
+  }
+}
+
+function parseAgentsText(text: string, file: string): Loaded<AgentsFile> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number) => {
@@ -53,7 +90,15 @@ export function parseAgentsFile(text: string, file: string): Loaded<AgentsFile> 
     }
     return { ok: false, problems: [{ file, ...at(first.pos[0]), message }] };
   }
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) ?? {};
+  } catch (err) {
+    const message = /alias/i.test((err as Error).message)
+      ? `invalid YAML: more than ${MAX_YAML_ALIASES} alias expansions (a YAML "billion laughs" document); use fewer aliases`
+      : `invalid YAML: ${firstLine((err as Error).message)}`;
+    return { ok: false, problems: [{ file, line: 1, column: 1, message }] };
+  }
   const parsed = AgentsFile.safeParse(raw);
   if (parsed.success) return { ok: true, value: parsed.data };
   // zod skips the cross-agent refinement when fields fail; report duplicates anyway.
@@ -160,7 +205,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Loaded<Env> {
   const env = parsed.data;
   if (env.LLM_API_KEY_FILE) {
     try {
-      env.LLM_API_KEY = readFileSync(env.LLM_API_KEY_FILE, "utf8").trim();
+      env.LLM_API_KEY = readConfigFile(env.LLM_API_KEY_FILE, MAX_KEY_FILE_BYTES).trim();
     } catch (err) {
       return {
         ok: false,
@@ -169,12 +214,14 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Loaded<Env> {
             file: env.LLM_API_KEY_FILE,
             line: 0,
             column: 0,
-            message: `LLM_API_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+            message: `LLM_API_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
           },
         ],
       };
     }
   }
+  addSecret(env.LLM_API_KEY);
+  addSecret(env.AGENTOS_API_TOKEN);
   return { ok: true, value: env };
 }
 

@@ -24,18 +24,31 @@ export const ResponseFormat = z.enum(["auto", "json_schema", "json_object", "non
 export const Temperature = z.union([z.literal("default"), z.coerce.number().min(0).max(2)]);
 export const MaxTokensParam = z.enum(["max_tokens", "max_completion_tokens"]);
 
+/** An http(s) URL: `file:`, `javascript:` and other schemes are refused. */
+export const HttpUrl = z.url({ protocol: /^https?$/, error: "Expected an http:// or https:// URL" });
+
+/**
+ * Variables an agents.yaml may not send as a key: the runtime's own (the API token, the
+ * global key, which needs `send_global_key`) and well-known credentials of other systems.
+ */
+export const FORBIDDEN_KEY_ENV = /^(AGENTOS_|LLM_|AWS_|AZURE_|GOOGLE_|GCP_|GITHUB_|GH_|GITLAB_|CI_|NPM_|DOCKER_|KUBE|SSH_|GPG_)/;
+
 export const AgentLlmOverride = z
   .strictObject({
     model: z.string().min(1).optional().describe("Model name for this agent (overrides LLM_MODEL)"),
-    base_url: z.url().optional().describe("OpenAI-compatible base URL (overrides LLM_BASE_URL)"),
+    base_url: HttpUrl.optional().describe("OpenAI-compatible base URL (overrides LLM_BASE_URL); gets no key unless api_key_env or send_global_key says so"),
     api_key_env: z
       .string()
-      .regex(/^[A-Z_][A-Z0-9_]*$/, "Expected the name of an environment variable, e.g. OLLAMA_KEY")
+      .regex(/^[A-Z][A-Z0-9_]*(KEY|TOKEN)$/, "Expected the name of an environment variable ending in KEY or TOKEN, e.g. OLLAMA_KEY")
+      .refine((v) => !FORBIDDEN_KEY_ENV.test(v), {
+        error: "Expected a variable of this agent's own, not one of AgentOS's (AGENTOS_*, LLM_*: use send_global_key for LLM_API_KEY) or another system's credentials",
+      })
       .optional()
-      .describe("Name of the environment variable holding this agent's API key"),
+      .describe("Name of the environment variable holding this agent's API key (ends in KEY or TOKEN)"),
     response_format: ResponseFormat.optional().describe("auto (negotiate: json_schema, then json_object, then none) or force one (overrides LLM_RESPONSE_FORMAT)"),
     temperature: Temperature.optional().describe("Sampling temperature, or `default` to send none (overrides LLM_TEMPERATURE)"),
     max_tokens_param: MaxTokensParam.optional().describe("max_tokens or max_completion_tokens (overrides LLM_MAX_TOKENS_PARAM)"),
+    send_global_key: z.boolean().default(false).describe("Send LLM_API_KEY to this agent's own base_url too (off: a base_url of its own gets no key unless api_key_env names one)"),
   })
   .describe("Per-agent provider override");
 
@@ -74,7 +87,15 @@ export const DEFAULT_CLASSES: Record<ThroughputClassName, ThroughputClass> = {
 
 const Iac = z.strictObject({
   default_message_ttl: z.int().min(1).default(300).describe("Seconds before an inbox or handoff message expires"),
-  dead_letter_path: z.string().min(1).default("shared/iac/dead_letters/").describe("Where dead letters go, relative to DATA_DIR"),
+  dead_letter_path: z
+    .string()
+    .min(1)
+    .default("shared/iac/dead_letters/")
+    .check((ctx) => {
+      const problem = deadLetterPathProblem(ctx.value);
+      if (problem) ctx.issues.push({ code: "custom", message: problem, input: ctx.value });
+    })
+    .describe("Where dead letters go, relative to DATA_DIR, outside agents/ and the watched shared/ folders"),
   max_hops: z.int().min(0).default(3).describe("Handoff chain length before a message is dead-lettered (hop_limit)"),
   backpressure: z
     .strictObject({
@@ -114,7 +135,7 @@ export const AgentsFile = z
     watchdog: z
       .strictObject({
         negative_streak: z.int().min(1).default(3).describe("Consecutive -1 rewards that trigger an escalation"),
-        webhook_url: z.url().optional().describe("POSTed a JSON event on escalation (failures are logged, never fatal)"),
+        webhook_url: HttpUrl.optional().describe("POSTed a JSON event on escalation (failures are logged, never fatal)"),
       })
       .prefault({}),
     prompt: z.strictObject({ max_tokens: z.int().min(500).default(6000).describe("Prompt budget; what does not fit is left out, least relevant first") }).prefault({}),
@@ -157,10 +178,11 @@ export const Env = z.object({
   DATA_DIR: z.string().min(1).default("data").describe("Where agents.yaml and everything else lives (/data in the image)"),
   LLM_API_KEY: z.string().optional().describe("Sent as a Bearer token; never logged"),
   LLM_API_KEY_FILE: z.string().optional().describe("Read the key from this file (Docker secrets)"),
-  LLM_BASE_URL: z.url().default("https://api.openai.com/v1").describe("Any OpenAI-compatible endpoint"),
+  LLM_BASE_URL: HttpUrl.default("https://api.openai.com/v1").describe("Any OpenAI-compatible endpoint (http or https)"),
   LLM_MODEL: z.string().min(1).default("gpt-4o").describe("Model name; `offline` for the built-in offline model"),
   LLM_MAX_TOKENS: intFromEnv(2048).describe("max_tokens of each request"),
   LLM_TIMEOUT: z.coerce.number().positive().default(60).describe("Seconds to wait for one LLM answer"),
+  LLM_MAX_REPLY_BYTES: intFromEnv(4 * 1024 * 1024).describe("Largest provider reply read; a longer one is cut off and the step fails"),
   LLM_MAX_RETRIES: z.coerce.number().int().min(0).default(4).describe("Retries of one LLM call on 429, 5xx, resets and timeouts; past them the agent pauses and probes"),
   LLM_RESPONSE_FORMAT: ResponseFormat.default("auto").describe("auto negotiates json_schema, then json_object, then none per provider and model; or force one"),
   LLM_TEMPERATURE: Temperature.default(0.2).describe("Sampling temperature, or `default` to send none; a model that refuses it is sent none"),
@@ -170,7 +192,28 @@ export const Env = z.object({
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30).describe("On SIGTERM, how long running tasks may finish"),
   AGENTOS_WATCH_POLL: z.stringbool().optional().describe("1 to poll files instead of inotify (same as --poll)"),
   HTTP_ADDR: z.string().optional().describe("Serve the REST API at host:port (same as --http)"),
-  AGENTOS_API_TOKEN: z.string().optional().describe("Bearer token the REST API requires (mandatory off loopback)"),
+  AGENTOS_API_TOKEN: z.string().optional().describe("Bearer token the REST API requires (mandatory off loopback, at least 32 characters there)"),
   AGENTOS_CRASH_AT: z.string().optional().describe("Test hook: kill -9 ourselves at a named point, e.g. after-llm@2"),
 });
 export type Env = z.infer<typeof Env>;
+
+/**
+ * Why a dead_letter_path cannot be used, or undefined: it must stay inside DATA_DIR and
+ * out of what the runtime watches or commits (a letter written where messages are read
+ * would be read again, for ever).
+ */
+export function deadLetterPathProblem(path: string): string | undefined {
+  const p = path.replace(/\\/g, "/");
+  if (p.startsWith("/") || /^[A-Za-z]:/.test(p)) return `Expected a path relative to DATA_DIR, got the absolute path '${path}'`;
+  const parts = p.split("/").filter((x) => x !== "" && x !== ".");
+  if (parts.includes("..")) return `Expected a path inside DATA_DIR, got '${path}' (no '..')`;
+  if (parts.length === 0) return "Expected a folder below DATA_DIR, not DATA_DIR itself";
+  const rel = parts.join("/");
+  for (const watched of ["agents", "shared/iac/inbox", "shared/iac/handoffs", "shared/segments"]) {
+    if (rel === watched || rel.startsWith(watched + "/")) {
+      return `Expected a folder outside ${watched}/ (read or committed by the runtime), got '${path}'`;
+    }
+  }
+  if (rel === "agents.yaml") return "Expected a folder, got agents.yaml";
+  return undefined;
+}

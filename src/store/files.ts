@@ -1,12 +1,166 @@
 // File primitives with the durability the runtime promises: atomic replace
 // (temp + fsync + rename + fsync dir), durable append, and careful reads that turn
 // binary, oversized or unreadable files into messages instead of exceptions.
+//
+// Every folder under DATA_DIR can be written by anyone who may drop a message (one uid
+// under Compose), so nothing here follows a link or waits on a special file: opens use
+// O_NOFOLLOW | O_NONBLOCK and check the open descriptor is a regular file, reads are
+// bounded, and a path below a data dir (see `guardDataDir`) is refused when any folder
+// between the data dir and it is a symbolic link. See docs/security.md.
 import { randomBytes } from "node:crypto";
-import { constants, statSync, type Stats } from "node:fs";
-import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { constants, lstatSync, type Stats } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve, sep } from "node:path";
+
+/** A path the runtime must not touch (a link, a special file, too big): the message names it. */
+export class UnsafePathError extends Error {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`${path}: ${problem}`);
+    this.name = "UnsafePathError";
+  }
+}
+
+const roots = new Set<string>();
+
+/**
+ * Declares `dataDir` a tree the runtime owns: from now on every path below it that is
+ * read, written, listed or created here is refused if a folder between the two is a
+ * symbolic link (the data dir itself may be one). store/layout.ts calls it for every
+ * data dir it computes paths in, so no caller can forget.
+ */
+export function guardDataDir(dataDir: string): void {
+  roots.add(resolve(dataDir));
+}
+
+/** The first symbolic link between a guarded data dir and `path` (path itself included), if any. */
+export function linkOnPath(path: string, includeSelf = true): string | undefined {
+  const abs = resolve(path);
+  for (const root of roots) {
+    if (!abs.startsWith(root + sep)) continue;
+    const parts = abs.slice(root.length + 1).split(sep);
+    if (!includeSelf) parts.pop();
+    let at = root;
+    for (const part of parts) {
+      at = join(at, part);
+      const st = lstatSync(at, { throwIfNoEntry: false });
+      if (!st) return undefined; // what does not exist yet cannot be a link
+      if (st.isSymbolicLink()) return at;
+    }
+  }
+  return undefined;
+}
+
+/** Throws UnsafePathError if a folder on the way to `path` is a link. */
+function assertNoLinkAbove(path: string): void {
+  const link = linkOnPath(path, false);
+  if (link) throw new UnsafePathError(link, linkProblem);
+}
+
+const linkProblem = "is a symbolic link; AgentOS never follows links under DATA_DIR (replace it with a real folder or file)";
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Opens a regular file for reading without following a link at its end or anywhere
+ * below its data dir, and without blocking on a FIFO or device; undefined if it does not
+ * exist. Throws UnsafePathError for anything else than a regular file.
+ */
+export async function openRegular(path: string): Promise<{ fh: FileHandle; stat: Stats } | undefined> {
+  assertNoLinkAbove(path);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, READ_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    if (code === "ELOOP" || code === "EMLINK") throw new UnsafePathError(path, linkProblem);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new UnsafePathError(path, st.isDirectory() ? "is a directory, expected a file" : `is ${kindOf(st)}, not a regular file; refused`);
+    return { fh, stat: st };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  return "a special file";
+}
+
+/** At most `maxBytes` from `position` of an open file (fewer at its end). */
+async function readAt(fh: FileHandle, position: number, maxBytes: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(maxBytes);
+  let got = 0;
+  while (got < maxBytes) {
+    const { bytesRead } = await fh.read(buf, got, maxBytes - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
+/** Default bound of one read of a small state or learning file. */
+export const MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The bytes of a regular file, at most `maxBytes` (more is an UnsafePathError naming the
+ * size): undefined if it does not exist. Never follows a link, never blocks on a FIFO.
+ */
+export async function readRegular(path: string, maxBytes = MAX_TEXT_FILE_BYTES): Promise<Buffer | undefined> {
+  const opened = await openRegular(path);
+  if (!opened) return undefined;
+  try {
+    const bytes = await readAt(opened.fh, 0, maxBytes + 1);
+    if (bytes.length > maxBytes) throw new UnsafePathError(path, `is over the ${formatBytes(maxBytes)} limit for this file`);
+    return bytes;
+  } finally {
+    await opened.fh.close();
+  }
+}
+
+const formatBytes = (n: number) => (n >= 1048576 ? `${n / 1048576} MB` : `${n} bytes`);
+
+export type FolderEntry = { name: string; kind: "file" | "dir" | "link" | "special" };
+
+/**
+ * The entries of a folder with what each is (a link is reported, never followed);
+ * [] if the folder does not exist. Throws UnsafePathError if the folder itself, or one
+ * above it below its data dir, is a link, or it is not a folder.
+ */
+export async function listFolder(dir: string): Promise<FolderEntry[]> {
+  const link = linkOnPath(dir);
+  if (link) throw new UnsafePathError(link, linkProblem);
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.map((e) => ({ name: e.name, kind: e.isFile() ? "file" : e.isDirectory() ? "dir" : e.isSymbolicLink() ? "link" : "special" }));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return [];
+    if (code === "ENOTDIR") throw new UnsafePathError(dir, "is not a folder");
+    throw err;
+  }
+}
+
+/** What is wrong with a folder entry for reading it as a file, or undefined when it is a regular file. */
+export function entryProblem(e: FolderEntry): string | undefined {
+  if (e.kind === "file") return undefined;
+  if (e.kind === "link") return linkProblem;
+  if (e.kind === "dir") return "is a directory, expected a file";
+  return "is not a regular file (a FIFO, socket or device); refused";
+}
 
 export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  assertNoLinkAbove(path);
   const tmp = await writeTemp(path, content);
   try {
     await rename(tmp, path);
@@ -25,7 +179,7 @@ export async function writeFileAtomic(path: string, content: string | Uint8Array
 export async function writeFilesAtomic(files: Iterable<readonly [string, string | Uint8Array]>): Promise<void> {
   const list = [...files];
   const dirs = [...new Set(list.map(([path]) => dirname(path)))];
-  await Promise.all(dirs.map((d) => mkdir(d, { recursive: true })));
+  await Promise.all(dirs.map(ensureDir));
   const temps = await Promise.all(list.map(async ([path, content]) => [await writeTemp(path, content), path] as const));
   try {
     for (const [tmp, path] of temps) await rename(tmp, path);
@@ -39,7 +193,8 @@ export async function writeFilesAtomic(files: Iterable<readonly [string, string 
 /** `content` in a fsynced temp file beside `path` (`.name.<pid>.<hex>.tmp`, what removeStaleTemps cleans up). */
 async function writeTemp(path: string, content: string | Uint8Array): Promise<string> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
-  const fh = await open(tmp, "w");
+  // O_EXCL: a name planted at the temp path (a link) makes this fail instead of being written through.
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   try {
     await fh.writeFile(content);
     await fh.sync();
@@ -49,9 +204,12 @@ async function writeTemp(path: string, content: string | Uint8Array): Promise<st
   return tmp;
 }
 
-/** One write() with O_APPEND, then fsync: concurrent appenders never interleave within it. */
+/**
+ * One write() with O_APPEND, then fsync: concurrent appenders never interleave within it.
+ * Never appends through a link or into a FIFO or device (UnsafePathError).
+ */
 export async function appendDurable(path: string, content: string): Promise<void> {
-  const fh = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o644);
+  const fh = await openForAppend(path);
   try {
     await fh.write(content);
     await fh.sync();
@@ -60,8 +218,29 @@ export async function appendDurable(path: string, content: string): Promise<void
   }
 }
 
+/** O_APPEND | O_CREAT without following a link or blocking; the descriptor is checked to be a regular file. */
+export async function openForAppend(path: string, read = false): Promise<FileHandle> {
+  assertNoLinkAbove(path);
+  const flags = (read ? constants.O_RDWR : constants.O_WRONLY) | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  let fh: FileHandle;
+  try {
+    fh = await open(path, flags, 0o644);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ELOOP" || code === "EMLINK") throw new UnsafePathError(path, linkProblem);
+    if (code === "ENXIO") throw new UnsafePathError(path, "is a FIFO (named pipe), not a regular file; refused");
+    throw err;
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new UnsafePathError(path, `is ${st.isDirectory() ? "a directory" : kindOf(st)}, not a regular file; refused`);
+  }
+  return fh;
+}
+
 export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r").catch(() => undefined);
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW).catch(() => undefined);
   if (!fh) return;
   try {
     await fh.sync();
@@ -72,24 +251,30 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** Creates a folder (and its parents); refuses (UnsafePathError) when it or one above it is a link. */
 export async function ensureDir(dir: string): Promise<void> {
+  const before = linkOnPath(dir);
+  if (before) throw new UnsafePathError(before, linkProblem);
   await mkdir(dir, { recursive: true });
+  // mkdir -p walked the path; a link swapped in meanwhile is caught before anything is written in it.
+  const after = linkOnPath(dir);
+  if (after) throw new UnsafePathError(after, linkProblem);
 }
 
+/** Something (a file, a folder, a link) has this name. */
 export async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
+  return lstat(path).then(
     () => true,
     () => false,
   );
 }
 
-export async function readTextIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
+/**
+ * A small text file, or undefined if it does not exist. A link, a special file or one over
+ * `maxBytes` is an UnsafePathError, never read.
+ */
+export async function readTextIfExists(path: string, maxBytes = MAX_TEXT_FILE_BYTES): Promise<string | undefined> {
+  return (await readRegular(path, maxBytes))?.toString("utf8");
 }
 
 /**
@@ -101,7 +286,12 @@ export class TextCache {
   private readonly texts = new Map<string, { stamp: string; text: string }>();
 
   async read(path: string): Promise<string | undefined> {
-    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    // lstat: a link or a special file is refused, naming it, never read through.
+    const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    if (st && !st.isFile()) {
+      this.texts.delete(path);
+      throw new UnsafePathError(path, st.isSymbolicLink() ? linkProblem : "is not a regular file; refused");
+    }
     if (!st) {
       this.texts.delete(path);
       return undefined;
@@ -124,32 +314,45 @@ export type TaskFileRead =
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Reads a task file, refusing (with a message naming the problem) what cannot be a task file. */
+/**
+ * Reads a task file, refusing (with a message naming the problem) what cannot be a task
+ * file: a link (at its end or in a folder above it below the data dir), a FIFO or device,
+ * a directory, more than `maxBytes`, binary or invalid UTF-8.
+ */
 export async function readTaskFile(path: string, maxBytes = MAX_TASK_FILE_BYTES): Promise<TaskFileRead> {
-  let st: Stats;
+  let opened: Awaited<ReturnType<typeof openRegular>>;
   try {
-    st = await stat(path);
+    opened = await openRegular(path);
   } catch (err) {
+    if (err instanceof UnsafePathError) {
+      const problem = err.problem.startsWith("is a directory") ? "is a directory, expected a markdown file of task blocks" : err.problem;
+      return { ok: false, missing: false, message: err.path === path ? problem : `${err.path} ${problem}` };
+    }
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, missing: code === "ENOENT", message: code === "ENOENT" ? "file is missing" : `cannot stat (${code})` };
+    return { ok: false, missing: false, message: code === "EACCES" ? "cannot be read: permission denied" : `cannot be opened (${code ?? String(err)})` };
   }
-  if (st.isDirectory()) return { ok: false, missing: false, message: "is a directory, expected a markdown file of task blocks" };
-  if (!st.isFile()) return { ok: false, missing: false, message: "is not a regular file" };
-  if (st.size > maxBytes) {
-    return {
-      ok: false,
-      missing: false,
-      message: `is ${(st.size / 1048576).toFixed(1)} MB, over the ${maxBytes / 1048576} MB limit for a task file: split it into smaller files in shared/iac/inbox/<agent>/`,
-    };
-  }
+  if (!opened) return { ok: false, missing: true, message: "file is missing" };
+  const { fh, stat: st } = opened;
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    if (st.size > maxBytes) return { ok: false, missing: false, message: tooBig(st.size, maxBytes) };
+    // Bounded even if the file grows between fstat and read.
+    bytes = await readAt(fh, 0, maxBytes + 1);
+    if (bytes.length > maxBytes) return { ok: false, missing: false, message: tooBig(bytes.length, maxBytes) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return { ok: false, missing: true, message: "file is missing" };
-    return { ok: false, missing: false, message: code === "EACCES" ? "cannot be read: permission denied" : `cannot be read (${code})` };
+    return { ok: false, missing: false, message: `cannot be read (${code ?? String(err)})` };
+  } finally {
+    await fh.close();
   }
+  return decodeTaskText(bytes, st);
+}
+
+const tooBig = (size: number, maxBytes: number) =>
+  `is ${(size / 1048576).toFixed(1)} MB, over the ${maxBytes / 1048576} MB limit for a task file: split it into smaller files in shared/iac/inbox/<agent>/`;
+
+/** Task-file bytes as text, or the reason they are not text (NUL, invalid UTF-8), with its line. */
+export function decodeTaskText(bytes: Buffer, st: Stats): TaskFileRead {
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
     const line = bytes.subarray(0, nul).toString("latin1").split("\n").length;
@@ -165,6 +368,38 @@ export async function readTaskFile(path: string, maxBytes = MAX_TASK_FILE_BYTES)
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return { ok: true, text, bytes, stat: st };
+}
+
+export type TaskFileSlice =
+  | { ok: true; bytes: Buffer; stat: Stats; from: number; end: number; atEnd: boolean }
+  | { ok: false; missing: boolean; message: string };
+
+/**
+ * At most `maxBytes` of a task file from byte `from`, cut after the last newline (so a
+ * slice never ends inside a line or a UTF-8 sequence) unless it reaches the end of the
+ * file: for reading big queue files in slices. Same refusals as readTaskFile.
+ */
+export async function readTaskFileSlice(path: string, from: number, maxBytes: number): Promise<TaskFileSlice> {
+  let opened: Awaited<ReturnType<typeof openRegular>>;
+  try {
+    opened = await openRegular(path);
+  } catch (err) {
+    if (err instanceof UnsafePathError) return { ok: false, missing: false, message: err.path === path ? err.problem : `${err.path} ${err.problem}` };
+    return { ok: false, missing: false, message: `cannot be opened (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  if (!opened) return { ok: false, missing: true, message: "file is missing" };
+  try {
+    let bytes = await readAt(opened.fh, from, maxBytes);
+    const atEnd = from + bytes.length >= opened.stat.size;
+    if (!atEnd) {
+      const nl = bytes.lastIndexOf(0x0a);
+      if (nl < 0) return { ok: false, missing: false, message: `a line at byte ${from} is longer than ${formatBytes(maxBytes)}` };
+      bytes = bytes.subarray(0, nl + 1);
+    }
+    return { ok: true, bytes, stat: opened.stat, from, end: from + bytes.length, atEnd };
+  } finally {
+    await opened.fh.close();
+  }
 }
 
 function firstInvalidUtf8(bytes: Buffer): number {
@@ -191,7 +426,6 @@ const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** Removes temp files of writeFileAtomic left by a process that died mid-write (kill -9). */
 export async function removeStaleTemps(dir: string): Promise<number> {
-  const { readdir } = await import("node:fs/promises");
   let removed = 0;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const m = TEMP_FILE.exec(name);

@@ -1,6 +1,8 @@
-// Where everything lives under DATA_DIR (ARCHITECTURE.md section 2). Pure path math:
-// every other module asks here instead of joining paths itself.
+// Where everything lives under DATA_DIR (ARCHITECTURE.md section 2). Path math:
+// every other module asks here instead of joining paths itself. The one side effect:
+// a data dir paths are computed in is guarded (no link followed below it, see files.ts).
 import { join, resolve } from "node:path";
+import { guardDataDir } from "./files.js";
 
 export interface AgentPaths {
   name: string;
@@ -27,6 +29,7 @@ export interface AgentPaths {
 }
 
 export function agentPaths(dataDir: string, name: string): AgentPaths {
+  guardDataDir(dataDir);
   const dir = resolve(dataDir, "agents", name);
   const state = join(dir, ".agentos");
   return {
@@ -63,6 +66,7 @@ export interface SharedPaths {
 }
 
 export function sharedPaths(dataDir: string, deadLetterPath = "shared/iac/dead_letters/"): SharedPaths {
+  guardDataDir(dataDir);
   const root = resolve(dataDir);
   return {
     root,

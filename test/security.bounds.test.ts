@@ -1,0 +1,113 @@
+// Bounds: configuration that would exhaust memory (YAML alias bombs), paths that would
+// loop or escape DATA_DIR, oversized files. Each is refused with a message, never a crash.
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadAgentsFile, loadEnv, parseAgentsFile } from "../src/config/load.js";
+import { readTaskFile, readTaskFileSlice } from "../src/store/files.js";
+import { dataDirWith, removeDir, runCli, baseEnv, tempDir } from "./support/harness.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+const agentsYaml = (extra = "") => `agents:\n  - name: orion\n    persona: "p"\n${extra}`;
+
+/** Nine levels of nine aliases: 9^9 strings if expanded. */
+function aliasBomb(): string {
+  const lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (let i = 1; i <= 9; i++) lines.push(`a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(",")}]`);
+  return agentsYaml() + lines.join("\n") + "\n";
+}
+
+describe("agents.yaml", () => {
+  it("refuses a YAML alias bomb with a message, without expanding it", () => {
+    const r = parseAgentsFile(aliasBomb(), "agents.yaml");
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problems[0]!.message).toMatch(/more than 100 alias expansions/);
+  });
+
+  it("`validate` reports the alias bomb as file:line:column, with no stack trace", () => {
+    const data = dataDirWith(aliasBomb());
+    dirs.push(data);
+    const r = runCli(["validate", "--data", data], baseEnv());
+    expect(r.status).not.toBe(0);
+    const out = r.stdout + r.stderr;
+    expect(out).toMatch(/agents\.yaml:1:1: invalid YAML: more than 100 alias expansions/);
+    expect(out).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
+  });
+
+  it("refuses an agents.yaml that is a FIFO instead of blocking start-up", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    execFileSync("mkfifo", [join(dir, "agents.yaml")]);
+    const r = loadAgentsFile(join(dir, "agents.yaml"));
+    expect(!r.ok && r.problems[0]!.message).toMatch(/cannot read agents\.yaml \(it is not a regular file\)/);
+  });
+
+  it("refuses an agents.yaml over 1 MB", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    writeFileSync(join(dir, "agents.yaml"), agentsYaml() + "# " + "x".repeat(1100 * 1024) + "\n");
+    const r = loadAgentsFile(join(dir, "agents.yaml"));
+    expect(!r.ok && r.problems[0]!.message).toMatch(/over 1024 KB/);
+  });
+
+  it("confines dead_letter_path to DATA_DIR and outside watched folders", () => {
+    for (const [path, why] of [
+      ["/tmp/letters", /absolute path/],
+      ["../letters", /no '\.\.'/],
+      ["shared/iac/inbox/orion", /outside shared\/iac\/inbox\//],
+      ["shared/iac/handoffs/", /outside shared\/iac\/handoffs\//],
+      ["agents/orion/letters", /outside agents\//],
+      [".", /not DATA_DIR itself/],
+    ] as const) {
+      const r = parseAgentsFile(agentsYaml(`iac:\n  dead_letter_path: ${path}\n`), "agents.yaml");
+      expect(r.ok, path).toBe(false);
+      expect(!r.ok && r.problems[0]!.message, path).toMatch(why);
+      expect(!r.ok && r.problems[0]!.line, path).toBe(5);
+    }
+    expect(parseAgentsFile(agentsYaml(`iac:\n  dead_letter_path: shared/letters\n`), "agents.yaml").ok).toBe(true);
+  });
+
+  it("refuses a key file that is a FIFO (a Docker secret path pointed at a pipe)", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    execFileSync("mkfifo", [join(dir, "key")]);
+    const r = loadEnv({ LLM_API_KEY_FILE: join(dir, "key") });
+    expect(!r.ok && r.problems[0]!.message).toMatch(/LLM_API_KEY_FILE cannot be read \(it is not a regular file\)/);
+  });
+});
+
+describe("task files", () => {
+  it("reads a big queue file in slices that end at a newline", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = join(dir, "queue.md");
+    const blocks = Array.from({ length: 2000 }, (_, i) => `## t-${i}\ntask: number ${i} — ünïcode\n`).join("");
+    writeFileSync(file, blocks);
+    let from = 0;
+    let text = "";
+    for (let n = 0; n < 1000; n++) {
+      const s = await readTaskFileSlice(file, from, 4096);
+      if (!s.ok) throw new Error(s.message);
+      expect(s.bytes.length).toBeLessThanOrEqual(4096);
+      expect(s.atEnd || s.bytes[s.bytes.length - 1] === 0x0a).toBe(true);
+      text += s.bytes.toString("utf8");
+      from = s.end;
+      if (s.atEnd) break;
+    }
+    expect(text).toBe(blocks);
+  });
+
+  it("refuses a task file over the limit without reading it whole", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = join(dir, "big.md");
+    writeFileSync(file, "x".repeat(2 * 1024 * 1024));
+    const r = await readTaskFile(file, 1024 * 1024);
+    expect(!r.ok && r.message).toMatch(/is 2\.0 MB, over the 1 MB limit/);
+  });
+});
