@@ -2,6 +2,7 @@
 // and refuses a non-loopback address without AGENTOS_API_TOKEN. Never opens a socket.
 import { isIP } from "node:net";
 import { UserError } from "../ops/common.js";
+import { checkTokenStrength } from "./boundary.js";
 
 export interface ListenAddress {
   host: string;
@@ -26,5 +27,6 @@ export function parseListenAddress(addr: string, token: string | undefined): Lis
       2,
     );
   }
+  checkTokenStrength(loopback, token);
   return { host, port, loopback };
 }

@@ -1,7 +1,6 @@
 // The REST API, health and metrics of `agentos run --http ADDR` (fastify + prom-client).
 // Owns request validation, auth and mapping of user errors to HTTP statuses; every
 // enqueue goes through commands/enqueue.ts (one fsync'd append), never around it.
-import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
@@ -17,6 +16,7 @@ import { readTextIfExists } from "../store/files.js";
 import { agentPaths } from "../store/layout.js";
 import { TASK_ID_PATTERN } from "../parse/task-blocks.js";
 import { parseListenAddress } from "./address.js";
+import { boundary, isAuthenticated, serverLimits } from "./boundary.js";
 import { createMetrics, type RuntimeMetrics } from "./metrics.js";
 import { BODY_LIMIT_BYTES, DeadLetterQuery, issuesOf, openApiDocument, TaskRequest } from "./schemas.js";
 import { findTask } from "./tasks.js";
@@ -48,8 +48,6 @@ class HttpError extends Error {
   }
 }
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
-
 /** Starts the API on `opts.addr`; resolves to a function that closes it. Throws UserError for a bad address. */
 export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<() => Promise<void>> {
   const listen = parseListenAddress(opts.addr, opts.token);
@@ -57,22 +55,17 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   metrics.watch(runtime);
   const started = Date.now();
   const openapi = openApiDocument(VERSION);
-  const tokenDigest = opts.token ? digest(opts.token) : undefined;
   let closing = false;
   // One enqueue at a time per agent, so the depth check and the append cannot interleave.
   const enqueueing = new Map<string, Promise<unknown>>();
 
-  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, routerOptions: { maxParamLength: 200 }, logger: false, return503OnClosing: true });
+  const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, routerOptions: { maxParamLength: 200 }, logger: false, return503OnClosing: true, ...serverLimits() });
 
-  app.addHook("onRequest", async (req, reply) => {
-    const path = req.url.split("?")[0];
-    if (!tokenDigest || path === "/healthz" || path === "/readyz" || path === "/openapi.json" || isDashboardAsset(path ?? "")) return;
-    const header = req.headers.authorization ?? "";
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m || !timingSafeEqual(digest(m[1]!.trim()), tokenDigest)) {
-      reply.header("www-authenticate", 'Bearer realm="agentos"');
-      throw new HttpError(401, m ? "wrong bearer token" : "missing 'Authorization: Bearer <AGENTOS_API_TOKEN>' header");
-    }
+  // Host/Origin on loopback, the token, 401 rate limit, connection limits (harden: boundary.ts).
+  await app.register(boundary, {
+    token: opts.token,
+    loopback: listen.loopback,
+    isPublic: (path) => path === "/healthz" || path === "/readyz" || path === "/openapi.json" || isDashboardAsset(path),
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -179,12 +172,14 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
 
   app.get("/healthz", async () => ({ status: "ok", uptime_seconds: Math.round((Date.now() - started) / 1000), agents: runtime.agents.size }));
 
-  app.get("/readyz", async (_req, reply) => {
+  app.get("/readyz", async (req, reply) => {
     const agents = [...runtime.agents.values()].map((a) => ({ name: a.name, paused: a.isPaused }));
     const problems: string[] = [];
     if (closing || !runtime.isRunning) problems.push("the runtime is not running (starting or shutting down)");
     if (!agents.length) problems.push("this process runs no agents");
     for (const a of runtime.agents.values()) if (a.isPaused) problems.push(`agent '${a.name}' is paused: ${a.status().paused?.reason ?? "provider refuses work"}`);
+    // Without the token: ready or not, nothing about agents, providers or paths.
+    if (!isAuthenticated(req)) return reply.code(problems.length ? 503 : 200).send({ ready: !problems.length, problems: [], agents: [] });
     return reply.code(problems.length ? 503 : 200).send({ ready: !problems.length, problems, agents });
   });
 

@@ -7,7 +7,7 @@ import type { AgentsFile, Priority } from "../config/schema.js";
 import { appendDurable, ensureDir, readTaskFile, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { headerIds, TASK_ID_PATTERN } from "../parse/task-blocks.js";
-import { generateTaskId, serializeBlock } from "../parse/serialize.js";
+import { generateTaskId, serializeBlock, taskTextProblem } from "../parse/serialize.js";
 import { UserError } from "./common.js";
 
 export interface EnqueueRequest {
@@ -38,6 +38,8 @@ export async function enqueueTask(dataDir: string, file: AgentsFile, req: Enqueu
   const agent = file.agents.find((a) => a.name === req.agent);
   if (!agent) throw new UserError(`unknown agent '${req.agent}' (agents.yaml has ${file.agents.map((a) => a.name).join(", ")})`, 2);
   if (!req.task.trim()) throw new UserError("the task is empty: give --task TEXT, --file FILE, or pipe the text on stdin", 2);
+  const textProblem = taskTextProblem(req.task); // harden: NUL and control characters refused at the door
+  if (textProblem) throw new UserError(textProblem, 2);
   const now = req.now ?? new Date();
   const id = req.id ?? generateTaskId(now);
   if (!TASK_ID_PATTERN.test(id)) throw new UserError(`invalid task id '${id}': expected letters, digits, '.', '-' or '_' (no spaces or slashes)`, 2);

@@ -325,7 +325,7 @@ describe("the Compose example", () => {
         AGENTOS_SECRETS: secrets,
         AGENTOS_UID: String(UID),
         AGENTOS_GID: String(GID),
-        AGENTOS_API_TOKEN: "compose-token",
+        AGENTOS_API_TOKEN: "compose-token-0123456789abcdef0123",
         AGENTOS_API_PORT: String(apiPort),
       };
       const compose = (...args: string[]) =>
@@ -344,7 +344,7 @@ describe("the Compose example", () => {
       // The other one through the REST API served by the iris container.
       const posted = await fetch(`http://127.0.0.1:${apiPort}/v1/agents/iris/tasks`, {
         method: "POST",
-        headers: { authorization: "Bearer compose-token", "content-type": "application/json" },
+        headers: { authorization: "Bearer compose-token-0123456789abcdef0123", "content-type": "application/json" },
         body: JSON.stringify({ id: "iris-style-guide", task: "Write a short style guide for error messages in our CLI tools, then hand off to orion so he checks it against the code." }),
       });
       expect(posted.status, label).toBe(202);
@@ -358,7 +358,7 @@ describe("the Compose example", () => {
       expect(logs()).toMatch(/orion_?1?.*handing off to iris as orion\.orion-retry-helper|handing off to iris as orion\.orion-retry-helper/);
 
       // Each container runs (and leases) only its own agent, and the API sees both as running.
-      const agents = (await fetch(`http://127.0.0.1:${apiPort}/v1/agents`, { headers: { authorization: "Bearer compose-token" } }).then((r) => r.json())) as any;
+      const agents = (await fetch(`http://127.0.0.1:${apiPort}/v1/agents`, { headers: { authorization: "Bearer compose-token-0123456789abcdef0123" } }).then((r) => r.json())) as any;
       expect(agents.agents.map((a: any) => [a.name, a.running, a.running_here]), label).toEqual([
         ["orion", true, false],
         ["iris", true, true],
