@@ -549,6 +549,18 @@ describe("bounded prompt", () => {
     expect(system(p)).toMatch(/- css-layout \(evidence 9\): How to do css-layout/);
   });
 
+  it("lists the constraints once when system_prompt.md (as bootstrap writes it) already holds them", async () => {
+    const { generatedFiles } = await import("../src/agent/bootstrap.js");
+    const file = AgentsFile.parse({ agents: [{ name: "orion", persona: "Backend engineer.", constraints: ["Never push to main."] }] });
+    const g = generatedFiles(file.agents[0]!, file);
+    const text = system(buildPrompt(promptInput({ systemPrompt: g["system_prompt.md"]!, constraints: g["constraints.md"]! })));
+    expect(text.match(/A skill is recorded only on a \+1 outcome\./g)).toHaveLength(1);
+    expect(text.match(/Never push to main\./g)).toHaveLength(1);
+    // A constraints.md a person extended still goes in whole.
+    const edited = system(buildPrompt(promptInput({ systemPrompt: g["system_prompt.md"]!, constraints: g["constraints.md"]! + "- Answer in German.\n" })));
+    expect(edited).toContain("- Answer in German.");
+  });
+
   it("shows audit divergences with the audit's notes", () => {
     const rewards = parseRewards(
       "- reward: 1 | task: t7 | at: 2026-04-01T00:00:00Z | audit: 0 | reason: done [audit 0: +1 claims the skill 'x' with no steps]\n- reward: 1 | task: t8 | at: 2026-04-01T00:00:00Z | audit: 1 | reason: done\n",

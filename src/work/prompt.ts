@@ -85,9 +85,14 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const userText = `${header}\n\n${cut("task", input.task.text, share() - estimateTokens(header) - 1)}`;
   used += estimateTokens(userText);
   const requiredTexts: string[] = [];
+  // system_prompt.md as bootstrap writes it lists the constraints already: once is enough.
+  // constraints.md goes in when it says more (a person edited one of the two).
+  const systemPrompt = input.systemPrompt.trim();
+  const constraintLines = input.constraints.split("\n").filter((l) => /^\s*[-*] /.test(l));
+  const repeated = constraintLines.length > 0 && constraintLines.every((l) => systemPrompt.includes(l.trim()));
   for (const [name, text] of [
-    ["system_prompt.md", input.systemPrompt.trim()],
-    ["constraints.md", input.constraints.trim()],
+    ["system_prompt.md", systemPrompt],
+    ...(repeated ? [] : ([["constraints.md", input.constraints.trim()]] as const)),
   ] as const) {
     const kept = cut(name, text, share());
     requiredTexts.push(kept);
