@@ -107,9 +107,14 @@ describe("dashboard routes", () => {
         ["iris", "running", true],
       ]);
       expect((await call("POST", "/v1/agents/iris/tasks", { body: { id: "review-1", task: "Review the retry wrapper." } })).status).toBe(202);
-      while (!events().some((o) => o.agents.find((a) => a.name === "iris")?.last_reward?.task === "review-1")) text += decoder.decode((await reader.read()).value);
-      const last = events().at(-1)!.agents.find((a) => a.name === "iris")!;
-      expect(last).toMatchObject({ done: 1, queue_depth: 0, dead_letters: 0, last_reward: { reward: 1, task: "review-1" } });
+      // rewards.md and the commit land one after the other: the stream catches up with both.
+      const caughtUp = (o: Overview) => {
+        const a = o.agents.find((x) => x.name === "iris");
+        return a?.last_reward?.task === "review-1" && a.reward_trend !== undefined;
+      };
+      while (!events().some(caughtUp)) text += decoder.decode((await reader.read()).value);
+      const last = events().find(caughtUp)!.agents.find((a) => a.name === "iris")!;
+      expect(last).toMatchObject({ done: 1, queue_depth: 0, dead_letters: 0, last_reward: { reward: 1, task: "review-1" }, reward_trend: 1 });
       // Nothing changed since: the same overview is not sent twice in a row.
       const json = events().map((o) => JSON.stringify(o.agents));
       expect(json.every((j, i) => i === 0 || j !== json[i - 1])).toBe(true);

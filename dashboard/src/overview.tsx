@@ -2,6 +2,12 @@
 import type { Overview, OverviewAgent } from "./api.js";
 import { href, RewardValue, StateBadge, Time, tokens } from "./ui.js";
 
+function Trend({ value }: { value: number | undefined }) {
+  if (value === undefined) return <span class="muted">—</span>;
+  const sign = value > 0 ? "+" : value < 0 ? "−" : "";
+  return <span class={`reward reward-${value > 0.3 ? "plus" : value < -0.3 ? "minus" : "zero"}`}>{`${sign}${Math.abs(value).toFixed(2)}`}</span>;
+}
+
 export function OverviewPage({ overview }: { overview: Overview | undefined }) {
   if (!overview) return <p class="loading">Loading agents…</p>;
   const agents = overview.agents;
@@ -10,7 +16,7 @@ export function OverviewPage({ overview }: { overview: Overview | undefined }) {
       <h1>Agents</h1>
       {!agents.length && <p>agents.yaml lists no agents.</p>}
       <table class="overview">
-        <caption class="visually-hidden">Every agent: state, queue, in flight, retrying, dead letters, last reward and tokens today</caption>
+        <caption class="visually-hidden">Every agent: state, queue, in flight, retrying, dead letters, tasks done, last reward, reward trend and tokens today</caption>
         <thead>
           <tr>
             <th scope="col">Agent</th>
@@ -21,6 +27,7 @@ export function OverviewPage({ overview }: { overview: Overview | undefined }) {
             <th scope="col">Dead letters</th>
             <th scope="col">Done</th>
             <th scope="col">Last reward</th>
+            <th scope="col" title="mean reward of the last 10 tasks">Trend</th>
             <th scope="col">Tokens today</th>
           </tr>
         </thead>
@@ -66,6 +73,9 @@ function AgentRow({ a }: { a: OverviewAgent }) {
         ) : (
           <span class="muted">none yet</span>
         )}
+      </td>
+      <td data-label="Trend (last 10)">
+        <Trend value={a.reward_trend} />
       </td>
       <td data-label="Tokens today" title={a.tokens_today === undefined ? "no token counts reported by the provider today" : undefined}>
         {tokens(a.tokens_today)}

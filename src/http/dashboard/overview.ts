@@ -9,7 +9,7 @@ import { parseDeadLetter, type StoredDeadLetter } from "../../store/dead-letters
 import { agentPaths, sharedPaths } from "../../store/layout.js";
 import { statusFilePath } from "../../store/status-file.js";
 import { readHead } from "../../commit/git/refs.js";
-import { AgentHistories, tokensSince } from "./history.js";
+import { AgentHistories, rewardSeries, tokensSince } from "./history.js";
 import type { OverviewAgent } from "./schemas.js";
 
 export interface DashboardContext {
@@ -30,6 +30,8 @@ export async function overview(ctx: DashboardContext): Promise<OverviewAgent[]> 
       const live = ctx.runtime.agents.get(r.name)?.status();
       const commits = await ctx.histories.commits(agentPaths(ctx.dataDir, r.name).dir);
       const tokens = tokensSince(commits, midnight);
+      const last10 = rewardSeries(commits.slice(0, 50)).slice(-10);
+      const trend = last10.length ? Math.round((last10.reduce((n, r) => n + r.reward, 0) / last10.length) * 100) / 100 : undefined;
       const paused = live ? live.paused : r.paused;
       const running = !!live || r.running;
       return {
@@ -44,6 +46,7 @@ export async function overview(ctx: DashboardContext): Promise<OverviewAgent[]> 
         done: r.done,
         dead_letters: letters.filter((d) => d.agent === r.name).length,
         ...(r.last_reward ? { last_reward: r.last_reward } : {}),
+        ...(trend === undefined ? {} : { reward_trend: trend }),
         ...(tokens === undefined ? {} : { tokens_today: tokens }),
         problems: r.problems,
       };

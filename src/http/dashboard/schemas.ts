@@ -15,6 +15,7 @@ export const OverviewAgent = z.object({
   done: z.int(),
   dead_letters: z.int(),
   last_reward: z.object({ reward: Reward, task: z.string(), at: z.string(), audit: Reward.optional() }).optional(),
+  reward_trend: z.number().optional().describe("Mean reward of its last 10 task commits (the agent page's rolling mean, now); absent before the first"),
   tokens_today: z.int().optional().describe("Tokens the provider reported on today's (UTC) commits (Tokens-In + Tokens-Out trailers); absent when none were reported"),
   problems: z.array(z.string()),
 });
