@@ -1,6 +1,8 @@
 // The one function a provider's raw reply passes through before it is written anywhere
-// (a dead letter, a DEBUG line): bounded, and with secrets taken out. Point it at the
-// shared redactor once that lands; nothing else in work/llm/ writes a raw reply.
+// (a dead letter, a DEBUG line, a reason): bounded, and with secrets taken out by the
+// shared redactor (src/redact.ts) plus the keys this client holds. Nothing else in
+// work/llm/ writes a raw reply.
+import { redact } from "../../redact.js";
 
 const HEAD = 3000;
 const TAIL = 1000;
@@ -13,6 +15,7 @@ export function replyEvidence(raw: string, secrets: (string | undefined)[] = [])
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, "$1 [REDACTED]")
     .replace(/\b(sk|pk|rk|gsk|xai|sk-ant|sk-or-v1)-[A-Za-z0-9_-]{16,}/g, "[REDACTED]")
     .replace(/("?(?:api[_-]?key|authorization|x-api-key)"?\s*[:=]\s*"?)[^"\s,}]{8,}/gi, "$1[REDACTED]");
+  text = redact(text);
   if (text.length <= HEAD + TAIL + 100) return text;
   return `${text.slice(0, HEAD)}\n[… ${text.length - HEAD - TAIL} characters left out …]\n${text.slice(-TAIL)}`;
 }
