@@ -1,7 +1,7 @@
 // The dashboard's server side over real HTTP: `agentos run --http` as a child process,
 // real files and git, the scripted LLM. The page's own files are public and carry a strict
 // CSP; everything with data needs the token; answers match the routes' schemas.
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { History, Learning, Overview, PromptAnswer } from "../src/http/dashboard/schemas.js";
@@ -173,5 +173,10 @@ describe("dashboard routes", () => {
     expect((await call("DELETE", `/v1/dead-letters/${name}`)).json).toEqual({ purged: name });
     expect(readdirSync(dir)).not.toContain(name);
     expect((await call("DELETE", `/v1/dead-letters/${name}`)).status).toBe(404);
+
+    // A link among the letters is never followed: the overview still answers and counts none.
+    symlinkSync(join(data, "agents.yaml"), join(dir, "20990101T000000Z-orion-evil-000000.md"));
+    const overview = Overview.parse((await call("GET", "/v1/overview")).json);
+    expect(overview.agents.find((a) => a.name === "orion")!.dead_letters).toBe(0);
   });
 });

@@ -1,11 +1,12 @@
 // The dashboard's overview: one row per agent in agents.yaml, built from the same reports
 // as `agentos status` and GET /v1/agents, the live scheduler when this process runs the
 // agent, the dead letters and the git history. Read-only.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Runtime } from "../../agent/runtime.js";
 import { agentReports } from "../../ops/status.js";
 import { parseDeadLetter, type StoredDeadLetter } from "../../store/dead-letters.js";
+import { listFolder, readTextIfExists } from "../../store/files.js";
 import { agentPaths, sharedPaths } from "../../store/layout.js";
 import { statusFilePath } from "../../store/status-file.js";
 import { readHead } from "../../commit/git/refs.js";
@@ -64,7 +65,7 @@ export async function overviewFingerprint(ctx: DashboardContext): Promise<string
   const file = ctx.runtime.config;
   const shared = sharedPaths(ctx.dataDir, file.iac.dead_letter_path);
   const stamp = async (path: string) => {
-    const st = await stat(path).catch(() => undefined);
+    const st = await lstat(path).catch(() => undefined);
     return st ? `${st.size}:${st.mtimeMs}` : "-";
   };
   const parts = await Promise.all(
@@ -87,18 +88,22 @@ export class DeadLetterCache {
 
   /** Every readable dead letter in `dir`, oldest first (file names start with their time). */
   async list(dir: string): Promise<StoredDeadLetter[]> {
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort();
+    // Regular files only: a link or a FIFO among the letters is never followed or opened.
+    const names = (await listFolder(dir).catch(() => []))
+      .filter((e) => e.kind === "file" && e.name.endsWith(".md"))
+      .map((e) => e.name)
+      .sort();
     const out: StoredDeadLetter[] = [];
     const seen = new Set<string>();
     for (const name of names) {
       const path = join(dir, name);
       seen.add(path);
-      const st = await stat(path).catch(() => undefined);
+      const st = await lstat(path).catch(() => undefined);
       if (!st?.isFile()) continue;
       const stamp = `${st.size}:${st.mtimeMs}`;
       let cached = this.byFile.get(path);
       if (cached?.stamp !== stamp) {
-        const text = await readFile(path, "utf8").catch(() => "");
+        const text = (await readTextIfExists(path).catch(() => undefined)) ?? "";
         cached = { stamp, letter: parseDeadLetter(text, path) };
         this.byFile.set(path, cached);
       }

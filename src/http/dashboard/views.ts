@@ -1,7 +1,6 @@
 // Read-only JSON the dashboard's agent and task pages need beyond GET /v1/agents/{name}:
 // what an agent has learned (skills with decay, archive, goals, reflections), its git
 // history with the reward trend, and the prompt it last sent. Never writes anything.
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentConfig } from "../../config/schema.js";
 import type { Runtime } from "../../agent/runtime.js";
@@ -9,7 +8,7 @@ import { effectiveEvidence } from "../../apply/skills.js";
 import { parseGoals } from "../../store/goals.js";
 import { parseReflections } from "../../store/reflections.js";
 import { parseSkills, skillsOf } from "../../store/skills.js";
-import { readTextIfExists } from "../../store/files.js";
+import { listFolder, readTextIfExists } from "../../store/files.js";
 import { estimateTokens } from "../../store/markdown.js";
 import { agentPaths } from "../../store/layout.js";
 import { rewardSeries, type AgentHistories } from "./history.js";
@@ -29,7 +28,8 @@ const round = (n: number) => Math.round(n * 1000) / 1000;
 export async function learningOf(dataDir: string, runtime: Runtime, name: string, now = new Date()): Promise<Learning> {
   const p = agentPaths(dataDir, name);
   const halflife = runtime.config.skills.decay_halflife_days;
-  const [skillsText, goalsText, reflectionsText] = await Promise.all([p.skills, p.goals, p.reflections].map(async (f) => (await readTextIfExists(f)) ?? ""));
+  // A file that is a link or too big reads as empty here; `agentos status` and the overview name the problem.
+  const [skillsText, goalsText, reflectionsText] = await Promise.all([p.skills, p.goals, p.reflections].map(async (f) => (await readTextIfExists(f).catch(() => undefined)) ?? ""));
   const skills = skillsOf(parseSkills(skillsText!))
     .map((s) => ({
       slug: s.slug,
@@ -54,10 +54,13 @@ export async function learningOf(dataDir: string, runtime: Runtime, name: string
 
 /** skills/archive/*.md: the header and fields renderArchivedSkill writes; a file a person wrote shows by name. */
 async function archivedSkills(dir: string): Promise<Learning["archived_skills"]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort();
+  const names = (await listFolder(dir).catch(() => []))
+    .filter((e) => e.kind === "file" && e.name.endsWith(".md"))
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (n) => {
-      const text = (await readTextIfExists(join(dir, n))) ?? "";
+      const text = (await readTextIfExists(join(dir, n)).catch(() => undefined)) ?? "";
       const field = (k: string) => new RegExp(`^- ${k}: (.*)$`, "m").exec(text)?.[1];
       const slug = /^# (\S+)/m.exec(text)?.[1] ?? n.replace(/\.md$/, "");
       const archived = field("archived");
