@@ -183,6 +183,19 @@ program
     console.log(opts.json ? JSON.stringify(reports, null, 2) : renderReports(reports));
   });
 
+program
+  .command("result <id>")
+  .description("print the result of a task by its id (from results/, else from git history)")
+  .addOption(dataOption())
+  .option("--agent <name>", "the agent (default: whichever has it)")
+  .action(async (id: string, opts: { data?: string; agent?: string }) => {
+    const { envOrExit, dataDirFrom, configOrExit } = await common();
+    const { findResult } = await import("./ops/results.js");
+    const dataDir = dataDirFrom(opts.data, envOrExit());
+    const found = await findResult(dataDir, configOrExit(dataDir), id, opts.agent);
+    process.stdout.write(found.text);
+  });
+
 const dl = program.command("dead-letters").description("inspect, requeue and purge dead letters");
 dl.command("list")
   .description("list dead letters: when, reason, agent, task, file, last error")

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, shellAppend, startRun, FIXTURES } from "./support/harness.js";
+import { resultFile } from "../src/store/layout.js";
 
 let llm: LlmServer;
 beforeAll(async () => {
@@ -57,7 +58,7 @@ describe("agentos run", () => {
       for (const t of ["Task-Id: review-flask-endpoint", "Source: queue", "Reward: 1", "Audit: 1", "Model: scripted-model", "Attempt: 1"]) expect(log).toContain(t);
       expect(git(dir, "log", "--format=%(trailers:key=Task-Id,valueonly)", "-1").trim()).toBe("review-flask-endpoint");
 
-      const result = read(join(dir, "results", "review-flask-endpoint.md"));
+      const result = read(join(dir, resultFile("review-flask-endpoint")));
       expect(result).toContain("Scripted answer for review-flask-endpoint");
       expect(read(join(dir, "rewards.md"))).toMatch(/^- reward: 1 \| task: review-flask-endpoint \| at: \S+ \| audit: 1 \| reason: /m);
       expect(read(join(dir, "skills.md"))).toMatch(/^### sql-injection-review$/m);

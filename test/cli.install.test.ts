@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI, FIXTURES, ROOT, read, removeDir, tempDir } from "./support/harness.js";
+import { resultFile } from "../src/store/layout.js";
 
 /** PATH without node_modules/.bin: `node` is whatever the machine has (Node 20 here). */
 const systemPath = (process.env.PATH ?? "").split(delimiter).filter((d) => !d.includes("node_modules")).join(delimiter);
@@ -48,7 +49,7 @@ describe("agentos installed globally", () => {
     expect(run.stdout).toMatch(/INFO \[agentos\] AgentOS running with 1 agent\(s\)\. Watching for tasks\./);
     expect(run.stdout).toMatch(/run --once: 3 task\(s\) done, 0 dead-lettered/);
     expect(run.status).toBe(0);
-    expect(existsSync(join(elsewhere, "data", "agents", "orion", "results", "first-task.md"))).toBe(true);
+    expect(existsSync(join(elsewhere, "data", "agents", "orion", resultFile("first-task")))).toBe(true);
     expect(agentos(["status", "--data", "data"]).stdout).toMatch(/^orion {2}stopped {2}pending 0 {2}in flight 0 {2}done 3/m);
   }, 180_000);
 

@@ -7,6 +7,7 @@ import { renderApiDocs } from "../src/http/api-docs.js";
 import { openApiDocument } from "../src/http/schemas.js";
 import { baseEnv, dataDirWith, eventually, git, read, removeDir, runCli, RunningCli, startRun, ROOT } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { resultFile } from "../src/store/layout.js";
 
 let llm: LlmServer;
 beforeAll(async () => {
@@ -275,7 +276,7 @@ describe("REST API", () => {
       for (const [agent, id] of [["orion", ids[0]!], ["iris", ids[1]!]]) {
         const dir = join(data, "agents", agent);
         expect(git(dir, "log", "--format=%s").split("\n").filter((s) => s === `${agent}(task): ${id}`)).toHaveLength(1);
-        expect(read(join(dir, "results", `${id}.md`))).toContain(`Durable task number`);
+        expect(read(join(dir, resultFile(id)))).toContain(`Durable task number`);
         expect(read(join(dir, "queue.md"))).not.toContain(id);
       }
     } finally {

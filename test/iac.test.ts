@@ -10,6 +10,7 @@ import { listDeadLetters } from "../src/store/dead-letters.js";
 import { eventually, fsckStrict, git, read, shellAppend, tempDir } from "./support/harness.js";
 import { runtimeHarness, agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { resultFile } from "../src/store/layout.js";
 
 const llm: LlmServer = await startLlmServer();
 const { start, dataDir, track } = runtimeHarness(llm);
@@ -39,13 +40,13 @@ describe("handoffs", () => {
     const sent = lastCommit(data, "orion", "Task-Id: hourly-errors");
     expect(sent).toContain("Handoff-To: iris");
     expect(sent).toContain("Source: queue");
-    expect(read(join(repo(data, "orion"), "results", "hourly-errors.md"))).toContain("- handoff: iris (normal)");
+    expect(read(join(repo(data, "orion"), resultFile("hourly-errors")))).toContain("- handoff: iris (normal)");
 
     await start(data, { only: ["iris"] });
     await eventually(() => committed(data, "iris", "iris(task): orion.hourly-errors"), 15_000, "iris's commit");
     const got = lastCommit(data, "iris", "Task-Id: orion.hourly-errors");
     for (const t of ["Source: handoff", "Handoff-From: orion", "Parent-Task: hourly-errors", "Attempt: 1"]) expect(got).toContain(t);
-    expect(read(join(repo(data, "iris"), "results", "orion.hourly-errors.md"))).toContain("- from: orion");
+    expect(read(join(repo(data, "iris"), resultFile("orion.hourly-errors")))).toContain("- from: orion");
     await eventually(() => !existsSync(file), 5_000, "the handoff file removed after its commit");
     expect(requestsFor("orion.hourly-errors")).toBe(1);
     expect(orion.lines.join("\n")).toMatch(/handing off to iris as orion\.hourly-errors \(hop 1\)/);

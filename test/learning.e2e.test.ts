@@ -14,6 +14,7 @@ import { createLogger } from "../src/log.js";
 import { Runtime } from "../src/agent/runtime.js";
 import { dataDirWith, fsckStrict, git, read, removeDir } from "./support/harness.js";
 import { startLlmServer, type LlmServer, type RecordedRequest } from "./support/llm-server.js";
+import { resultFile } from "../src/store/layout.js";
 
 let llm: LlmServer;
 let hookServer: Server;
@@ -306,7 +307,7 @@ describe("learning, end to end", () => {
     expect(rewards[2]).toMatch(/^- reward: 1 \| task: g3 \| .* \| audit: 1 \| /);
     expect(read(join(dir, "skills.md"))).toMatch(/### login-fix\n(?:- .*\n)*- reward_evidence: 0\.5\n/);
     expect(git(dir, "log", "--format=%(trailers:key=Audit-Method,valueonly)").split("\n").filter(Boolean)).toEqual(["llm", "llm"]);
-    expect(read(join(dir, "results", "g3.md"))).toMatch(/^- audit: 1 \(rule-based: llm grader unavailable \(no JSON object in the grader's reply\); rule-based audit used\)$/m);
+    expect(read(join(dir, resultFile("g3")))).toMatch(/^- audit: 1 \(rule-based: llm grader unavailable \(no JSON object in the grader's reply\); rule-based audit used\)$/m);
     expect(run.lines.join("\n")).toMatch(/WARN \[agent\] \[orion\] reward audit grader failed on g3 \(no JSON object in the grader's reply\); using the rule-based audit/);
     fsckStrict(dir);
   }, 60_000);

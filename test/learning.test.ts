@@ -15,6 +15,7 @@ import { emptyReflections, parseReflections } from "../src/store/reflections.js"
 import { emptyRewards, parseRewards } from "../src/store/rewards.js";
 import { emptySkills, noteSkillReuse, parseSkills, renderSkills, skillsOf, type SkillEntry } from "../src/store/skills.js";
 import type { StepResponse } from "../src/work/llm/schema.js";
+import { resultFile } from "../src/store/layout.js";
 
 const T0 = new Date("2026-04-01T00:00:00Z");
 const DAY = 86_400_000;
@@ -496,7 +497,7 @@ describe("reward audit, method llm (an injected grader)", () => {
     const applied = applyOutcome(fresh(), { ...outcome("t9", at(1)), audit }, config({ reward_audit: { method: "llm" } }));
     expect(applied.divergent).toBe(true);
     expect(applied.commits[0]!.trailers["Audit-Method"]).toBe("llm");
-    expect(applied.commits[0]!.files["results/t9.md"]).toContain("- audit: 0 (llm: half done)");
+    expect(applied.commits[0]!.files[resultFile("t9")]).toContain("- audit: 0 (llm: half done)");
     await expect(llmGrader(async () => "garbage")(input)).rejects.toThrow(/no JSON object/);
     const fallback = fallbackAudit(input, "HTTP 500");
     expect(fallback.method).toBe("rule_based");

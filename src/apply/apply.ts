@@ -11,6 +11,7 @@ import { addReflection } from "./reflections.js";
 import { addReward, negativeStreak } from "./rewards.js";
 import { archivePath, pruneSkills, recordFailures, recordSkill } from "./skills.js";
 import { parseGoals, renderGoals } from "../store/goals.js";
+import { resultFile } from "../store/layout.js";
 import { isoSecond, oneLine, type FileProblem } from "../store/markdown.js";
 import { parseReflectionsFile, renderReflections } from "../store/reflections.js";
 import { parseRewards, renderRewards, rewardEntry, type Reward, type Totals } from "../store/rewards.js";
@@ -141,7 +142,7 @@ export function applyOutcome(files: LearningFiles, o: Outcome, cfg: AgentsFile):
     );
   }
 
-  out[`results/${o.task.id}.md`] = renderResult(o, audit);
+  out[resultFile(o.task.id)] = renderResult(o, audit);
 
   const streak = negativeStreak(rewards.entries);
   const escalated = r.reward === -1 && streak > 0 && streak % cfg.watchdog.negative_streak === 0;

@@ -69,7 +69,7 @@ export const TaskStatus = z.object({
   last_error: z.string().optional(),
   source: z.string().optional().describe("queued: the file holding the block, relative to DATA_DIR"),
   reward: z.int().optional().describe("done: the reward recorded in rewards.md (absent once trimmed)"),
-  result: z.string().optional().describe("done: the content of results/<id>.md"),
+  result: z.string().optional().describe("done: the content of its result file (results/<xx>/<id>.md)"),
   dead_letter: z
     .object({ reason: z.enum(DEAD_LETTER_REASONS), at: z.string(), attempts: z.int(), last_error: z.string().optional(), file: z.string() })
     .optional()
@@ -152,6 +152,13 @@ export const ROUTES: Route[] = [
     summary: "Where a task is: queued (in a file or in the scheduler), running, done (with its result) or dead (with the dead letter)",
     auth: true,
     responses: { 200: { description: "The task's status", schema: TaskStatus }, 400: err("The id is not a valid task id"), ...AUTH, 404: err("No such agent, or no task with this id") },
+  },
+  {
+    method: "get",
+    path: "/v1/agents/{name}/results/{id}",
+    summary: "A task's result (markdown) by its id: from results/ in the agent's repository, else from git history",
+    auth: true,
+    responses: { 200: { description: "The result file; its path in the data dir is in `X-AgentOS-Result-Path`", text: true, headers: { "X-AgentOS-Result-Path": "Where the result is, relative to the data dir" } }, 400: err("The id is not a valid task id"), ...AUTH, 404: err("No such agent, or no result for this id") },
   },
   { method: "get", path: "/v1/dead-letters", summary: "Dead letters, oldest first", auth: true, query: DeadLetterQuery, responses: { 200: { description: "The dead letters", schema: z.object({ dead_letters: z.array(DeadLetterOut) }) }, 400: err("Bad filter"), ...AUTH } },
   { method: "get", path: "/healthz", summary: "Liveness: the process answers (no token needed)", auth: false, responses: { 200: { description: "Alive", schema: Health } } },

@@ -8,6 +8,7 @@ import { NAME_PATTERN, type AgentConfig } from "../config/schema.js";
 import { UserError } from "../ops/common.js";
 import { findDeadLetters } from "../ops/dead-letters.js";
 import { enqueueTask } from "../ops/enqueue.js";
+import { readResult } from "../ops/results.js";
 import { agentReports, type AgentReport } from "../ops/status.js";
 import { parseRewards } from "../store/rewards.js";
 import type { Logger } from "../log.js";
@@ -147,6 +148,15 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
     const found = await findTask(opts.dataDir, runtime.config, cfg.name, id, runtime.agents.get(cfg.name));
     if (!found) throw new HttpError(404, `no task '${id}' for ${cfg.name}: not queued, running, done or dead-lettered`);
     return found;
+  });
+
+  app.get<{ Params: { name: string; id: string } }>("/v1/agents/:name/results/:id", async (req, reply) => {
+    const cfg = agentNamed(req.params.name);
+    const id = req.params.id;
+    if (!TASK_ID_PATTERN.test(id)) throw new HttpError(400, `invalid task id '${id}': expected 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit`);
+    const found = await readResult(opts.dataDir, cfg.name, id);
+    if (!found) throw new HttpError(404, `no result for task '${id}' of ${cfg.name} (not in results/ nor in git history)`);
+    return reply.type("text/markdown; charset=utf-8").header("x-agentos-result-path", found.path).send(found.text);
   });
 
   app.get("/v1/dead-letters", async (req) => {

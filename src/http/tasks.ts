@@ -11,6 +11,7 @@ import { readTaskFile, readTextIfExists } from "../store/files.js";
 import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
 import { parseTaskFile } from "../parse/task-blocks.js";
 import type { TaskStatus } from "./schemas.js";
+import { readResult } from "../ops/results.js";
 
 /** The task files an agent reads: queue.md, then its inbox and handoff message files. */
 export async function taskFilesOf(dataDir: string, file: AgentsFile, agent: string): Promise<string[]> {
@@ -42,7 +43,7 @@ export async function findTask(dataDir: string, file: AgentsFile, agent: string,
   const handled = ledgerState((await readTextIfExists(paths.ledger)) ?? "", id);
   if (handled === "done") {
     const reward = parseRewards((await readTextIfExists(paths.rewards)) ?? "").entries.findLast((e) => e.task === id)?.reward;
-    const result = await readTextIfExists(join(paths.results, `${id}.md`));
+    const result = (await readResult(dataDir, agent, id))?.text;
     return { ...base, status: "done", reward, result };
   }
   if (handled !== "dead") {

@@ -1,6 +1,7 @@
 // Where everything lives under DATA_DIR (ARCHITECTURE.md section 2). Path math:
 // every other module asks here instead of joining paths itself. The one side effect:
 // a data dir paths are computed in is guarded (no link followed below it, see files.ts).
+import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { guardDataDir } from "./files.js";
 
@@ -81,4 +82,21 @@ export function sharedPaths(dataDir: string, deadLetterPath = "shared/iac/dead_l
 /** Message files worth reading: markdown, not hidden, not an editor's or a copier's temp file. */
 export function isMessageFileName(name: string): boolean {
   return name.endsWith(".md") && !name.startsWith(".") && !name.startsWith("#") && !name.endsWith("~") && !/\.(tmp|swp|swx|part)$/.test(name);
+}
+
+/**
+ * Where a task's result lives in its agent's repository: `results/<xx>/<id>.md`, `xx` the
+ * first two hex digits of the SHA-1 of the id (`printf %s ID | sha1sum | cut -c1-2`).
+ * 256 folders keep every tree a commit rewrites small as results pile up (one flat
+ * folder made each commit rewrite a tree listing every result so far: history grew
+ * quadratically); a hash spreads ids evenly whatever their names, where dated folders
+ * would put a busy day's thousands of results in one folder.
+ */
+export function resultFile(taskId: string): string {
+  return `results/${createHash("sha1").update(taskId).digest("hex").slice(0, 2)}/${taskId}.md`;
+}
+
+/** Where results were kept before the fan-out folders (data dirs from then keep them there). */
+export function flatResultFile(taskId: string): string {
+  return `results/${taskId}.md`;
 }

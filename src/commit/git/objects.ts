@@ -104,6 +104,17 @@ export class ObjectStore {
     return entries.map((e) => ({ oid: e.oid, message: e.commit.message }));
   }
 
+  /** A file's text as of a commit, or undefined when the commit does not have it. */
+  async fileAt(commit: string, path: string): Promise<string | undefined> {
+    try {
+      const { blob } = await git.readBlob({ fs, dir: this.dir, oid: commit, filepath: path, cache: this.cache });
+      return Buffer.from(blob).toString("utf8");
+    } catch (err) {
+      if ((err as { code?: string }).code === "NotFoundError") return undefined;
+      throw err;
+    }
+  }
+
   /** The shared cache, for the isomorphic-git calls of the general commit path. */
   get isoCache(): object {
     return this.cache;

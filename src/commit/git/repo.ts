@@ -199,6 +199,11 @@ export class AgentRepo {
     }));
   }
 
+  /** A file's text as of a commit (undefined when it has none there). */
+  fileAt(commit: string, path: string): Promise<string | undefined> {
+    return this.objects.fileAt(commit, path);
+  }
+
   private signature(at: Date | undefined): Signature {
     return { ...this.author, timestamp: Math.floor((at ?? new Date()).getTime() / 1000) };
   }
