@@ -1,6 +1,6 @@
 # AgentOS runtime image. Multi-stage: TypeScript is compiled in `build`; the final
-# stage has dist/, production dependencies and nothing else (no compiler, no git:
-# the runtime uses isomorphic-git). Build:
+# stage has dist/, production dependencies and git (for background repacking; commits
+# go through isomorphic-git). Build:
 #   docker build -t agentos:latest .
 # Where no registry is reachable, build the base locally (see docs/deploy.md):
 #   docker build --network host --build-arg BASE_IMAGE="$(../shared/docker/local-base-image.sh)" -t agentos:latest .
@@ -40,7 +40,10 @@ COPY package.json ./
 COPY fixtures ./fixtures
 # Any uid works (`--user $(id -u):$(id -g)`): nothing here needs a home directory or a
 # passwd entry, and /data is the only place written.
-RUN ln -s /app/dist/cli.js /usr/local/bin/agentos \
+# git: the runtime packs each agent's history in the background with `git repack`
+# (docs/durability.md); it commits through isomorphic-git either way.
+RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/* \
+ && ln -s /app/dist/cli.js /usr/local/bin/agentos \
  && mkdir -p /data && chown node:node /data
 
 # SHUTDOWN_GRACE_SECONDS stays under `docker stop`'s 10 s, so running tasks are finished
@@ -67,6 +70,7 @@ VOLUME /data
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 CMD ["agentos", "health"]
 
 # node is PID 1: it installs SIGTERM/SIGINT handlers (finish running tasks, release
-# leases, exit 0), and spawns no child processes, so no init is needed to reap zombies.
+# leases, exit 0); its only child processes are `git repack`, which it waits for (git
+# waits for its own), so no init is needed to reap zombies.
 ENTRYPOINT ["agentos"]
 CMD ["run"]

@@ -84,4 +84,23 @@ describe("AgentRepo.commitAll", () => {
     expect(git(dir, "reflog", "--format=%H", "HEAD").trim().split("\n")[0]).toBe(git(dir, "rev-parse", "HEAD").trim());
     fsckStrict(dir);
   });
+
+  it("repacks in the background once a thousand loose objects piled up, while commits go on, and git reads every one", async () => {
+    const { dir, repo } = await freshRepo();
+    let rewards = "# Rewards\n";
+    const plans = Array.from({ length: 200 }, (_, i) => plan(`p-${i}`, (rewards += `- p-${i}\n`)));
+    await repo.commitAll(plans.slice(0, 100));
+    await repo.commitAll(plans.slice(100, 190)); // crosses the threshold: a repack starts
+    const during = repo.commitAll(plans.slice(190)); // and commits go on beside it
+    await during;
+    await repo.packed;
+    const counts = Object.fromEntries(git(dir, "count-objects", "-v").trim().split("\n").map((l) => l.split(": ") as [string, string]));
+    expect(Number(counts.packs)).toBeGreaterThanOrEqual(1);
+    expect(Number(counts["in-pack"])).toBeGreaterThan(1_000);
+    expect(Number(counts.count)).toBeLessThan(200);
+    await repo.commitAll([plan("after", `${rewards}- after\n`)]);
+    expect(git(dir, "rev-list", "--count", "HEAD").trim()).toBe("202");
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  }, 120_000);
 });

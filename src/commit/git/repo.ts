@@ -18,6 +18,8 @@ import { commitMessage, commitObject, parseTrailers, type Signature, type Traile
 import { ObjectStore } from "./objects.js";
 import { moveHead, readHead, type RefStep } from "./refs.js";
 import { TreeCache, type ChangedFile } from "./tree-cache.js";
+import { Packer } from "./packing.js";
+import type { Logger } from "../../log.js";
 
 export { commitMessage, parseTrailers, type Trailers } from "./message.js";
 
@@ -71,15 +73,23 @@ export class AgentRepo {
   private readonly objects: ObjectStore;
   private readonly trees: TreeCache;
   private readonly index: IndexFile;
+  private readonly packer: Packer;
 
   constructor(
     readonly dir: string,
     private readonly author: { name: string; email: string },
+    opts: { log?: Logger } = {},
   ) {
     this.gitDir = join(dir, ".git");
     this.objects = new ObjectStore(dir, this.gitDir);
     this.trees = new TreeCache(this.objects);
     this.index = new IndexFile(this.gitDir);
+    this.packer = new Packer(dir, () => this.objects.forgetCache(), opts.log);
+  }
+
+  /** Resolves when no background repack of this repository is running. */
+  get packed(): Promise<void> {
+    return this.packer.idle;
   }
 
   /**
@@ -168,6 +178,7 @@ export class AgentRepo {
         // is renamed in, so no `git commit` can run between the two.
         const moved = steps.length ? await moveHead(this.gitDir, head, steps, (actual) => this.build(actual, todo)) : [];
         await index.commit();
+        this.packer.add(this.objects.takeStored());
         return moved.map((s) => s.oid);
       } catch (err) {
         await index.release();
