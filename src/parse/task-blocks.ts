@@ -2,9 +2,8 @@
 // line numbers and offsets. Block boundaries come from the remark (mdast) tree, so a
 // `## ` inside fenced code or an indented `task: |` literal never starts a block.
 // Pure: no I/O, no clock (the caller says whether the file has settled).
+import { createRequire } from "node:module";
 import type { Heading, Nodes, Root } from "mdast";
-import remarkParse from "remark-parse";
-import { unified } from "unified";
 import { parseBlock, TASK_ID_PATTERN, type ParsedBlock } from "./block-fields.js";
 
 export { FIELDS, TASK_ID_PATTERN, unescapeMarkdown, visible } from "./block-fields.js";
@@ -30,14 +29,27 @@ export interface ParseOptions {
   settled?: boolean;
 }
 
-const parser = unified().use(remarkParse);
+// remark (some 40 packages) is loaded on the first text that could hold a block, not when
+// this module is imported: `agentos status` over empty queues never pays for it. A
+// synchronous require of the ESM packages (Node 22.12+) keeps parseTaskFile synchronous.
+const require = createRequire(import.meta.url);
+let parser: { parse(text: string): unknown } | undefined;
+function markdownParser(): { parse(text: string): unknown } {
+  if (!parser) {
+    const { unified } = require("unified") as typeof import("unified");
+    const remarkParse = (require("remark-parse") as typeof import("remark-parse")).default;
+    parser = unified().use(remarkParse);
+  }
+  return parser;
+}
 
 /** Parses task blocks from `text` (BOM already removed by the reader). */
 export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResult {
   const from = opts.from ?? 0;
   const fromLine = opts.fromLine ?? 1;
   const slice = text.slice(from);
-  const tree = parser.parse(slice) as Root;
+  // No `##` at all: no block can start, and only the preamble check below applies.
+  const tree: Root = slice.includes("##") ? (markdownParser().parse(slice) as Root) : { type: "root", children: [] };
   const starts = tree.children
     .filter((n): n is Heading => n.type === "heading" && n.depth === 2)
     .map((h) => h.position!.start)
