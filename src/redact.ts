@@ -43,11 +43,24 @@ const BEARER = /\b(bearer)\s+[A-Za-z0-9._~+/=-]{6,}/gi;
 // Credentials in a URL: https://user:secret@host
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi;
 
-/** `text` with every known secret and every credential-looking header value replaced by [REDACTED]. */
-export function redact(text: string): string {
+/**
+ * `text` with every registered secret replaced by [REDACTED], and nothing else changed:
+ * for text a person wrote (a task block kept verbatim), where `Authorization: Bearer x`
+ * may be the subject of the task rather than a credential.
+ */
+export function redactKnown(text: string): string {
   let out = text;
   for (const s of ordered) if (out.includes(s)) out = out.split(s).join(REDACTED);
-  return out
+  return out;
+}
+
+// Well-known key shapes (OpenAI, Anthropic, Groq, xAI, OpenRouter…), in case one we were not told about is echoed.
+const KEY_SHAPES = /\b(?:sk|pk|rk|gsk|xai|sk-ant|sk-or-v1)-[A-Za-z0-9_-]{16,}/g;
+
+/** `text` with every known secret, key-shaped token and credential-looking header value replaced by [REDACTED]. */
+export function redact(text: string): string {
+  return redactKnown(text)
+    .replace(KEY_SHAPES, REDACTED)
     .replace(HEADER, (_m, name: string, sep: string, scheme?: string) => `${name}${sep}${scheme ? `${scheme} ` : ""}${REDACTED}`)
     .replace(BEARER, (_m, word: string) => `${word} ${REDACTED}`)
     .replace(URL_USERINFO, `$1${REDACTED}@`);

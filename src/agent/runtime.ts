@@ -5,6 +5,7 @@ import { join, relative } from "node:path";
 import { request } from "undici";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
 import type { AgentConfig, AgentsFile, Env } from "../config/schema.js";
+import { providerFor } from "../config/provider.js";
 import { isoSecond } from "../store/markdown.js";
 import { ProviderModel, closeProviderPools } from "../work/llm/client.js";
 import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
@@ -169,10 +170,9 @@ export class Runtime {
   private modelFor(a: AgentConfig): StepModel {
     if (this.opts.model) return this.opts.model;
     const env = this.opts.env;
-    const model = a.llm?.model ?? env.LLM_MODEL;
-    const baseUrl = a.llm?.base_url ?? env.LLM_BASE_URL;
+    // harden: the global key only to the global base URL; every key registered with the redactor.
+    const { model, baseUrl, apiKey, warnings } = providerFor(a, env);
     if (this.opts.offline || model === OFFLINE_MODEL) return this.cached("offline", () => new OfflineModel());
-    const apiKey = a.llm?.api_key_env ? process.env[a.llm.api_key_env] : env.LLM_API_KEY;
     if (!apiKey && /api\.openai\.com/.test(baseUrl)) {
       throw new ConfigError([
         `agent '${a.name}': LLM_API_KEY is not set (provider ${baseUrl}). Set LLM_API_KEY or LLM_API_KEY_FILE, point LLM_BASE_URL at a local server such as Ollama, or use --offline for the built-in offline model.`,
@@ -187,20 +187,22 @@ export class Runtime {
       tokensPerDay: a.budget?.tokens_per_day,
     };
     const events = this.opts.events;
-    return this.cached(`${a.name}\0${baseUrl}\0${model}\0${apiKey ?? ""}\0${JSON.stringify(shape)}`, () =>
-      new ProviderModel({
+    return this.cached(`${a.name}\0${baseUrl}\0${model}\0${apiKey ?? ""}\0${JSON.stringify(shape)}`, () => {
+      for (const w of warnings) this.log.child("agentos").warn(w);
+      return new ProviderModel({
         baseUrl,
         apiKey,
         model,
         maxTokens: env.LLM_MAX_TOKENS,
         timeoutMs: env.LLM_TIMEOUT * 1000,
         maxRetries: env.LLM_MAX_RETRIES,
+        maxReplyBytes: env.LLM_MAX_REPLY_BYTES,
         log: this.log.child("llm").child(a.name),
         ...shape,
         onRequest: (outcome) => events?.llmRequest?.(a.name, outcome),
         onTokens: (usage) => events?.llmTokens?.(a.name, usage),
-      }),
-    );
+      });
+    });
   }
 
   private cached(key: string, make: () => StepModel): StepModel {

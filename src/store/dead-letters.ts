@@ -1,10 +1,10 @@
 // Dead letters: one markdown file per task that could not (or must not) run, with
 // the original block verbatim and why. Written atomically; never deleted by the
 // runtime (only `dead-letters purge` removes them).
-import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ensureDir, writeFileAtomic } from "./files.js";
+import { redact, redactKnown } from "../redact.js";
+import { ensureDir, listFolder, readTextIfExists, writeFileAtomic } from "./files.js";
 
 export const DEAD_LETTER_REASONS = ["expired", "invalid", "duplicate", "delivery_limit", "hop_limit", "unknown_agent"] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
@@ -33,13 +33,25 @@ export interface StoredDeadLetter extends DeadLetter {
 export async function writeDeadLetter(dir: string, d: DeadLetter): Promise<string> {
   await ensureDir(dir);
   const stamp = d.at.replace(/[-:]/g, "").replace(/\.\d+/, "");
-  const name = `${stamp}-${d.agent}-${(d.taskId ?? d.reason).replace(/[^A-Za-z0-9._-]/g, "_")}-${randomBytes(3).toString("hex")}.md`;
+  const name = `${stamp}-${namePart(d.agent)}-${namePart(d.taskId ?? d.reason)}-${randomBytes(3).toString("hex")}.md`;
   const path = join(dir, name);
   await writeFileAtomic(path, renderDeadLetter(d));
   return path;
 }
 
+/**
+ * An agent or task id as part of a file name: safe characters, and a name over 64
+ * characters (a 200-character inbox folder) shortened with a hash of the whole, so the
+ * letter's name stays far below the filesystem's 255 bytes (harden).
+ */
+export function namePart(s: string): string {
+  const safe = s.replace(/[^A-Za-z0-9._-]/g, "_");
+  return safe.length <= 64 ? safe : `${safe.slice(0, 40)}~${createHash("sha256").update(s).digest("hex").slice(0, 12)}`;
+}
+
+/** Redacted on the way out: a provider's words (last_error, the reply) fully, the block only of keys in use (it stays verbatim otherwise). */
 export function renderDeadLetter(d: DeadLetter): string {
+  d = { ...d, original: redactKnown(d.original), lastError: d.lastError === undefined ? undefined : redact(d.lastError), lastReply: d.lastReply === undefined ? undefined : redact(d.lastReply) };
   const fence = "`".repeat(Math.max(3, longestRun(d.original, "`") + 1));
   return [
     `# Dead letter: ${d.taskId ?? "(no id)"}`,
@@ -96,12 +108,19 @@ function lastReplyOf(text: string): { lastReply?: string } {
   return m ? { lastReply: m[2]! } : {};
 }
 
+/** Regular *.md files of the folder (a link, FIFO or device planted there is skipped, never opened). */
+async function letterNames(dir: string): Promise<string[]> {
+  const entries = await listFolder(dir).catch(() => []);
+  return entries.filter((e) => e.kind === "file" && e.name.endsWith(".md")).map((e) => e.name);
+}
+
+/** A letter's text, or "" when it cannot be read safely (it changed into something else meanwhile). */
+const letterText = (path: string) => readTextIfExists(path).then((t) => t ?? "", () => "");
+
 export async function listDeadLetters(dir: string): Promise<StoredDeadLetter[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
   const out: StoredDeadLetter[] = [];
-  for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
-    const text = await readFile(join(dir, name), "utf8").catch(() => "");
-    const d = parseDeadLetter(text, join(dir, name));
+  for (const name of (await letterNames(dir)).sort()) {
+    const d = parseDeadLetter(await letterText(join(dir, name)), join(dir, name));
     if (d) out.push(d);
   }
   return out;
@@ -114,11 +133,11 @@ export async function listDeadLetters(dir: string): Promise<StoredDeadLetter[]> 
  * Reads only the dead letters of that task (their names carry its id).
  */
 export async function requeueState(dir: string, agent: string, taskId: string, fileName: string): Promise<"pending" | "consumed" | undefined> {
-  const safe = taskId.replace(/[^A-Za-z0-9._-]/g, "_");
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".md") && n.includes(`-${safe}-`));
+  const safe = namePart(taskId);
+  const names = (await letterNames(dir)).filter((n) => n.includes(`-${safe}-`));
   const letters: StoredDeadLetter[] = [];
   for (const name of names) {
-    const d = parseDeadLetter(await readFile(join(dir, name), "utf8").catch(() => ""), join(dir, name));
+    const d = parseDeadLetter(await letterText(join(dir, name)), join(dir, name));
     if (d && d.taskId === taskId) letters.push(d);
   }
   const isThisFile = (path: string) => path.endsWith(`/${fileName}`);

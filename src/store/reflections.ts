@@ -2,6 +2,7 @@
 // Lines a person wrote that are not reflections are kept above the list; list items
 // that look like reflections but cannot be read are kept and reported. How many are
 // kept is a rule of apply/reflections.ts.
+import { redact } from "../redact.js";
 import { lines, type FileProblem } from "./markdown.js";
 
 export interface Reflection {
@@ -36,5 +37,5 @@ export function parseReflectionsFile(text: string): ReflectionsFile {
 export const parseReflections = (text: string): Reflection[] => parseReflectionsFile(text).entries;
 
 export function renderReflections(list: Reflection[], notes: string[] = []): string {
-  return ["# Reflections", "", ...(notes.length ? [...notes, ""] : []), ...list.map((r) => `- ${r.at} | ${r.task} | ${r.text}`), ""].join("\n");
+  return ["# Reflections", "", ...(notes.length ? [...notes, ""] : []), ...list.map((r) => `- ${r.at} | ${r.task} | ${redact(r.text)}`), ""].join("\n");
 }

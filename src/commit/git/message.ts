@@ -1,5 +1,6 @@
 // Commit messages and commit objects: the subject, body and trailers the runtime writes
 // (`Task-Id`, `Source`, `Reward`, …) and reads back, and the text of a commit object.
+import { redactKnown } from "../../redact.js";
 
 export interface Trailers {
   "Task-Id"?: string;
@@ -21,7 +22,12 @@ export interface Signature {
   timestamp: number;
 }
 
+/** The message of a commit; every key in use is taken out (harden: git history is forever). */
 export function commitMessage(subject: string, body?: string, trailers?: Trailers): string {
+  return redactKnown(composeMessage(subject, body, trailers));
+}
+
+function composeMessage(subject: string, body?: string, trailers?: Trailers): string {
   const parts = [subject.trim()];
   const text = body?.replace(/\r\n?/g, "\n").trim();
   if (text) parts.push(text);

@@ -23,6 +23,8 @@ export interface ProviderOptions {
   maxTokens: number;
   timeoutMs: number;
   maxRetries: number;
+  /** LLM_MAX_REPLY_BYTES (default 4 MB). */
+  maxReplyBytes?: number;
   log: Logger;
   /** auto (negotiate), or force json_schema, json_object or none. */
   responseFormat?: FormatSetting;
@@ -62,7 +64,7 @@ export class ProviderModel implements StepModel {
 
   constructor(private readonly opts: ProviderOptions) {
     this.name = opts.model;
-    this.endpoint = new Endpoint(opts.baseUrl, opts.apiKey, opts.timeoutMs);
+    this.endpoint = new Endpoint(opts.baseUrl, opts.apiKey, opts.timeoutMs, opts.maxReplyBytes);
     this.negotiation = new Negotiation(
       { baseUrl: this.endpoint.where, model: opts.model },
       { format: opts.responseFormat ?? "auto", tokensParam: opts.tokensParam ?? "max_tokens", temperature: opts.temperature === null ? undefined : (opts.temperature ?? 0.2) },

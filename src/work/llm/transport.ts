@@ -43,7 +43,13 @@ export class Endpoint {
   readonly where: string;
   private readonly headers: Record<string, string>;
 
-  constructor(baseUrl: string, apiKey: string | undefined, private readonly timeoutMs: number) {
+  constructor(
+    baseUrl: string,
+    apiKey: string | undefined,
+    private readonly timeoutMs: number,
+    /** LLM_MAX_REPLY_BYTES: a bigger reply is not read further (harden). */
+    private readonly maxReplyBytes = 4 * 1024 * 1024,
+  ) {
     const base = new URL(baseUrl);
     this.url = new URL(base.toString());
     this.url.pathname = base.pathname.replace(/\/+$/, "") + "/chat/completions";
@@ -61,9 +67,24 @@ export class Endpoint {
       body: JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    const text = await res.body.text();
+    const text = await readBounded(res.body, this.maxReplyBytes);
     return { status: res.statusCode, headers: res.headers, body: text };
   }
+}
+
+/** The body as text, at most `max` bytes: a bigger one is dropped unread (a 50 MB reply must not become a 500 MB process). */
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw Object.assign(new Error(`the reply is over LLM_MAX_REPLY_BYTES (${max} bytes); not read further`), { code: "AGENTOS_REPLY_TOO_LARGE" });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 export function retryAfterMs(header: string | string[] | undefined): number | undefined {
