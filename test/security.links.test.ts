@@ -2,7 +2,7 @@
 // symbolic link, and no FIFO or device is ever opened in a way that could block or flood.
 // Real symlinks, real FIFOs (mkfifo), a real link to /dev/zero.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -16,7 +16,10 @@ import {
   writeFileAtomic,
 } from "../src/store/files.js";
 import { agentPaths, sharedPaths } from "../src/store/layout.js";
-import { removeDir, tempDir } from "./support/harness.js";
+import { listDeadLetters } from "../src/store/dead-letters.js";
+import { eventually, removeDir, shellAppend, tempDir } from "./support/harness.js";
+import { startLlmServer } from "./support/llm-server.js";
+import { agent, block, committed, queue, runtimeHarness, yaml } from "./support/iac.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -126,5 +129,62 @@ describe("prompt files", () => {
     await expect(cache.read(seg)).rejects.toThrow(/glossary\.md: is a symbolic link/);
     writeFileSync(join(shared.segments, "real.md"), "terms\n");
     expect(await cache.read(join(shared.segments, "real.md"))).toBe("terms\n");
+  });
+});
+
+const llm = await startLlmServer();
+
+describe("a running runtime under attack", { timeout: 240_000 }, () => {
+  const h = runtimeHarness(llm);
+
+  it("refuses every link and special file dropped at once, names each, and both agents keep committing", async () => {
+    const server = llm;
+    const data = h.dataDir(yaml([agent("orion", "medium", "    segments: [glossary]\n"), agent("iris")]));
+    const outside = tempDir("agentos-outside-");
+    h.track(outside);
+    const secret = join(outside, "llm_api_key");
+    writeFileSync(secret, "sk-secret-key-outside-data-dir\n");
+    writeFileSync(join(outside, "victim.md"), "## victim\ntask: a file outside DATA_DIR\ncreated: 2026-01-01T00:00:00Z\n");
+    const shared = sharedPaths(data);
+    mkdirSync(shared.segments, { recursive: true });
+    mkdirSync(join(shared.inboxRoot, "orion"), { recursive: true });
+    mkdirSync(shared.handoffsRoot, { recursive: true });
+    mkdirSync(join(shared.root, "shared", "iac", "dead_letters"), { recursive: true });
+    // Before start: a linked segment, a linked inbox folder for iris, a linked handoffs folder.
+    symlinkSync(secret, join(shared.segments, "glossary.md"));
+    symlinkSync(outside, join(shared.inboxRoot, "iris"));
+    symlinkSync(outside, join(shared.handoffsRoot, "iris"));
+    const { lines } = await h.start(data);
+    // While running: a link to the key in orion's inbox, an unknown agent's folder with a
+    // FIFO, a link to /dev/zero and a link to the key; a FIFO among the dead letters.
+    symlinkSync(secret, join(shared.inboxRoot, "orion", "steal.md"));
+    mkdirSync(join(shared.inboxRoot, "ghost"));
+    mkfifo(join(shared.inboxRoot, "ghost", "pipe.md"));
+    symlinkSync("/dev/zero", join(shared.inboxRoot, "ghost", "zero.md"));
+    symlinkSync(secret, join(shared.inboxRoot, "ghost", "key.md"));
+    mkfifo(join(shared.root, "shared", "iac", "dead_letters", "trap.md"));
+    writeFileSync(join(shared.inboxRoot, "ghost", "real.md"), "## ghost-1\ntask: for nobody\ncreated: 2026-01-01T00:00:00Z\n");
+
+    shellAppend(queue(data, "orion"), block("o-1", "Still working?"));
+    shellAppend(queue(data, "iris"), block("i-1", "Still working?"));
+    await eventually(() => committed(data, "orion", "orion(task): o-1") && committed(data, "iris", "iris(task): i-1"), 120_000, "both agents' commits");
+    await eventually(async () => (await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).some((d) => d.taskId === undefined && d.original.includes("ghost-1")), 60_000, "the real unknown-agent file's dead letter");
+
+    const log = lines.join("\n");
+    expect(log).toMatch(/inbox\/iris: is a symbolic link/);
+    expect(log).toMatch(/glossary' left out of the prompt: .*glossary\.md: is a symbolic link/);
+    expect(log).toMatch(/inbox\/orion\/steal\.md: .*symbolic link/);
+    expect(log).toMatch(/ghost\/pipe\.md: is not a regular file/);
+    expect(log).toMatch(/ghost\/zero\.md: is a symbolic link/);
+    // Nothing leaked: not in the prompt, not in a dead letter, not in a log line.
+    const prompts = JSON.stringify(server.requests.map((r) => r.body));
+    expect(prompts).not.toContain("sk-secret-key");
+    expect(prompts).not.toContain("a file outside DATA_DIR");
+    const letters = readdirSync(join(data, "shared", "iac", "dead_letters")).filter((n) => n !== "trap.md");
+    for (const n of letters) expect(readFileSync(join(data, "shared", "iac", "dead_letters", n), "utf8")).not.toContain("sk-secret-key");
+    expect(log).not.toContain("sk-secret-key");
+    // Nothing outside DATA_DIR was run, moved or written.
+    expect(readdirSync(outside).sort()).toEqual(["llm_api_key", "victim.md"]);
+    expect(existsSync(join(shared.inboxRoot, "orion", "steal.md"))).toBe(true);
   });
 });

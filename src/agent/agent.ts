@@ -675,6 +675,13 @@ export class AgentRuntime {
 
   /** The files every prompt is built from, re-read only when they change. */
   private readonly promptFiles = new TextCache();
+  private readonly refusedSegments = new Set<string>();
+
+  private segmentRefused(name: string, err: Error): string {
+    if (!this.refusedSegments.has(`${name}\0${err.message}`)) this.log.error(`segment '${name}' left out of the prompt: ${err.message}`);
+    this.refusedSegments.add(`${name}\0${err.message}`);
+    return "";
+  }
 
   private async buildPrompt(t: TrackedTask): Promise<BuiltPrompt> {
     const p = this.paths;
@@ -695,7 +702,8 @@ export class AgentRuntime {
       }),
     );
     const segments = await Promise.all(
-      this.config.segments.map(async (name) => ({ name, text: (await read(join(this.shared.segments, `${name}.md`))) ?? "" })),
+      // harden: a segment that is a link or a special file is left out (said once), not read through, and the task still runs.
+      this.config.segments.map(async (name) => ({ name, text: (await read(join(this.shared.segments, `${name}.md`)).catch((err: Error) => this.segmentRefused(name, err))) ?? "" })),
     );
     const built = buildPrompt({
       agent: this.name,

@@ -12,7 +12,7 @@ import { emptyReflections } from "../store/reflections.js";
 import { emptyRewards } from "../store/rewards.js";
 import { emptySkills } from "../store/skills.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
-import { ensureDir, exists, readTextIfExists, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
+import { ensureDir, exists, readTextIfExists, UnsafePathError, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -72,9 +72,13 @@ export async function bootstrapAgent(
 ): Promise<BootstrapResult> {
   const p = agentPaths(dataDir, agent.name);
   const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
-  await Promise.all(
-    [p.skillsDir, p.skillsArchive, p.results, p.iac, p.intents, p.spool, shared.segments, join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name), shared.deadLetters].map(ensureDir),
-  );
+  await Promise.all([
+    ...[p.skillsDir, p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir),
+    // Shared folders that are links are refused (and said) by the runtime; the agent still starts (harden).
+    ...[shared.segments, join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name), shared.deadLetters].map((d) =>
+      ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? undefined : Promise.reject(err))),
+    ),
+  ]);
 
   const repo = new AgentRepo(p.dir, agentAuthor(agent.name));
   const createdRepo = await repo.init();

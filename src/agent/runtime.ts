@@ -1,6 +1,6 @@
 // The process: loads agents.yaml, bootstraps and starts every agent it runs, wires
 // the watcher, the safety-net reconcile scan, heartbeats and hot reload of agents.yaml.
-import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { lstat, rename, unlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { request } from "undici";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
@@ -13,7 +13,7 @@ import type { LlmEvents, StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
 import { writeDeadLetter } from "../store/dead-letters.js";
 import { bootstrapAgent } from "./bootstrap.js";
-import { ensureDir } from "../store/files.js";
+import { ensureDir, entryProblem, listFolder, MAX_TASK_FILE_BYTES, readTextIfExists, UnsafePathError } from "../store/files.js";
 import { isMessageFileName, sharedPaths } from "../store/layout.js";
 import { TaskWatcher } from "../source/watcher.js";
 import { AgentRuntime, type AgentEvents } from "./agent.js";
@@ -89,10 +89,12 @@ export class Runtime {
     }
     for (const a of this.selected(this.file)) this.modelFor(a); // fail fast on provider settings
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
-    for (const d of [shared.segments, shared.inboxRoot, shared.handoffsRoot, shared.deadLetters]) await ensureDir(d);
+    // harden: a linked folder is refused, said once; the rest starts.
+    const ensure = (d: string) => ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? this.refuse(d, err) : Promise.reject(err)));
+    for (const d of [shared.segments, shared.inboxRoot, shared.handoffsRoot, shared.deadLetters]) await ensure(d);
     // Every agent's mailboxes, also of those another process runs: a message can be dropped
     // for an agent before its own runtime has ever started (docs/iac.md, step 2).
-    for (const a of this.file.agents) for (const root of [shared.inboxRoot, shared.handoffsRoot]) await ensureDir(join(root, a.name));
+    for (const a of this.file.agents) for (const root of [shared.inboxRoot, shared.handoffsRoot]) await ensure(join(root, a.name));
 
     // A few at a time: start-up is mostly small fsynced writes, which overlap well
     // (1,000 agents one by one took 49 s to restart on a 2-core VM).
@@ -266,30 +268,69 @@ export class Runtime {
   /** Message folders for agents that agents.yaml does not know: their files become dead letters. */
   private async sweepUnknownAgents(): Promise<void> {
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
+    // harden: listed, never followed: a linked folder or file, a FIFO or device is reported once and left alone.
     for (const root of [shared.inboxRoot, shared.handoffsRoot]) {
-      for (const dir of await readdir(root).catch(() => [] as string[])) {
-        if (this.isKnown(dir)) continue;
-        for (const name of (await readdir(join(root, dir)).catch(() => [] as string[])).filter(isMessageFileName)) {
-          await this.deadLetterUnknown(join(root, dir, name), dir);
+      for (const dir of await listFolder(root).catch((err: Error) => (this.refuse(root, err), []))) {
+        if (this.isKnown(dir.name)) continue;
+        const folder = join(root, dir.name);
+        if (dir.kind !== "dir") {
+          if (dir.kind !== "file") this.refuse(folder, new UnsafePathError(folder, entryProblem(dir)!));
+          continue;
+        }
+        for (const e of await listFolder(folder).catch((err: Error) => (this.refuse(folder, err), []))) {
+          if (!isMessageFileName(e.name)) continue;
+          const problem = entryProblem(e);
+          if (problem) this.refuse(join(folder, e.name), new UnsafePathError(join(folder, e.name), problem));
+          else await this.deadLetterUnknown(join(folder, e.name), dir.name);
         }
       }
     }
   }
 
+  /** Paths refused (a link, a special file), each said once: the reconcile scan would repeat it every 30 s. */
+  private readonly refused = new Set<string>();
+  private refuse(path: string, err: Error): void {
+    const key = `${path}\0${err.message}`;
+    if (this.refused.has(key)) return;
+    this.refused.add(key);
+    this.log.child("agentos").error(`${err instanceof UnsafePathError ? err.message : `${path}: ${err.message}`}; left as it is, everything else keeps running`);
+  }
+
   private async deadLetterUnknown(path: string, agent: string): Promise<void> {
+    try {
+      await this.deadLetterUnknownFile(path, agent);
+    } catch (err) {
+      // One bad file must never take the runtime down (it was an unhandled rejection).
+      this.refuse(path, err as Error);
+    }
+  }
+
+  private async deadLetterUnknownFile(path: string, agent: string): Promise<void> {
     // A file still being written (a `cp` in progress) is left for its next event or the rescan.
-    const st = await stat(path).catch(() => undefined);
+    const st = await lstat(path).catch(() => undefined);
     if (!st) return;
+    if (!st.isFile()) return this.refuse(path, new UnsafePathError(path, st.isSymbolicLink() ? "is a symbolic link; AgentOS never follows links under DATA_DIR" : "is not a regular file; refused"));
     const quietMs = Date.now() - st.mtimeMs;
     if (quietMs < this.file.tasks.settle_ms) {
       await new Promise((r) => setTimeout(r, this.file.tasks.settle_ms - quietMs));
-      const again = await stat(path).catch(() => undefined);
+      const again = await lstat(path).catch(() => undefined);
       if (!again || again.size !== st.size || again.mtimeMs !== st.mtimeMs) return;
     }
     // Claim by rename so two runtimes over one DATA_DIR never both act on the file.
     const claimed = `${path}.${process.pid}.claimed`;
-    if (!(await rename(path, claimed).then(() => true, () => false))) return;
-    const text = await readFile(claimed, "utf8").catch(() => "");
+    const renamed = await rename(path, claimed).then(() => undefined, (err: NodeJS.ErrnoException) => err);
+    if (renamed) {
+      if (renamed.code === "ENAMETOOLONG") this.refuse(path, new Error("its name is too long to claim; rename it shorter"));
+      return;
+    }
+    let text: string;
+    try {
+      text = (await readTextIfExists(claimed, MAX_TASK_FILE_BYTES)) ?? "";
+    } catch (err) {
+      // Swapped for a link or a FIFO after the check: put the name back, never read it.
+      await rename(claimed, path).catch(() => {});
+      return this.refuse(path, err as Error);
+    }
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
     const at = isoSecond(this.now());
     const file = await writeDeadLetter(shared.deadLetters, {

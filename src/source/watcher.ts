@@ -31,6 +31,8 @@ export class TaskWatcher {
       ignoreInitial: true,
       // Editors' atomic saves arrive as one `change` instead of unlink + add.
       atomic: true,
+      // A linked folder is not watched through (harden: nothing under DATA_DIR follows links).
+      followSymlinks: false,
       backend: opts.poll ? "polling" : "auto",
       pollingInterval: 200,
       ignored: (path: string) => {
