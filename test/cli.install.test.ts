@@ -21,7 +21,8 @@ const agentos = (args: string[], extra: Record<string, string> = {}) => spawnSyn
 beforeAll(() => {
   prefix = tempDir("agentos-prefix-");
   elsewhere = tempDir("agentos-elsewhere-");
-  const r = spawnSync("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", ROOT], { env: { PATH: systemPath, HOME: elsewhere }, encoding: "utf8", timeout: 240_000 });
+  // --ignore-scripts: `prepare` would rebuild dist/ under the other test files running it.
+  const r = spawnSync("npm", ["install", "-g", "--prefix", prefix, "--ignore-scripts", "--no-audit", "--no-fund", ROOT], { env: { PATH: systemPath, HOME: elsewhere }, encoding: "utf8", timeout: 240_000 });
   if (r.status !== 0) throw new Error(`npm install -g failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }, 300_000);
 afterAll(() => {
