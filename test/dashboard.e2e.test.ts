@@ -123,7 +123,8 @@ describe("dashboard in a real Chromium", () => {
     await page.getByRole("heading", { name: /^orion/ }).waitFor();
     const task = page.getByRole("textbox", { name: "Task" });
     await task.focus();
-    await page.keyboard.type("List your active constraints and explain how the reward system works.");
+    // The bracketed directives steer the scripted model: a skill, a goal and a reflection to show.
+    await page.keyboard.type("List your active constraints and explain how the reward system works. [skill:explain-rewards] [goal:document the reward audit] [reflect:quote the constraint lines]");
     for (let i = 0; i < 3; i++) await page.keyboard.press("Tab"); // priority, id, then the button
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Enqueue");
     await page.keyboard.press("Enter");
@@ -148,6 +149,9 @@ describe("dashboard in a real Chromium", () => {
     await page.getByRole("heading", { name: "Git timeline" }).waitFor();
     expect(await page.locator(".timeline li").count()).toBeGreaterThanOrEqual(3); // two tasks and init
     await page.getByText("Audit: 0").first().waitFor();
+    await page.getByRole("rowheader", { name: /explain-rewards/ }).waitFor();
+    await page.getByText("document the reward audit").waitFor();
+    await page.getByText("quote the constraint lines").waitFor();
     await screenshot("agent", 1280);
     await screenshot("agent", 390);
     await page.setViewportSize({ width: 1280, height: 900 });
