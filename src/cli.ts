@@ -28,7 +28,7 @@ const PRIORITIES = ["high", "normal", "low"] as const;
 type Priority = (typeof PRIORITIES)[number];
 
 /** The helpers every command needs (config and env loading: zod, yaml), loaded on first use. */
-const common = () => import("./ops/common.js");
+const common = () => import("./cli/common.js");
 
 const program = new Command("agentos")
   .description("Event-driven runtime for self-learning LLM agents that live as files and git history")
@@ -176,7 +176,8 @@ program
   .option("--json", "machine-readable output")
   .action(async (opts: { data?: string; json?: boolean }) => {
     const { envOrExit, dataDirFrom, configOrExit } = await common();
-    const { agentReports, renderReports } = await import("./ops/status.js");
+    const { agentReports } = await import("./ops/status.js");
+    const { renderReports } = await import("./cli/render.js");
     const env = envOrExit();
     const dataDir = dataDirFrom(opts.data, env);
     const reports = await agentReports(dataDir, configOrExit(dataDir));
@@ -278,7 +279,7 @@ program
   .description("run the seed's example agents and tasks with the built-in offline model (no API key)")
   .option("-d, --data <dir>", "use this (empty) directory instead of a temporary one")
   .action(async (opts: { data?: string }) => {
-    const { runDemo } = await import("./ops/demo.js");
+    const { runDemo } = await import("./cli/demo.js");
     await runDemo({ dataDir: opts.data });
   });
 

@@ -139,7 +139,7 @@ describe("REST API", () => {
 
       const unknown = await api.call("POST", "/v1/agents/nobody/tasks", { task: "hello" });
       expect(unknown.status).toBe(404);
-      expect(unknown.json.error).toBe("no agent 'nobody' in agents.yaml (it has orion, iris)");
+      expect(unknown.json.error).toBe("unknown agent 'nobody' (agents.yaml has orion, iris)");
       // Names and ids never reach the filesystem unchecked.
       expect((await api.call("GET", "/v1/agents/..%2F..%2Fetc")).status).toBe(404);
       expect((await api.call("GET", "/v1/agents/orion/tasks/..%2F..%2Fagents.yaml")).status).toBe(400);
@@ -214,7 +214,7 @@ describe("REST API", () => {
       expect(posts.map((p) => p.status).sort()).toEqual([202, 202, 429, 429]);
       const refused = posts.find((p) => p.status === 429)!;
       expect(refused.headers.get("retry-after")).toBe("30");
-      expect(refused.json.error).toMatch(/^queue full: iris holds 2 unfinished task\(s\), its max_queue_depth is 2; retry later$/);
+      expect(refused.json.error).toMatch(/^queue full: iris holds 2 unfinished task\(s\), its max_queue_depth is 2; try again later$/);
       const queueText = read(join(api.data, "agents", "iris", "queue.md"));
       expect((queueText.match(/^## bp-\d$/gm) ?? []).length).toBe(2);
       // Another agent is not held up by iris's full queue.

@@ -115,7 +115,7 @@ describe("enqueue --no-wait", () => {
     expect(cli("enqueue", "iris", "--data", data, "--task", "task 4", "--id", "t-4", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5", "--no-wait");
     expect(full.status).toBe(75);
-    expect(full.stderr).toContain("queue full: iris holds 5 task(s), its max_queue_depth is 5; try again later");
+    expect(full.stderr).toContain("queue full: iris holds 5 unfinished task(s), its max_queue_depth is 5; try again later");
     expect(read(queue(data, "iris"))).not.toContain("t-5");
     // Without --no-wait the block is accepted and waits in its file.
     expect(cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5").status).toBe(0);
@@ -132,6 +132,6 @@ describe("enqueue --no-wait", () => {
     expect(cli("enqueue", "iris", "--data", data, "--task", "fifth", "--id", "q-5", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "sixth", "--id", "q-6", "--no-wait");
     expect(full.status).toBe(75);
-    expect(full.stderr).toContain("queue full: iris holds 5 task(s), its max_queue_depth is 5");
+    expect(full.stderr).toContain("queue full: iris holds 5 unfinished task(s), its max_queue_depth is 5");
   });
 });

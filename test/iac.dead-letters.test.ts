@@ -82,7 +82,7 @@ describe("TTL and dead letters through the CLI", () => {
     const [d] = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "unknown_agent", "--json").stdout);
     expect(d).toMatchObject({ agent: "nobody", source: "shared/iac/inbox/nobody/lost.md" });
     const bad = cli("dead-letters", "requeue", d.file, "--data", data);
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2); // AGENTOS_UNKNOWN_AGENT, as for enqueue
     expect(bad.stderr).toContain("unknown agent 'nobody' (agents.yaml has orion, iris); use --to AGENT");
     const ok = cli("dead-letters", "requeue", d.file, "--to", "iris", "--data", data);
     expect(ok.status).toBe(0);

@@ -4,7 +4,7 @@
 // saying anything about the installation. See docs/security.md.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
-import { UserError } from "../ops/common.js";
+import { UserError } from "../ops/errors.js";
 
 /** Off loopback the token is all that stands between the network and the agents. */
 export const MIN_TOKEN_LENGTH = 32;
@@ -46,7 +46,7 @@ export function checkTokenStrength(loopback: boolean, token: string | undefined)
   if (!loopback && token !== undefined && token.length < MIN_TOKEN_LENGTH) {
     throw new UserError(
       `AGENTOS_API_TOKEN is ${token.length} characters; off loopback it must be at least ${MIN_TOKEN_LENGTH} (e.g. \`openssl rand -hex 16\`)`,
-      2,
+      "AGENTOS_INVALID_ARGUMENT",
     );
   }
 }

@@ -48,7 +48,7 @@ export const AgentSummary = z.object({
     .optional()
     .describe("Tokens the provider reported: today (UTC), since the runtime started, and budget.tokens_per_day if set"),
   last_reward: RewardOut.optional(),
-  totals: z.object({ plus: z.int(), zero: z.int(), minus: z.int() }),
+  totals: z.object({ plus: z.int(), zero: z.int(), minus: z.int(), disagreed: z.int().describe("Outcomes whose reward audit differed from the agent's own reward") }),
   skills: z.array(z.object({ slug: z.string(), evidence: z.number(), last_success: z.string() })),
   goals: z.array(z.string()),
   problems: z.array(z.string()),

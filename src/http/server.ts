@@ -4,23 +4,18 @@
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
-import { NAME_PATTERN, type AgentConfig } from "../config/schema.js";
-import { UserError } from "../ops/common.js";
 import { findDeadLetters } from "../ops/dead-letters.js";
 import { enqueueTask } from "../ops/enqueue.js";
-import { readResult } from "../ops/results.js";
-import { agentReports, type AgentReport } from "../ops/status.js";
-import { parseRewards } from "../store/rewards.js";
+import { findResult } from "../ops/results.js";
+import { UserError } from "../ops/errors.js";
+import { agentDetail, agentReports } from "../ops/status.js";
+import { findTask } from "../ops/tasks.js";
 import type { Logger } from "../log.js";
 import type { Runtime } from "../agent/runtime.js";
-import { readTextIfExists } from "../store/files.js";
-import { agentPaths } from "../store/layout.js";
-import { TASK_ID_PATTERN } from "../parse/task-blocks.js";
 import { parseListenAddress } from "./address.js";
 import { boundary, isAuthenticated, serverLimits } from "./boundary.js";
 import { createMetrics, type RuntimeMetrics } from "./metrics.js";
 import { BODY_LIMIT_BYTES, DeadLetterQuery, issuesOf, openApiDocument, TaskRequest } from "./schemas.js";
-import { findTask } from "./tasks.js";
 import { isDashboardAsset, registerDashboard } from "./dashboard/index.js";
 
 export { createMetrics, parseListenAddress };
@@ -33,9 +28,6 @@ export interface HttpOptions {
   /** The metrics whose events the runtime was built with; created here if absent (then task counters stay 0). */
   metrics?: RuntimeMetrics;
 }
-
-/** Seconds a client should wait after a 429: about one task's time, the queue drains one by one. */
-const RETRY_AFTER_SECONDS = 30;
 
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -57,8 +49,6 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   const started = Date.now();
   const openapi = openApiDocument(VERSION);
   let closing = false;
-  // One enqueue at a time per agent, so the depth check and the append cannot interleave.
-  const enqueueing = new Map<string, Promise<unknown>>();
 
   const app = Fastify({ bodyLimit: BODY_LIMIT_BYTES, routerOptions: { maxParamLength: 200 }, logger: false, return503OnClosing: true, ...serverLimits() });
 
@@ -71,6 +61,7 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (error instanceof HttpError) return reply.code(error.status).headers(error.headers).send({ error: error.message });
+    if (error instanceof UserError) return reply.code(error.status).headers(error.headers).send({ error: error.message });
     const status = error.statusCode ?? 500;
     if (status >= 500) {
       opts.log.error(`${req.method} ${req.url} failed: ${error.stack ?? error.message}`);
@@ -86,76 +77,22 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url.split("?")[0]}; see /openapi.json` }));
 
-  const agentNamed = (name: string): AgentConfig => {
-    const cfg = NAME_PATTERN.test(name) ? runtime.config.agents.find((a) => a.name === name) : undefined;
-    if (!cfg) throw new HttpError(404, `no agent '${name}' in agents.yaml (it has ${runtime.config.agents.map((a) => a.name).join(", ")})`);
-    return cfg;
-  };
-  const depthOf = (cfg: AgentConfig) => runtime.config.iac.backpressure.max_queue_depth_per_agent ?? runtime.config.throughput_classes[cfg.throughput_class].max_queue_depth;
-  const withLive = (r: AgentReport) => {
-    const live = runtime.agents.get(r.name);
-    if (!live) return { ...r, running_here: false };
-    const s = live.status();
-    return { ...r, running: true, running_here: true, waiting: s.waiting + s.ready, in_flight: s.in_flight, paused: s.paused, tokens: s.tokens };
-  };
-
   app.post<{ Params: { name: string } }>("/v1/agents/:name/tasks", async (req, reply) => {
-    const cfg = agentNamed(req.params.name);
     const body = TaskRequest.safeParse(req.body);
     if (!body.success) return reply.code(400).send({ error: "the task does not match the schema (see /openapi.json)", issues: issuesOf(body.error) });
-    const previous = enqueueing.get(cfg.name) ?? Promise.resolve();
-    const mine = previous.catch(() => {}).then(() => enqueue(cfg, body.data));
-    enqueueing.set(cfg.name, mine);
-    const { id } = await mine.finally(() => {
-      if (enqueueing.get(cfg.name) === mine) enqueueing.delete(cfg.name);
-    });
-    const url = `/v1/agents/${cfg.name}/tasks/${id}`;
-    return reply.code(202).header("location", url).send({ id, agent: cfg.name, status: "queued", url });
+    const { id, agent } = await enqueueTask(opts.dataDir, runtime.config, { agent: req.params.name, task: body.data.task, id: body.data.id, priority: body.data.priority, ttlSeconds: body.data.ttl_seconds, noWait: true });
+    const url = `/v1/agents/${agent}/tasks/${id}`;
+    return reply.code(202).header("location", url).send({ id, agent, status: "queued", url });
   });
 
-  async function enqueue(cfg: AgentConfig, body: TaskRequest): Promise<{ id: string }> {
-    const bp = runtime.config.iac.backpressure;
-    if (bp.enabled) {
-      // Count from the files, not the 10 s status snapshot: what is in queue.md, the inbox
-      // and handoffs and not yet done is what the agent still has to work through.
-      const [report] = await agentReports(opts.dataDir, { ...runtime.config, agents: [cfg] });
-      const depth = depthOf(cfg);
-      if (report!.pending >= depth) {
-        throw new HttpError(429, `queue full: ${cfg.name} holds ${report!.pending} unfinished task(s), its max_queue_depth is ${depth}; retry later`, { "retry-after": String(RETRY_AFTER_SECONDS) });
-      }
-    }
-    try {
-      return await enqueueTask(opts.dataDir, runtime.config, { agent: cfg.name, task: body.task, id: body.id, priority: body.priority, ttlSeconds: body.ttl_seconds });
-    } catch (err) {
-      if (err instanceof UserError) throw new HttpError(err.exitCode === 3 ? 409 : 400, err.message);
-      throw err;
-    }
-  }
+  app.get("/v1/agents", async () => ({ agents: await agentReports(opts.dataDir, runtime.config, runtime.agents) }));
 
-  app.get("/v1/agents", async () => ({ agents: (await agentReports(opts.dataDir, runtime.config)).map(withLive) }));
+  app.get<{ Params: { name: string } }>("/v1/agents/:name", async (req) => agentDetail(opts.dataDir, runtime.config, req.params.name, runtime.agents));
 
-  app.get<{ Params: { name: string } }>("/v1/agents/:name", async (req) => {
-    const cfg = agentNamed(req.params.name);
-    const [report] = await agentReports(opts.dataDir, { ...runtime.config, agents: [cfg] });
-    const rewards = parseRewards((await readTextIfExists(agentPaths(opts.dataDir, cfg.name).rewards)) ?? "").entries.slice(-10);
-    return { ...withLive(report!), throughput_class: cfg.throughput_class, max_queue_depth: depthOf(cfg), recent_rewards: rewards };
-  });
-
-  app.get<{ Params: { name: string; id: string } }>("/v1/agents/:name/tasks/:id", async (req) => {
-    const cfg = agentNamed(req.params.name);
-    const id = req.params.id;
-    if (!TASK_ID_PATTERN.test(id)) throw new HttpError(400, `invalid task id '${id}': expected 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit`);
-    const found = await findTask(opts.dataDir, runtime.config, cfg.name, id, runtime.agents.get(cfg.name));
-    if (!found) throw new HttpError(404, `no task '${id}' for ${cfg.name}: not queued, running, done or dead-lettered`);
-    return found;
-  });
+  app.get<{ Params: { name: string; id: string } }>("/v1/agents/:name/tasks/:id", async (req) => findTask(opts.dataDir, runtime.config, req.params.name, req.params.id, runtime.agents));
 
   app.get<{ Params: { name: string; id: string } }>("/v1/agents/:name/results/:id", async (req, reply) => {
-    const cfg = agentNamed(req.params.name);
-    const id = req.params.id;
-    if (!TASK_ID_PATTERN.test(id)) throw new HttpError(400, `invalid task id '${id}': expected 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit`);
-    const found = await readResult(opts.dataDir, cfg.name, id);
-    if (!found) throw new HttpError(404, `no result for task '${id}' of ${cfg.name} (not in results/ nor in git history)`);
+    const found = await findResult(opts.dataDir, runtime.config, req.params.id, req.params.name);
     return reply.type("text/markdown; charset=utf-8").header("x-agentos-result-path", found.path).send(found.text);
   });
 

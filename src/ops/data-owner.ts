@@ -6,7 +6,7 @@
 // Only when AGENTOS_RUN_AS_DATA_OWNER=1 (set in the image) and started as root.
 import { lchownSync, lstatSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { UserError } from "./common.js";
+import { UserError } from "./errors.js";
 
 export interface Identity {
   uid: number;

@@ -7,7 +7,7 @@ import { AgentRepo } from "../commit/git/repo.js";
 import { TASK_ID_PATTERN } from "../parse/task-blocks.js";
 import { readTextIfExists } from "../store/files.js";
 import { agentPaths, flatResultFile, resultFile } from "../store/layout.js";
-import { UserError } from "./common.js";
+import { unknownAgent, UserError } from "./errors.js";
 
 export interface FoundResult {
   agent: string;
@@ -43,14 +43,12 @@ export async function readResult(dataDir: string, agent: string, taskId: string)
 
 /** The result of `taskId` for the named agent, or for whichever agent has one; a UserError naming what was searched when none has. */
 export async function findResult(dataDir: string, file: AgentsFile, taskId: string, agent?: string): Promise<FoundResult> {
-  if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`invalid task id '${taskId}': expected 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit`, 2);
+  if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`invalid task id '${taskId}': expected 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit`, "AGENTOS_INVALID_TASK_ID");
   const names = agent ? [agent] : file.agents.map((a) => a.name);
-  if (agent && !file.agents.some((a) => a.name === agent)) {
-    throw new UserError(`no agent '${agent}' in agents.yaml (it has ${file.agents.map((a) => a.name).join(", ")})`, 2);
-  }
+  if (agent && !file.agents.some((a) => a.name === agent)) throw unknownAgent(agent, file.agents);
   for (const name of names) {
     const found = await readResult(dataDir, name, taskId);
     if (found) return found;
   }
-  throw new UserError(`no result for task '${taskId}' ${agent ? `of ${agent}` : `in any of ${names.length} agent(s)`}: not in ${resultFile(taskId)}, ${flatResultFile(taskId)} or git history`);
+  throw new UserError(`no result for task '${taskId}' ${agent ? `of ${agent}` : `in any of ${names.length} agent(s)`}: not in ${resultFile(taskId)}, ${flatResultFile(taskId)} or git history`, "AGENTOS_UNKNOWN_RESULT");
 }

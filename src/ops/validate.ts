@@ -1,9 +1,8 @@
-// `agentos validate`: every problem in agents.yaml and the task files, as file:line:column.
-import { readdir } from "node:fs/promises";
-import { join, relative, resolve } from "node:path";
+// Validation (`agentos validate`): every problem in agents.yaml and the task files, as file:line:column.
+import { relative, resolve } from "node:path";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
 import { readTaskFile } from "../store/files.js";
-import { agentPaths, isMessageFileName, sharedPaths } from "../store/layout.js";
+import { agentTaskFiles } from "../store/task-files.js";
 import { parseTaskFile } from "../parse/task-blocks.js";
 
 export interface ValidationReport {
@@ -23,13 +22,8 @@ export async function validateDataDir(dataDir: string): Promise<ValidationReport
     return report;
   }
   const file = loaded.value;
-  const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
   for (const a of file.agents) {
-    const files = [agentPaths(dataDir, a.name).queue];
-    for (const dir of [join(shared.inboxRoot, a.name), join(shared.handoffsRoot, a.name)]) {
-      for (const n of (await readdir(dir).catch(() => [] as string[])).filter(isMessageFileName)) files.push(join(dir, n));
-    }
-    for (const f of files) {
+    for (const f of await agentTaskFiles(dataDir, file.iac.dead_letter_path, a.name)) {
       const shown = relative(process.cwd(), f) || f;
       const r = await readTaskFile(f);
       if (!r.ok) {

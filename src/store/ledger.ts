@@ -3,8 +3,50 @@
 // many attempts each task has had. Append-only with fsync; rebuilt from git
 // `Task-Id` trailers when missing.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 
 export type Handled = "done" | "dead";
+
+interface LedgerEntries {
+  handled: Map<string, Handled>;
+  removed: Set<string>;
+  attempts: Map<string, number>;
+}
+
+/** The ledger's lines as state: the last word on each key wins. */
+function parseLedger(text: string): LedgerEntries {
+  const out: LedgerEntries = { handled: new Map(), removed: new Set(), attempts: new Map() };
+  for (const line of text.split("\n")) {
+    const [event, key, extra] = line.split("\t");
+    if (!event || !key) continue;
+    if (event === "done" || event === "dead") out.handled.set(key, event);
+    else if (event === "removed") out.removed.add(key);
+    else if (event === "attempt") out.attempts.set(key, Number(extra) || 0);
+  }
+  return out;
+}
+
+/** What a ledger says, for readers outside the runtime (CLI, REST API): never writes, never compacts. */
+export interface LedgerView {
+  state(key: string): Handled | undefined;
+  isHandled(key: string): boolean;
+  /** Tasks done (not dead-lettered). */
+  readonly done: number;
+}
+
+/** Reads an agent's ledger without opening it for writing; a missing ledger reads as empty. */
+export async function readLedger(path: string): Promise<LedgerView> {
+  let text = "";
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  const { handled } = parseLedger(text);
+  let done = 0;
+  for (const v of handled.values()) if (v === "done") done++;
+  return { state: (key) => handled.get(key), isHandled: (key) => handled.has(key), done };
+}
 
 export class Ledger {
   private readonly handled = new Map<string, Handled>();
@@ -22,13 +64,10 @@ export class Ledger {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    for (const line of text.split("\n")) {
-      const [event, key, extra] = line.split("\t");
-      if (!event || !key) continue;
-      if (event === "done" || event === "dead") this.handled.set(key, event);
-      else if (event === "removed") this.removed.add(key);
-      else if (event === "attempt") this.attempts.set(key, Number(extra) || 0);
-    }
+    const parsed = parseLedger(text);
+    for (const [k, v] of parsed.handled) this.handled.set(k, v);
+    for (const k of parsed.removed) this.removed.add(k);
+    for (const [k, n] of parsed.attempts) this.attempts.set(k, n);
     for (const key of this.handled.keys()) this.attempts.delete(key);
     const lines = [
       ...[...this.handled].map(([k, v]) => `${v}\t${k}`),

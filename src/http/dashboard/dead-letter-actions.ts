@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import type { FastifyInstance } from "fastify";
 import * as z from "zod";
 import type { Runtime } from "../../agent/runtime.js";
-import { UserError } from "../../ops/common.js";
+import { UserError } from "../../ops/errors.js";
 import { readDeadLetterFile, requeueDeadLetter } from "../../ops/dead-letters.js";
 import { NAME_PATTERN } from "../../config/schema.js";
 import { sharedPaths } from "../../store/layout.js";
