@@ -159,7 +159,7 @@ describe("dashboard routes", () => {
 
     expect((await call("POST", "/v1/dead-letters/..%2Fagents.yaml/requeue", { body: {} })).status).toBe(400);
     expect((await call("POST", "/v1/dead-letters/nothing-here.md/requeue", { body: {} })).status).toBe(404);
-    expect((await call("POST", `/v1/dead-letters/${name}/requeue`, { body: { to: "nobody" } })).status).toBe(409);
+    expect((await call("POST", `/v1/dead-letters/${name}/requeue`, { body: { to: "nobody" } })).status).toBe(404); // AGENTOS_UNKNOWN_AGENT
     expect((await call("POST", `/v1/dead-letters/${name}/requeue`, { body: { to: "Not A Name" } })).status).toBe(400);
     const requeued = await call("POST", `/v1/dead-letters/${name}/requeue`, { body: { to: "iris" } });
     expect(requeued.status).toBe(200);

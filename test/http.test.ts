@@ -1,13 +1,17 @@
 // The REST API through the real CLI: `agentos run --http 127.0.0.1:0` as a child
 // process, real HTTP with fetch, real files and git; the LLM is the scripted server.
-import { readFileSync } from "node:fs";
+// Every response is checked against the server's own /openapi.json (support/openapi.ts).
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderApiDocs } from "../src/http/api-docs.js";
-import { openApiDocument } from "../src/http/schemas.js";
+import { openApiDocument } from "../src/http/openapi.js";
+import { renderDeadLetter } from "../src/schedule/dead-letters.js";
+import { API_ROUTES } from "../src/http/routes/index.js";
 import { baseEnv, dataDirWith, eventually, git, read, removeDir, runCli, RunningCli, startRun, ROOT } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 import { resultFile } from "../src/store/layout.js";
+import { OpenApiChecker } from "./support/openapi.js";
 
 let llm: LlmServer;
 beforeAll(async () => {
@@ -39,9 +43,13 @@ interface Api {
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; json: any; text: string }>;
 }
 
+// One checker for the whole file: every server serves the same document.
+let checker: OpenApiChecker | undefined;
+
 async function startApi(data: string, extra: Record<string, string> = {}, token: string | undefined = TOKEN): Promise<Api> {
   const run = await startRun(data, env({ ...(token ? { AGENTOS_API_TOKEN: token } : {}), ...extra }), ["--http", "127.0.0.1:0"]);
   const base = (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;
+  checker ??= new OpenApiChecker(await (await fetch(base + "/openapi.json")).json());
   const call: Api["call"] = async (method, path, body, headers = {}) => {
     const res = await fetch(base + path, {
       method,
@@ -49,6 +57,7 @@ async function startApi(data: string, extra: Record<string, string> = {}, token:
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
     const text = await res.text();
+    checker!.check({ method, url: path, status: res.status, headers: res.headers, text });
     let json: any;
     try {
       json = JSON.parse(text);
@@ -120,7 +129,7 @@ describe("REST API", () => {
       expect(bad.status).toBe(400);
       expect(bad.json.issues).toEqual(
         expect.arrayContaining([
-          { path: "task", message: "Expected a non-empty task text" },
+          { path: "task", message: 'expected a text with at least one non-whitespace character, got "  "' },
           { path: "priority", message: expect.stringMatching(/expected one of "high"\|"normal"\|"low"/) },
           { path: "ttl_seconds", message: expect.stringMatching(/>=1/) },
           { path: "(body)", message: expect.stringMatching(/Unrecognized key: "extra"/) },
@@ -141,7 +150,7 @@ describe("REST API", () => {
       expect(unknown.status).toBe(404);
       expect(unknown.json.error).toBe("unknown agent 'nobody' (agents.yaml has orion, iris)");
       // Names and ids never reach the filesystem unchecked.
-      expect((await api.call("GET", "/v1/agents/..%2F..%2Fetc")).status).toBe(404);
+      expect((await api.call("GET", "/v1/agents/..%2F..%2Fetc")).status).toBe(400);
       expect((await api.call("GET", "/v1/agents/orion/tasks/..%2F..%2Fagents.yaml")).status).toBe(400);
       expect((await api.call("GET", "/v1/agents/orion/tasks/missing-task")).status).toBe(404);
       expect((await api.call("GET", "/v1/dead-letters?reason=lost")).status).toBe(400);
@@ -285,10 +294,110 @@ describe("REST API", () => {
     }
   });
 
+  it("answers as its own /openapi.json says: 415 for text/plain, 405 with Allow, whitespace-only tasks refused, every operation named", async () => {
+    const api = await startApi(dataDirWith(AGENTS));
+    try {
+      const doc = (await api.call("GET", "/openapi.json", undefined, { authorization: "" })).json;
+      expect(doc.servers).toEqual([{ url: "/", description: expect.any(String) }]);
+      const ops = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId));
+      expect(ops).toEqual(expect.arrayContaining(["enqueueTask", "getTask", "listAgents", "getAgent", "listDeadLetters", "getDeadLetter", "requeueDeadLetter", "deleteDeadLetter", "purgeDeadLetters", "getHealth", "getReadiness", "getMetrics", "getOpenApi"]));
+      expect(new Set(ops).size).toBe(ops.length);
+
+      // The schema refuses a whitespace-only task, and so does the server.
+      expect(doc.paths["/v1/agents/{name}/tasks"].post.requestBody.content["application/json"].schema.properties.task.pattern).toBe("\\S");
+      const blank = await api.call("POST", "/v1/agents/orion/tasks", { task: " \n\t " });
+      expect(blank.status).toBe(400);
+      expect(blank.json).toMatchObject({ code: "AGENTOS_INVALID_REQUEST", issues: [{ path: "task", message: expect.stringMatching(/^expected a text with at least one non-whitespace character/) }] });
+      const plain = await api.call("POST", "/v1/agents/orion/tasks", "Review the retry helper", { "content-type": "text/plain" });
+      expect(plain.status).toBe(415);
+      expect(plain.json).toEqual({ error: "expected Content-Type: application/json, got 'text/plain'", code: "AGENTOS_UNSUPPORTED_MEDIA_TYPE" });
+
+      const del = await api.call("DELETE", "/v1/agents");
+      expect(del.status).toBe(405);
+      expect(del.headers.get("allow")).toBe("GET, HEAD");
+      expect(del.json.code).toBe("AGENTOS_METHOD_NOT_ALLOWED");
+      const put = await api.call("PUT", "/v1/agents/orion/tasks", { task: "x" });
+      expect(put.status).toBe(405);
+      expect(put.headers.get("allow")).toBe("POST");
+      const none = await api.call("GET", "/v1/agent");
+      expect(none.status).toBe(404);
+      expect(none.json).toEqual({ error: "no route GET /v1/agent; see /openapi.json", code: "AGENTOS_NO_ROUTE" });
+
+      // Every field answered is declared (totals.disagreed was returned but not in the schema).
+      const summary = doc.paths["/v1/agents"].get.responses["200"].content["application/json"].schema.properties.agents.items;
+      expect(summary.additionalProperties).toBe(false);
+      expect(summary.properties.totals.required).toContain("disagreed");
+      expect((await api.call("GET", "/v1/agents")).json.agents[0].totals).toEqual({ plus: 0, zero: 0, minus: 0, disagreed: 0 });
+      const unknownTask = await api.call("GET", "/v1/agents/orion/tasks/never-sent");
+      expect(unknownTask.status).toBe(404);
+      expect(unknownTask.json.code).toBe("AGENTOS_UNKNOWN_TASK");
+      expect(read(join(api.data, "agents", "orion", "queue.md"))).not.toMatch(/^## /m);
+    } finally {
+      await api.run.stop();
+      removeDir(api.data);
+    }
+  });
+
+  it("lists, reads, requeues and deletes dead letters over HTTP, and purges them by age", async () => {
+    const api = await startApi(dataDirWith(AGENTS));
+    try {
+      const lost = join(api.data, "shared", "iac", "inbox", "nobody");
+      mkdirSync(lost, { recursive: true });
+      writeFileSync(join(lost, "lost.md"), `## lost-msg\ntask: Which table holds refunds?\npriority: normal\ncreated: ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}\n`);
+      appendFileSync(join(api.data, "agents", "orion", "queue.md"), "\n## not an id\ntask: Review it.\npriority: normal\n");
+      const letters = await eventually(async () => {
+        const r = await api.call("GET", "/v1/dead-letters");
+        return r.json.dead_letters.length === 2 ? r.json.dead_letters : undefined;
+      }, 15_000, "two dead letters");
+      const misaddressed = letters.find((d: any) => d.reason === "unknown_agent");
+      const invalid = letters.find((d: any) => d.reason === "invalid");
+      expect(misaddressed).toMatchObject({ agent: "nobody", source: "shared/iac/inbox/nobody/lost.md", file: `shared/iac/dead_letters/${misaddressed.name}` });
+
+      const one = await api.call("GET", `/v1/dead-letters/${misaddressed.name}`);
+      expect(one.json).toEqual(misaddressed);
+      expect((await api.call("GET", "/v1/dead-letters/..%2Fagents.yaml")).status).toBe(400);
+      expect((await api.call("GET", "/v1/dead-letters/20250101T000000Z-gone-abcdef.md")).json.code).toBe("AGENTOS_UNKNOWN_DEAD_LETTER");
+
+      const back = await api.call("POST", `/v1/dead-letters/${misaddressed.name}/requeue`);
+      expect(back.status).toBe(404);
+      expect(back.json).toMatchObject({ code: "AGENTOS_UNKNOWN_AGENT", error: expect.stringContaining("unknown agent 'nobody'") });
+      const toIris = await api.call("POST", `/v1/dead-letters/${misaddressed.name}/requeue`, { to: "iris" });
+      expect(toIris.status).toBe(200);
+      expect(toIris.json).toMatchObject({ id: "lost-msg", agent: "iris", file: expect.stringMatching(/^shared\/iac\/inbox\/iris\/lost-msg-requeued-\d{8}T\d{6}Z\.md$/) });
+      await eventually(async () => (await api.call("GET", "/v1/agents/iris/tasks/lost-msg")).json.status === "done", 15_000, "the requeued task done");
+      expect((await api.call("GET", `/v1/dead-letters/${misaddressed.name}`)).json.requeued).toHaveLength(1);
+      const unrunnable = await api.call("POST", `/v1/dead-letters/${invalid.name}/requeue`, {});
+      expect(unrunnable.status).toBe(422);
+      expect(unrunnable.json.code).toBe("AGENTOS_UNRUNNABLE_DEAD_LETTER");
+
+      const deleted = await api.call("DELETE", `/v1/dead-letters/${invalid.name}`);
+      expect(deleted.json).toEqual({ purged: invalid.name });
+      expect((await api.call("GET", `/v1/dead-letters/${invalid.name}`)).status).toBe(404);
+
+      const old = join(api.data, "shared", "iac", "dead_letters", "20250101T000000Z-orion-ancient-abcdef.md");
+      writeFileSync(old, renderDeadLetter({ reason: "invalid", agent: "orion", taskId: "ancient", source: "agents/orion/queue.md:1", firstSeen: "2025-01-01T00:00:00Z", at: "2025-01-01T00:00:00Z", attempts: 0, original: "## ancient\n" }));
+      expect((await api.call("POST", "/v1/dead-letters/purge", { older_than: "soon" })).json.issues).toEqual([{ path: "older_than", message: 'expected a number and a unit such as 30d, 12h, 45m or 90s, got "soon"' }]);
+      const purged = await api.call("POST", "/v1/dead-letters/purge", { older_than: "30d" });
+      expect(purged.json).toEqual({ purged: ["shared/iac/dead_letters/20250101T000000Z-orion-ancient-abcdef.md"] });
+      expect(existsSync(old)).toBe(false);
+      expect((await api.call("GET", "/v1/dead-letters")).json.dead_letters.map((d: any) => d.name)).toEqual([misaddressed.name]);
+    } finally {
+      await api.run.stop();
+      removeDir(api.data);
+    }
+  });
+
   it("keeps docs/api.md generated from the same schemas as /openapi.json", () => {
-    expect(read(join(ROOT, "docs", "api.md"))).toBe(renderApiDocs(openApiDocument("")));
-    const doc = openApiDocument("1.2.3") as any;
+    expect(read(join(ROOT, "docs", "api.md"))).toBe(renderApiDocs(openApiDocument(API_ROUTES, "")));
+    const doc = openApiDocument(API_ROUTES, "1.2.3") as any;
     expect(doc.paths["/v1/agents/{name}/tasks"].post.requestBody.content["application/json"].schema.required).toEqual(["task"]);
     expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts["docs:api"]).toBeDefined();
+  });
+
+  it("checked every response above against /openapi.json, and exercised every operation it lists", () => {
+    const doc = openApiDocument(API_ROUTES, "") as any;
+    const ops = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId as string));
+    expect(ops.filter((op) => !checker?.seen.has(op))).toEqual([]);
+    expect(checker?.seen.get("405")).toBeGreaterThanOrEqual(2);
   });
 });

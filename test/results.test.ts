@@ -70,7 +70,7 @@ describe("results by task id", () => {
     const missing = cli("never");
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/no result for task 'never' in any of 1 agent\(s\): not in results\/[0-9a-f]{2}\/never\.md, results\/never\.md or git history/);
-    expect(cli("x", "--agent", "nobody").stderr).toMatch(/no agent 'nobody' in agents\.yaml \(it has orion\)/);
+    expect(cli("x", "--agent", "nobody").stderr).toMatch(/unknown agent 'nobody' \(agents\.yaml has orion\)/);
     // The plain-git way in docs/file-formats.md.
     expect(git(dir, "ls-files", "results/*/new-1.md")).toBe(`results/${createHash("sha1").update("new-1").digest("hex").slice(0, 2)}/new-1.md\n`);
     const commit = git(dir, "log", "-1", "--format=%H", "--grep=^Task-Id: old-2$").trim();

@@ -1,8 +1,11 @@
-// Renders docs/api.md from the OpenAPI document (schemas.ts), so the API reference
-// is generated, never hand-edited: `npm run docs:api` writes it, a test checks it is current.
+// Renders docs/api.md from the OpenAPI document (the route objects) and the table of
+// error codes, so the API reference is generated, never hand-edited: `npm run docs:api`
+// writes it, a test checks it is current.
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { openApiDocument } from "./schemas.js";
+import { ERROR_CODES } from "../ops/errors.js";
+import { openApiDocument } from "./openapi.js";
+import { API_ROUTES } from "./routes/index.js";
 
 type Schema = { type?: string | string[]; properties?: Record<string, Schema>; required?: string[]; items?: Schema; enum?: unknown[]; const?: unknown; pattern?: string; description?: string; default?: unknown; minimum?: number; maximum?: number; minLength?: number; maxLength?: number; anyOf?: Schema[]; additionalProperties?: unknown };
 
@@ -46,17 +49,19 @@ function table(s: Schema): string[] {
   return ["| Field | Type | Required | Notes |", "|---|---|---|---|", ...rows, ""];
 }
 
-export function renderApiDocs(doc = openApiDocument("")): string {
+export function renderApiDocs(doc = openApiDocument(API_ROUTES, "")): string {
   const out: string[] = [
     "# REST API",
     "",
-    "<!-- Generated from src/http/schemas.ts by `npm run docs:api`; do not edit by hand. -->",
+    "<!-- Generated from the route objects in src/http/routes/ and src/ops/errors.ts by `npm run docs:api`; do not edit by hand. -->",
     "",
     "Served by `agentos run --http 127.0.0.1:8080` (or `HTTP_ADDR`). The OpenAPI 3.1 document is at",
     "`GET /openapi.json`. When `AGENTOS_API_TOKEN` is set every route except `/healthz`, `/readyz` and",
     "`/openapi.json` needs `Authorization: Bearer $AGENTOS_API_TOKEN`; the server refuses to listen on a",
-    "non-loopback address without a token. Errors are JSON: `{\"error\": \"what went wrong\", \"issues\": [...]}`.",
-    "Request bodies are limited to 1 MiB.",
+    "non-loopback address without a token. Errors are JSON: `{\"error\": \"what went wrong\", \"code\": \"AGENTOS_...\", \"issues\": [...]}`",
+    "(the codes are listed at the end). Request bodies are `application/json` (anything else is a 415), at most 1 MiB.",
+    "A known path asked with a method it does not have answers 405 with an `Allow` header; an unknown path, 404.",
+    "Requests are validated, and responses serialised, with the JSON schemas shown here (the same ones /openapi.json has).",
     "",
     "```sh",
     "curl -s -X POST http://127.0.0.1:8080/v1/agents/orion/tasks \\",
@@ -67,10 +72,10 @@ export function renderApiDocs(doc = openApiDocument("")): string {
     "```",
     "",
   ];
-  const paths = doc.paths as Record<string, Record<string, { summary: string; parameters?: { name: string; in: string; schema: Schema }[]; requestBody?: { content: Record<string, { schema: Schema }> }; security?: unknown[]; responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: Schema }> }> }>>;
+  const paths = doc.paths as Record<string, Record<string, { summary: string; operationId: string; parameters?: { name: string; in: string; schema: Schema }[]; requestBody?: { content: Record<string, { schema: Schema }> }; security?: unknown[]; responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: Schema }> }> }>>;
   for (const [path, methods] of Object.entries(paths)) {
     for (const [method, op] of Object.entries(methods)) {
-      out.push(`## ${method.toUpperCase()} ${path}`, "", op.summary, "");
+      out.push(`## ${method.toUpperCase()} ${path}`, "", `${op.summary} (\`${op.operationId}\`)`, "");
       if (op.security) out.push("No token needed.", "");
       if (op.parameters?.length) {
         out.push("| Parameter | In | Schema |", "|---|---|---|");
@@ -90,6 +95,9 @@ export function renderApiDocs(doc = openApiDocument("")): string {
       if (okSchema?.properties) out.push(`Response ${ok![0]}:`, "", ...table(okSchema));
     }
   }
+  out.push("## Error codes", "", "The same codes are used by the CLI (`agentos: ...` and its exit code) and the API (`code` and the HTTP status).", "");
+  out.push("| Code | HTTP status | CLI exit code | Meaning |", "|---|---|---|---|");
+  for (const [code, e] of Object.entries(ERROR_CODES)) out.push(`| \`${code}\` | ${e.status} | ${e.exit} | ${e.meaning.replace(/\|/g, "\\|")} |`);
   return out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
 }
 

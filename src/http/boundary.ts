@@ -51,17 +51,6 @@ export function checkTokenStrength(loopback: boolean, token: string | undefined)
   }
 }
 
-/** Carries its status like fastify's own errors, so the app's error handler answers it as a 4xx. */
-class BoundaryError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "BoundaryError";
-  }
-}
-
 const AUTHENTICATED = Symbol("agentos.authenticated");
 type Marked = FastifyRequest & { [AUTHENTICATED]?: boolean };
 
@@ -98,11 +87,11 @@ const plugin: FastifyPluginAsync<BoundaryOptions> = async (app: FastifyInstance,
       // Without a token, any local process is trusted, but not a web page: one that rebinds
       // its own name to 127.0.0.1 still sends its own name as Host, and its Origin.
       if (!isLoopbackName(hostName(req.headers.host ?? ""))) {
-        throw new BoundaryError(421, "without AGENTOS_API_TOKEN this API answers only to a loopback host name (localhost, 127.0.0.1, [::1])");
+        throw new UserError("without AGENTOS_API_TOKEN this API answers only to a loopback host name (localhost, 127.0.0.1, [::1])", "AGENTOS_NOT_LOOPBACK_HOST");
       }
       const origin = req.headers.origin;
       if (origin !== undefined && (origin === "null" || !isLoopbackName(hostName(origin)))) {
-        throw new BoundaryError(403, "cross-origin requests from web pages are refused");
+        throw new UserError("cross-origin requests from web pages are refused", "AGENTOS_CROSS_ORIGIN");
       }
     }
     const path = req.url.split("?")[0]!;
@@ -116,7 +105,7 @@ const plugin: FastifyPluginAsync<BoundaryOptions> = async (app: FastifyInstance,
     if (record?.blockedUntil !== undefined && record.blockedUntil > t) {
       const seconds = Math.ceil((record.blockedUntil - t) / 1000);
       reply.header("retry-after", String(seconds));
-      throw new BoundaryError(429, `too many failed authentications from this address; retry in ${seconds} s`);
+      throw new UserError(`too many failed authentications from this address; retry in ${seconds} s`, "AGENTOS_TOO_MANY_FAILURES");
     }
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
@@ -127,7 +116,7 @@ const plugin: FastifyPluginAsync<BoundaryOptions> = async (app: FastifyInstance,
     }
     if (isPublic(path) && !m) return; // answered, with nothing about the installation
     reply.header("www-authenticate", 'Bearer realm="agentos"');
-    if (!m) throw new BoundaryError(401, "missing 'Authorization: Bearer <AGENTOS_API_TOKEN>' header");
+    if (!m) throw new UserError("missing 'Authorization: Bearer <AGENTOS_API_TOKEN>' header", "AGENTOS_UNAUTHORIZED");
     // Only a wrong token is a guess worth counting.
     const r = record && t - record.since < FAILURE_WINDOW_MS ? record : { count: 0, since: t };
     r.count++;
@@ -135,7 +124,7 @@ const plugin: FastifyPluginAsync<BoundaryOptions> = async (app: FastifyInstance,
     failures.delete(client);
     failures.set(client, r);
     if (failures.size > MAX_TRACKED_CLIENTS) failures.delete(failures.keys().next().value!);
-    throw new BoundaryError(401, "wrong bearer token");
+    throw new UserError("wrong bearer token", "AGENTOS_UNAUTHORIZED");
   });
 };
 

@@ -1,24 +1,33 @@
-// The REST API's schemas (zod): request validation, the TypeScript types, and the
-// OpenAPI document served at /openapi.json (and rendered into docs/api.md) all come
-// from here, so the docs cannot drift from what the server accepts.
+// The REST API's schemas (zod). Converted once to JSON Schema (route.ts), they are what
+// fastify validates requests and serialises responses with, and what the OpenAPI
+// document at /openapi.json (and docs/api.md) shows, so the docs cannot drift.
 import * as z from "zod";
 import { NAME_PATTERN, Priority } from "../config/schema.js";
 import { DEAD_LETTER_REASONS } from "../store/dead-letters.js";
 import { TASK_ID_PATTERN } from "../parse/task-blocks.js";
+import { DEAD_LETTER_NAME } from "../ops/dead-letters.js";
 
 /** Largest request body accepted (bytes); a task text near it is a prompt no model takes anyway. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 export const MAX_TASK_CHARS = 512 * 1024;
 
+export const AgentName = z.string().regex(NAME_PATTERN).describe("An agent of agents.yaml");
+export const TaskId = z.string().regex(TASK_ID_PATTERN).describe("1-128 letters, digits, '.', '-' or '_', starting with a letter or digit");
+export const DeadLetterName = z.string().regex(DEAD_LETTER_NAME).describe("A dead letter's file name, as `name` in the list");
+
+export const AgentParams = z.object({ name: AgentName });
+export const TaskParams = z.object({ name: AgentName, id: TaskId });
+export const DeadLetterParams = z.object({ file: DeadLetterName });
+
 export const TaskRequest = z
   .strictObject({
-    id: z.string().regex(TASK_ID_PATTERN, "Expected a task id of 1-128 letters, digits, '.', '-' or '_' starting with a letter or digit").optional().describe("Unique per agent; generated when omitted"),
-    task: z.string().trim().min(1, "Expected a non-empty task text").max(MAX_TASK_CHARS, `Expected a task text of at most ${MAX_TASK_CHARS} characters`).describe("What to do (markdown)"),
+    id: TaskId.optional().describe("Unique per agent; generated when omitted"),
+    // Whitespace only is refused (400), and the schema says so: the pattern needs one visible character.
+    task: z.string().max(MAX_TASK_CHARS).regex(/\S/).describe("What to do (markdown); at least one non-whitespace character"),
     priority: Priority.optional().describe("high | normal | low (default normal)"),
     ttl_seconds: z.int().min(1).max(365 * 86400).optional().describe("Dead-letter the task (reason expired) if it has not started this many seconds after it was accepted"),
   })
   .describe("A task for one agent");
-export type TaskRequest = z.infer<typeof TaskRequest>;
 
 export const TaskAccepted = z.object({
   id: z.string(),
@@ -29,6 +38,7 @@ export const TaskAccepted = z.object({
 
 export const ErrorBody = z.object({
   error: z.string().describe("What went wrong and what was expected"),
+  code: z.string().describe("AGENTOS_* (see Error codes), or FST_* for what fastify refused on its own"),
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe("Each invalid field of the body"),
 });
 
@@ -37,6 +47,7 @@ const RewardOut = z.object({ reward: z.int(), task: z.string(), at: z.string(), 
 export const AgentSummary = z.object({
   name: z.string(),
   running: z.boolean().describe("Some runtime holds a fresh lease on this agent"),
+  unknown: z.string().optional().describe("Why running is false although a runtime may hold the agent (a fresh lease whose pid cannot be seen from here)"),
   running_here: z.boolean().describe("This process runs the agent (Compose: each container runs one)"),
   pending: z.int().describe("Task blocks in its queue.md, inbox and handoffs not yet done or dead-lettered"),
   waiting: z.int(),
@@ -75,9 +86,9 @@ export const TaskStatus = z.object({
     .optional()
     .describe("dead: why and where"),
 });
-export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const DeadLetterOut = z.object({
+  name: DeadLetterName,
   file: z.string().describe("Relative to DATA_DIR"),
   reason: z.enum(DEAD_LETTER_REASONS),
   agent: z.string(),
@@ -92,9 +103,25 @@ export const DeadLetterOut = z.object({
 });
 
 export const DeadLetterQuery = z.strictObject({
-  agent: z.string().regex(NAME_PATTERN, "Expected an agent name").optional(),
-  reason: z.enum(DEAD_LETTER_REASONS).optional(),
+  agent: AgentName.optional().describe("Only this agent's"),
+  reason: z.enum(DEAD_LETTER_REASONS).optional().describe("Only this reason"),
 });
+
+export const RequeueRequest = z.strictObject({
+  to: AgentName.optional().describe("Send the task(s) to this agent instead of the letter's own"),
+});
+export const Requeued = z.object({
+  id: z.string().describe("The ids put back, comma-separated"),
+  agent: z.string(),
+  file: z.string().describe("The inbox message file they went to, relative to DATA_DIR"),
+});
+
+export const PurgeRequest = z.strictObject({
+  older_than: z.string().regex(/^\d+\s*[smhd]$/).describe("An age such as 30d, 12h, 45m or 90s"),
+  agent: AgentName.optional().describe("Only this agent's"),
+  reason: z.enum(DEAD_LETTER_REASONS).optional().describe("Only this reason"),
+});
+export const Purged = z.object({ purged: z.array(z.string()).describe("The files deleted, relative to DATA_DIR") });
 
 export const Health = z.object({ status: z.literal("ok"), uptime_seconds: z.number(), agents: z.int() });
 export const Ready = z.object({
@@ -102,105 +129,3 @@ export const Ready = z.object({
   problems: z.array(z.string()).describe("Why it is not ready: stopping, no agents, an agent paused by its provider"),
   agents: z.array(z.object({ name: z.string(), paused: z.boolean() })),
 });
-
-/** Turns zod issues into the `issues` of an ErrorBody. */
-export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.length ? i.path.join(".") : "(body)", message: i.message }));
-}
-
-const json = (s: z.ZodType, io: "input" | "output" = "output") => {
-  const { $schema: _, ...rest } = z.toJSONSchema(s, { io, unrepresentable: "any" }) as Record<string, unknown>;
-  return rest;
-};
-
-interface Route {
-  method: "get" | "post";
-  path: string;
-  summary: string;
-  auth: boolean;
-  body?: z.ZodType;
-  query?: z.ZodObject;
-  responses: Record<number, { description: string; schema?: z.ZodType; text?: boolean; headers?: Record<string, string> }>;
-}
-
-const err = (description: string) => ({ description, schema: ErrorBody });
-const AUTH = { 401: err("Missing or wrong `Authorization: Bearer <AGENTOS_API_TOKEN>` (only when a token is set)") };
-
-export const ROUTES: Route[] = [
-  {
-    method: "post",
-    path: "/v1/agents/{name}/tasks",
-    summary: "Queue a task for an agent. It is appended to the agent's queue.md with one fsync'd write before the 202, so a crash right after the answer loses nothing.",
-    auth: true,
-    body: TaskRequest,
-    responses: {
-      202: { description: "Accepted and durable; follow it at `url`", schema: TaskAccepted, headers: { Location: "The task's status URL" } },
-      400: err("The body is not valid JSON or does not match the schema"),
-      ...AUTH,
-      404: err("No such agent in agents.yaml"),
-      409: err("The id is already queued for this agent, or was already used"),
-      413: err("The body is over the limit (1 MiB)"),
-      415: err("The body is not application/json"),
-      429: { description: "Backpressure: the agent already holds max_queue_depth unfinished tasks. Retry after `Retry-After` seconds.", schema: ErrorBody, headers: { "Retry-After": "Seconds to wait" } },
-    },
-  },
-  { method: "get", path: "/v1/agents", summary: "Every agent in agents.yaml: status, skills, goals, last reward", auth: true, responses: { 200: { description: "The agents", schema: z.object({ agents: z.array(AgentSummary) }) }, ...AUTH } },
-  { method: "get", path: "/v1/agents/{name}", summary: "One agent: status, skills, goals, recent rewards", auth: true, responses: { 200: { description: "The agent", schema: AgentDetail }, ...AUTH, 404: err("No such agent") } },
-  {
-    method: "get",
-    path: "/v1/agents/{name}/tasks/{id}",
-    summary: "Where a task is: queued (in a file or in the scheduler), running, done (with its result) or dead (with the dead letter)",
-    auth: true,
-    responses: { 200: { description: "The task's status", schema: TaskStatus }, 400: err("The id is not a valid task id"), ...AUTH, 404: err("No such agent, or no task with this id") },
-  },
-  {
-    method: "get",
-    path: "/v1/agents/{name}/results/{id}",
-    summary: "A task's result (markdown) by its id: from results/ in the agent's repository, else from git history",
-    auth: true,
-    responses: { 200: { description: "The result file; its path in the data dir is in `X-AgentOS-Result-Path`", text: true, headers: { "X-AgentOS-Result-Path": "Where the result is, relative to the data dir" } }, 400: err("The id is not a valid task id"), ...AUTH, 404: err("No such agent, or no result for this id") },
-  },
-  { method: "get", path: "/v1/dead-letters", summary: "Dead letters, oldest first", auth: true, query: DeadLetterQuery, responses: { 200: { description: "The dead letters", schema: z.object({ dead_letters: z.array(DeadLetterOut) }) }, 400: err("Bad filter"), ...AUTH } },
-  { method: "get", path: "/healthz", summary: "Liveness: the process answers (no token needed)", auth: false, responses: { 200: { description: "Alive", schema: Health } } },
-  { method: "get", path: "/readyz", summary: "Readiness: agents bootstrapped, watchers up, no agent paused by its provider (no token needed)", auth: false, responses: { 200: { description: "Ready", schema: Ready }, 503: { description: "Not ready; `problems` says why", schema: Ready } } },
-  { method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format)", auth: true, responses: { 200: { description: "Metrics", text: true }, ...AUTH } },
-  { method: "get", path: "/openapi.json", summary: "This document (no token needed)", auth: false, responses: { 200: { description: "OpenAPI 3.1 document" } } },
-];
-
-export function openApiDocument(version: string): Record<string, unknown> {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of ROUTES) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
-      name,
-      in: "path",
-      required: true,
-      schema: name === "name" ? { type: "string", pattern: NAME_PATTERN.source } : { type: "string", pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" },
-    }));
-    if (r.query) {
-      for (const [name, s] of Object.entries(r.query.shape)) params.push({ name, in: "query", required: false, schema: json(s as z.ZodType) as never });
-    }
-    const responses: Record<string, unknown> = {};
-    for (const [code, res] of Object.entries(r.responses)) {
-      responses[code] = {
-        description: res.description,
-        ...(res.headers ? { headers: Object.fromEntries(Object.entries(res.headers).map(([h, d]) => [h, { description: d, schema: { type: "string" } }])) } : {}),
-        ...(res.schema ? { content: { "application/json": { schema: json(res.schema) } } } : res.text ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
-      };
-    }
-    paths[r.path] ??= {};
-    paths[r.path]![r.method] = {
-      summary: r.summary,
-      ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: json(r.body, "input") } } } } : {}),
-      ...(r.auth ? {} : { security: [] }),
-      responses,
-    };
-  }
-  return {
-    openapi: "3.1.0",
-    info: { title: "AgentOS REST API", version, description: "Queue tasks for agents and watch them. Served by `agentos run --http ADDR` (or HTTP_ADDR)." },
-    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "AGENTOS_API_TOKEN; required when the token is set (always when listening beyond loopback)" } } },
-    security: [{ bearer: [] }],
-    paths,
-  };
-}

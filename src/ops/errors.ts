@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   AGENTOS_UNKNOWN_TASK: { exit: 1, status: 404, meaning: "No task with that id: not queued, running, done or dead-lettered" },
   AGENTOS_UNKNOWN_RESULT: { exit: 1, status: 404, meaning: "No result for that task id: not in results/ nor in git history" },
   AGENTOS_UNKNOWN_DEAD_LETTER: { exit: 1, status: 404, meaning: "No dead letter of that name" },
-  AGENTOS_NOT_A_DEAD_LETTER: { exit: 1, status: 422, meaning: "The file is not a dead letter" },
+  AGENTOS_NOT_A_DEAD_LETTER: { exit: 1, status: 409, meaning: "The file is not a dead letter" },
   AGENTOS_UNRUNNABLE_DEAD_LETTER: { exit: 1, status: 422, meaning: "The dead letter's original block is not a valid task; fix it and enqueue it by hand" },
   AGENTOS_TASK_ID_USED: { exit: 3, status: 409, meaning: "The task id was already used (done or dead-lettered) for this agent" },
   AGENTOS_TASK_ID_QUEUED: { exit: 3, status: 409, meaning: "The task id is already queued for this agent" },
@@ -27,10 +27,14 @@ export const ERROR_CODES = {
   AGENTOS_UNHEALTHY: { exit: 1, status: 503, meaning: "No fresh heartbeat from the runtime for an agent" },
   AGENTOS_START_FAILED: { exit: 1, status: 500, meaning: "The runtime or the REST API could not start" },
   AGENTOS_UNAUTHORIZED: { exit: 1, status: 401, meaning: "Missing or wrong `Authorization: Bearer <AGENTOS_API_TOKEN>`" },
+  AGENTOS_NOT_LOOPBACK_HOST: { exit: 1, status: 421, meaning: "Without a token the API answers only to a loopback host name (DNS rebinding)" },
+  AGENTOS_CROSS_ORIGIN: { exit: 1, status: 403, meaning: "A web page of another origin may not call the API" },
+  AGENTOS_TOO_MANY_FAILURES: { exit: 1, status: 429, meaning: "Too many wrong tokens from this address; retry after `Retry-After` seconds" },
   AGENTOS_NO_ROUTE: { exit: 1, status: 404, meaning: "No such path; see /openapi.json" },
   AGENTOS_METHOD_NOT_ALLOWED: { exit: 1, status: 405, meaning: "The path exists but not with this method; `Allow` lists the methods it has" },
   AGENTOS_BODY_TOO_LARGE: { exit: 1, status: 413, meaning: "The request body is over the limit" },
   AGENTOS_UNSUPPORTED_MEDIA_TYPE: { exit: 1, status: 415, meaning: "The request body is not `application/json`" },
+  AGENTOS_INTERNAL: { exit: 1, status: 500, meaning: "Not the user's doing: a bug or an I/O failure; the runtime's log has the details" },
 } as const satisfies Record<string, { exit: number; status: number; meaning: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

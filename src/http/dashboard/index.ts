@@ -5,7 +5,6 @@ import type { FastifyInstance } from "fastify";
 import type { Runtime } from "../../agent/runtime.js";
 import type { Logger } from "../../log.js";
 import { loadAssets, SECURITY_HEADERS } from "./assets.js";
-import { registerDeadLetterActions } from "./dead-letter-actions.js";
 import { MAX_LISTENERS, OverviewStream } from "./events.js";
 import { AgentHistories } from "./history.js";
 import { DeadLetterCache, overview, overviewFingerprint, type DashboardContext } from "./overview.js";
@@ -69,8 +68,6 @@ export function registerDashboard(app: FastifyInstance, opts: DashboardOptions):
   });
 
   app.get<{ Params: { name: string } }>("/v1/agents/:name/prompt", async (req) => lastPromptOf(opts.runtime, agentNamed(opts.runtime, req.params.name).name));
-
-  registerDeadLetterActions(app, opts.runtime, opts.dataDir);
 
   return () => stream.close();
 }
