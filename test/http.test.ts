@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderApiDocs } from "../src/http/api-docs.js";
 import { openApiDocument } from "../src/http/openapi.js";
-import { renderDeadLetter } from "../src/schedule/dead-letters.js";
+import { renderDeadLetter } from "../src/store/dead-letters.js";
 import { API_ROUTES } from "../src/http/routes/index.js";
 import { baseEnv, dataDirWith, eventually, git, read, removeDir, runCli, RunningCli, startRun, ROOT } from "./support/harness.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
