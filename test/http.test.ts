@@ -187,6 +187,9 @@ describe("REST API", () => {
       }, 10_000, "done");
       expect(done.reward).toBe(1);
       expect(done.result).toContain("Scripted answer for slow-review");
+      const result = await api.call("GET", "/v1/agents/orion/results/slow-review");
+      expect(result.headers.get("x-agentos-result-path")).toBe(join("agents", "orion", resultFile("slow-review")));
+      expect(result.text).toBe(done.result);
       expect(git(join(api.data, "agents", "orion"), "log", "-1", "--format=%s")).toBe("orion(task): slow-review\n");
       const again = await api.call("POST", "/v1/agents/orion/tasks", { id: "slow-review", task: "again" });
       expect(again.status).toBe(409);
