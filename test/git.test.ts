@@ -1,7 +1,7 @@
 // AgentRepo's group commit against the native git CLI: what `git log`, `git status`
 // and `git fsck --strict` show after commitAll, including a folder big enough that its
 // tree is stored uncompressed, and a replay that skips commits git already has.
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
@@ -76,6 +76,11 @@ describe("AgentRepo.commitAll", () => {
 
   it("keeps the runtime's temp files out of git status and git add -A, and writes a reflog entry per commit", async () => {
     const { dir, repo } = await freshRepo();
+    // The first commit went into one pack (with its index), not a loose object per file and tree.
+    const counts = git(dir, "count-objects", "-v");
+    expect(counts).toMatch(/^count: 0$/m);
+    expect(counts).toMatch(/^packs: 1$/m);
+    expect(git(dir, "verify-pack", "-v", ...readdirSync(join(dir, ".git", "objects", "pack")).filter((f) => f.endsWith(".idx")).map((f) => join(dir, ".git", "objects", "pack", f)))).toMatch(/non delta: 3 objects/);
     writeFileSync(join(dir, ".rewards.md.4242.0badc0de.tmp"), "half written\n");
     git(dir, "add", "-A");
     expect(git(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");

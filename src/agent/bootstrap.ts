@@ -57,6 +57,9 @@ export function generatedFiles(agent: AgentConfig, file: AgentsFile): Record<str
   return { "persona.md": persona, "constraints.md": constraints, "system_prompt.md": systemPrompt };
 }
 
+/** Shared folders this process made already (they are the same for every agent). */
+const sharedMade = new Set<string>();
+
 export interface BootstrapResult {
   paths: AgentPaths;
   createdRepo: boolean;
@@ -72,12 +75,17 @@ export async function bootstrapAgent(
 ): Promise<BootstrapResult> {
   const p = agentPaths(dataDir, agent.name);
   const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
+  // Shared folders that are links are refused (and said) by the runtime; the agent still starts (harden).
+  const sharedDir = (d: string) => ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? undefined : Promise.reject(err)));
+  // The folders every agent shares once per data dir, not once per agent (1,000 agents start at once).
+  const sharedKey = `${shared.segments}\0${shared.deadLetters}`;
+  if (!sharedMade.has(sharedKey)) {
+    await Promise.all([shared.segments, shared.deadLetters].map(sharedDir));
+    sharedMade.add(sharedKey);
+  }
   await Promise.all([
-    ...[p.skillsDir, p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir),
-    // Shared folders that are links are refused (and said) by the runtime; the agent still starts (harden).
-    ...[shared.segments, join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name), shared.deadLetters].map((d) =>
-      ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? undefined : Promise.reject(err))),
-    ),
+    ...[p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir),
+    ...[join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name)].map(sharedDir),
   ]);
 
   const repo = new AgentRepo(p.dir, agentAuthor(agent.name));

@@ -6,6 +6,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
+import { writePack, type PackedObject } from "./pack-file.js";
 
 export type ObjectType = "blob" | "tree" | "commit";
 
@@ -44,6 +45,14 @@ export class ObjectStore {
     private readonly gitDir: string,
   ) {}
 
+  /** While set, written objects are collected here and `flush()` stores them as one pack. */
+  private packing?: Map<string, PackedObject>;
+
+  /** Until the next `flush()`, collect objects into one pack (a new repository's first commit). */
+  packNext(): void {
+    this.packing = new Map();
+  }
+
   /**
    * Hashes an object and starts storing it as a loose object (zlib level 1, like git's
    * default core.looseCompression; see STORE_UNCOMPRESSED_FROM) unless it exists; returns its oid at once. The objects of a
@@ -54,6 +63,10 @@ export class ObjectStore {
     const raw = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
     const oid = createHash("sha1").update(raw).digest("hex");
     if (this.storing.has(oid)) return oid;
+    if (this.packing) {
+      this.packing.set(oid, { oid, type, content });
+      return oid;
+    }
     const dir = join(this.gitDir, "objects", oid.slice(0, 2));
     const path = join(dir, oid.slice(2));
     if (fs.existsSync(path)) return oid;
@@ -92,6 +105,9 @@ export class ObjectStore {
 
   /** Waits until every object started so far is stored (the first failure is thrown). */
   async flush(): Promise<void> {
+    const packing = this.packing;
+    this.packing = undefined;
+    if (packing?.size) this.storing.set("pack", writePack(this.gitDir, [...packing.values()]));
     const pending = [...this.storing.values()];
     try {
       await Promise.all(pending);
@@ -103,6 +119,7 @@ export class ObjectStore {
 
   /** After a failed commit: lets the writes under way end, without reporting them. */
   async abandon(): Promise<void> {
+    this.packing = undefined;
     await Promise.allSettled(this.storing.values());
     this.storing.clear();
   }

@@ -133,6 +133,8 @@ export class AgentRepo {
     if (!(await this.index.load())) return this.commitAllThroughIndex(plans, o.skip);
     return this.resettingOnError(async () => {
       const head = await this.head();
+      // A first commit (bootstrap's) goes into one pack: two files instead of one per object.
+      if (!head) this.objects.packNext();
       const last = new Map<string, string | null>();
       const blobs = new Map<string, string>();
       const todo: PlannedCommit[] = [];
