@@ -1,9 +1,16 @@
 // Bounds: configuration that would exhaust memory (YAML alias bombs), paths that would
 // loop or escape DATA_DIR, oversized files. Each is refused with a message, never a crash.
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { Env } from "../src/config/schema.js";
+import { createLogger } from "../src/log.js";
+import { Runtime } from "../src/agent/runtime.js";
+import { listDeadLetters } from "../src/store/dead-letters.js";
+import { eventually, shellAppend } from "./support/harness.js";
+import { answerFor, startLlmServer } from "./support/llm-server.js";
+import { block, committed, queue } from "./support/iac.js";
 import { loadAgentsFile, loadEnv, parseAgentsFile } from "../src/config/load.js";
 import { readTaskFile, readTaskFileSlice } from "../src/store/files.js";
 import { dataDirWith, removeDir, runCli, baseEnv, tempDir } from "./support/harness.js";
@@ -109,5 +116,61 @@ describe("task files", () => {
     writeFileSync(file, "x".repeat(2 * 1024 * 1024));
     const r = await readTaskFile(file, 1024 * 1024);
     expect(!r.ok && r.message).toMatch(/is 2\.0 MB, over the 1 MB limit/);
+  });
+});
+
+const llm = await startLlmServer();
+afterAll(() => llm.close());
+
+describe("names and replies over the limits, in a running runtime", { timeout: 240_000 }, () => {
+  it("turns a 200-character inbox folder and a 250-character task id into dead letters with short names, and keeps running", async () => {
+    const data = dataDirWith(agentsYaml("  - name: iris\n    persona: \"p\"\ntasks:\n  settle_ms: 100\n"));
+    dirs.push(data);
+    const longFolder = "x".repeat(200);
+    mkdirSync(join(data, "shared", "iac", "inbox", longFolder), { recursive: true });
+    writeFileSync(join(data, "shared", "iac", "inbox", longFolder, "m.md"), "## for-nobody\ntask: hello\ncreated: 2026-01-01T00:00:00Z\n");
+    const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "2" });
+    const lines: string[] = [];
+    const rt = new Runtime({ dataDir: data, env, log: createLogger({ write: (l) => lines.push(l) }) });
+    await rt.start();
+    try {
+      const longId = "t" + "1".repeat(249);
+      shellAppend(queue(data, "orion"), block(longId, "An id far too long."));
+      shellAppend(queue(data, "iris"), block("normal-1", "Fine."));
+      const letters = await eventually(async () => {
+        const all = await listDeadLetters(join(data, "shared", "iac", "dead_letters"));
+        return all.some((d) => d.reason === "unknown_agent") && all.some((d) => d.reason === "invalid" && d.original.includes(longId)) ? all : undefined;
+      }, 90_000, "both dead letters");
+      for (const d of letters) expect(d.file.split("/").pop()!.length).toBeLessThan(200);
+      await eventually(() => committed(data, "iris", "iris(task): normal-1"), 90_000, "iris's commit");
+      await eventually(() => !readFileSync(queue(data, "orion"), "utf8").includes(longId), 30_000, "the long id out of queue.md");
+      expect(rt.isRunning).toBe(true);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  it("does not read a reply over LLM_MAX_REPLY_BYTES: the step fails without pausing the agent, no huge log line or result, the other agent keeps working", async () => {
+    const data = dataDirWith(agentsYaml("  - name: iris\n    persona: \"p\"\ntasks:\n  settle_ms: 100\n  max_attempts: 1\n"));
+    dirs.push(data);
+    const huge = "A".repeat(20 * 1024 * 1024);
+    llm.script((req) => (req.taskId === "huge-1" ? { content: JSON.stringify({ ...answerFor("huge-1", ""), answer: huge }) } : undefined));
+    const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "2", LLM_MAX_REPLY_BYTES: String(1024 * 1024), LLM_MAX_RETRIES: "0" });
+    const lines: string[] = [];
+    const rt = new Runtime({ dataDir: data, env, log: createLogger({ write: (l) => lines.push(l) }) });
+    await rt.start();
+    try {
+      shellAppend(queue(data, "orion"), block("huge-1", "Answer at length."));
+      shellAppend(queue(data, "iris"), block("small-1", "Answer briefly."));
+      const dead = await eventually(async () => (await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).find((d) => d.taskId === "huge-1"), 90_000, "huge-1's dead letter");
+      expect(dead.lastError).toMatch(/over LLM_MAX_REPLY_BYTES \(1048576 bytes\)/);
+      await eventually(() => committed(data, "iris", "iris(task): small-1"), 90_000, "iris's commit");
+      const longest = Math.max(...lines.map((l) => l.length));
+      expect(longest).toBeLessThan(1024 * 1024);
+      expect(readdirSync(join(data, "agents", "orion", "results"), { recursive: true }).map(String).filter((n) => n.endsWith("huge-1.md"))).toEqual([]);
+    } finally {
+      llm.script(undefined);
+      await rt.stop();
+    }
   });
 });

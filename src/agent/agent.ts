@@ -29,7 +29,7 @@ import { agentPaths, isMessageFileName, sharedPaths, type AgentPaths } from "../
 import { acquireLease, LEASE_STALE_MS, readLease, releaseLease, touchLease, writeLease, type Lease } from "../store/lease.js";
 import { Ledger } from "../store/ledger.js";
 import type { ParsedBlock, TaskBlock } from "../parse/task-blocks.js";
-import { serializeBlock } from "../parse/serialize.js";
+import { serializeBlock, taskTextProblem } from "../parse/serialize.js";
 import { blockKey, recoverSpools, TaskSource, type SourceKind, type SourceRead } from "../source/task-source.js";
 import { Committer } from "../commit/committer.js";
 import type { ExternalEffect, TaskIntent } from "../commit/intent.js";
@@ -338,7 +338,8 @@ export class AgentRuntime {
     }
     const firstSeen = this.ctx.now();
     const ttl = block.ttlSeconds ?? (src.kind === "queue" ? undefined : this.ctx.file.iac.default_message_ttl);
-    const born = block.created ? Date.parse(block.created) : firstSeen.getTime();
+    // A `created:` in the future counts as now (harden): a message cannot make itself immortal.
+    const born = block.created ? Math.min(Date.parse(block.created), firstSeen.getTime()) : firstSeen.getTime();
     const t: TrackedTask = {
       key,
       priority: block.priority,
@@ -897,7 +898,10 @@ export class AgentRuntime {
       parent: t.key,
       hops,
     });
-    const problem = !this.ctx.knownAgents().has(h.to)
+    const textProblem = taskTextProblem(h.task); // harden: model output with NUL/control characters is never written
+    const problem = textProblem
+      ? (["invalid", `handoff from ${this.name} (task ${t.key}) to '${h.to}' refused: ${textProblem}`] as const)
+      : !this.ctx.knownAgents().has(h.to)
       ? (["unknown_agent", `handoff from ${this.name} (task ${t.key}) to '${h.to}', which is not in agents.yaml`] as const)
       : hops > this.ctx.file.iac.max_hops
         ? (["hop_limit", `handoff chain would reach ${hops} hops, over iac.max_hops ${this.ctx.file.iac.max_hops}`] as const)

@@ -197,15 +197,17 @@ export function renderSkillFile(slug: string, skill: NewSkill, task: { id: strin
   return [
     `# ${slug}`,
     "",
-    skill.summary,
+    // Model output, kept as data (harden): one line, no markdown structure of its own (a
+    // `## Learned from` in it would be taken for the section noteSkillReuse edits).
+    plainLine(skill.summary, 400),
     "",
     "## Steps",
     "",
-    ...(skill.steps.length ? skill.steps.map((s, i) => `${i + 1}. ${oneLine(s, 400)}`) : ["(none given)"]),
+    ...(skill.steps.length ? skill.steps.map((s, i) => `${i + 1}. ${plainLine(s, 400)}`) : ["(none given)"]),
     "",
     "## Tags",
     "",
-    skill.tags.length ? skill.tags.map((t) => `\`${t}\``).join(" ") : "(none)",
+    skill.tags.length ? skill.tags.map((t) => `\`${t.replace(/[`\s]+/g, "")}\``).join(" ") : "(none)",
     "",
     "## Learned from",
     "",
@@ -215,6 +217,12 @@ export function renderSkillFile(slug: string, skill: NewSkill, task: { id: strin
 }
 
 /** The task that taught a skill is quoted; later ones are only named (they are in git history). */
+/** One line that cannot start a markdown block (heading, quote, list, fence, HTML, table) or hold a control character. */
+function plainLine(s: string, max: number): string {
+  const line = oneLine(s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, " "), max);
+  return /^(#|>|[-*+]\s|\d+[.)]\s|`{3}|~{3}|<|\||={2,}|-{2,})/.test(line) ? `\\${line}` : line;
+}
+
 const learnedLine = (task: { id: string }, now: Date) => `- task: ${task.id} (${day(now)})`;
 const LEARNED = /^- task: /;
 /** Learned-from lines kept in a skill file: the first task and the latest ones (bounded, so the prompt stays flat). */

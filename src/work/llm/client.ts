@@ -158,6 +158,8 @@ export class ProviderModel implements StepModel {
         answer = await this.endpoint.post(this.body(messages, shape, format), signal);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
+        // Too big a reply is this task's fault, not an outage: fail the step, never pause the agent (harden).
+        if ((err as { code?: string }).code === "AGENTOS_REPLY_TOO_LARGE") throw new StepError(`${(err as Error).message}: the task asked for too long an answer`, "retry", 200);
         this.opts.onRequest?.(isTimeout(err) ? "timeout" : "network");
         const reason = describeNetworkError(err, this.opts.timeoutMs);
         if (attempt >= this.opts.maxRetries) throw new StepError(`the provider at ${this.endpoint.where} cannot be reached after ${attempt + 1} tries: ${reason}`, "pause", undefined, { fault: "unreachable" });
