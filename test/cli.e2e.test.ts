@@ -1,32 +1,28 @@
 // End to end through the real CLI: real files, real chokidar, real isomorphic-git,
 // checked with the native git CLI; the LLM is the scripted server on 127.0.0.1.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLlmServer, type LlmServer } from "./support/llm-server.js";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, shellAppend, startRun, FIXTURES } from "./support/harness.js";
+import { describe, expect, it } from "vitest";
+import { deadLetterTexts, eventually, fsckStrict, git } from "./support/checker.js";
+import { agentDir, dataDir, FIXTURES, read, shellAppend } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { runCli, scriptedEnv, startRun } from "./support/runtime.js";
 import { resultFile } from "../src/store/layout.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
-
-const providerEnv = () => baseEnv({ LLM_API_KEY: "sk-test-secret-key", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted-model" });
+const llm = await scriptedLlm();
+// A key and a model name of its own, so the test can check where each appears (and where not).
+const providerEnv = () => scriptedEnv(llm, { LLM_API_KEY: "sk-test-secret-key", LLM_MODEL: "scripted-model" });
 const ONE_AGENT = `agents:\n  - name: orion\n    persona: "Backend engineer."\n    goals: ["Handle streaming SSE endpoints robustly"]\n`;
 
 describe("agentos run", () => {
   it("bootstraps with the seed's log lines, idempotently, with one init commit", () => {
-    const data = dataDirWith(ONE_AGENT);
+    const data = dataDir(ONE_AGENT);
     const first = runCli(["run", "--once", "--offline", "--data", data]);
     expect(first.status).toBe(0);
     expect(first.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d INFO \[bootstrap\] Initialised git repo at .*agents\/orion$/m);
     expect(first.stdout).toMatch(/INFO \[agentos\] Agent 'orion' ready at .*agents\/orion$/m);
     expect(first.stdout).toMatch(/INFO \[agentos\] AgentOS running with 1 agent\(s\)\. Watching for tasks\.$/m);
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const files = ["persona.md", "constraints.md", "system_prompt.md", "skills.md", "goals.md", "rewards.md", "reflections.md", "queue.md", ".gitignore"];
     const before = Object.fromEntries(files.map((f) => [f, read(join(dir, f))]));
     expect(before["persona.md"]).toContain("throughput_class: medium");
@@ -43,10 +39,10 @@ describe("agentos run", () => {
   });
 
   it("picks up a block appended with cat >>, processes it once, commits it with trailers", async () => {
-    const data = dataDirWith(ONE_AGENT);
+    const data = dataDir(ONE_AGENT);
     const run = await startRun(data, providerEnv());
     try {
-      const dir = join(data, "agents", "orion");
+      const dir = agentDir(data, "orion");
       shellAppend(join(dir, "queue.md"), readFileSync(join(FIXTURES, "tasks", "revu.md"), "utf8").replace("Provide specific", "[skill:sql-injection-review] Provide specific"));
       await run.waitFor(/orion\] Task review-flask-endpoint done \| reward: 1 \| audit: 1 \| skill: sql-injection-review \(new\)/);
       await eventually(() => !read(join(dir, "queue.md")).includes("review-flask-endpoint"), 5_000, "block removed from queue.md");
@@ -67,7 +63,7 @@ describe("agentos run", () => {
       fsckStrict(dir);
 
       // Exactly one LLM request for the task, with the key only in the auth header.
-      const reqs = llm.requests.filter((r) => r.taskId === "review-flask-endpoint");
+      const reqs = llm.requestsFor("review-flask-endpoint");
       expect(reqs).toHaveLength(1);
       expect(reqs[0]!.headers.authorization).toBe("Bearer sk-test-secret-key");
       expect(reqs[0]!.body.response_format.type).toBe("json_schema");
@@ -78,31 +74,27 @@ describe("agentos run", () => {
   });
 
   it("runs several agents in one process, each with its own repo", async () => {
-    const data = dataDirWith();
+    const data = dataDir();
     const run = await startRun(data, providerEnv());
-    try {
-      for (const a of ["orion", "lex", "scribe"]) shellAppend(join(data, "agents", a, "queue.md"), readFileSync(join(FIXTURES, "tasks", `${a}.md`), "utf8"));
-      await eventually(() => ["orion", "lex", "scribe"].every((a) => git(join(data, "agents", a), "log", "--format=%s").includes(`${a}(task)`)), 20_000, "commits");
-      await eventually(() => git(join(data, "agents", "orion"), "log", "--format=%s").split("\n").filter((s) => s.includes("(task)")).length === 3, 20_000, "three orion tasks");
-      // high before normal: the two high tasks were committed before first-task only if they were queued together
-      for (const a of ["orion", "lex", "scribe", "iris"]) fsckStrict(join(data, "agents", a));
-      expect(git(join(data, "agents", "iris"), "log", "--format=%s").trim()).toBe("init: agent filesystem");
-    } finally {
-      await run.stop();
-    }
+    for (const a of ["orion", "lex", "scribe"]) shellAppend(join(agentDir(data, a), "queue.md"), readFileSync(join(FIXTURES, "tasks", `${a}.md`), "utf8"));
+    await eventually(() => ["orion", "lex", "scribe"].every((a) => git(agentDir(data, a), "log", "--format=%s").includes(`${a}(task)`)), 20_000, "commits");
+    await eventually(() => git(agentDir(data, "orion"), "log", "--format=%s").split("\n").filter((s) => s.includes("(task)")).length === 3, 20_000, "three orion tasks");
+    // high before normal: the two high tasks were committed before first-task only if they were queued together
+    for (const a of ["orion", "lex", "scribe", "iris"]) fsckStrict(agentDir(data, a));
+    expect(git(agentDir(data, "iris"), "log", "--format=%s").trim()).toBe("init: agent filesystem");
   });
 });
 
 describe("bad input", () => {
   it("reports invalid YAML with file:line:column and exits 1", () => {
-    const data = dataDirWith("agents:\n  - name: orion\n    persona: [unclosed\n");
+    const data = dataDir("agents:\n  - name: orion\n    persona: [unclosed\n");
     const r = runCli(["run", "--once", "--offline", "--data", data]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/agents\.yaml:\d+:\d+: invalid YAML/);
   });
 
   it("names unknown fields, bad values and duplicate agents with their line", () => {
-    const data = dataDirWith(`agents:\n  - name: orion\n    persona: "x"\n    personna: "typo"\n  - name: orion\n    persona: "y"\n    throughput_class: turbo\n`);
+    const data = dataDir(`agents:\n  - name: orion\n    persona: "x"\n    personna: "typo"\n  - name: orion\n    persona: "y"\n    throughput_class: turbo\n`);
     const r = runCli(["validate", "--data", data]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("agents.yaml:4:5: agents[0]: unknown field 'personna'");
@@ -111,15 +103,15 @@ describe("bad input", () => {
   });
 
   it("rejects unsafe agent names", () => {
-    const r = runCli(["validate", "--data", dataDirWith(`agents:\n  - name: ../etc\n    persona: x\n`)]);
+    const r = runCli(["validate", "--data", dataDir(`agents:\n  - name: ../etc\n    persona: x\n`)]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/agents\.yaml:2:11: agents\[0\]\.name: Expected an agent name to be 1-63 lowercase letters/);
   });
 
   it("moves an invalid block to dead letters with its line, and keeps the good ones running", () => {
-    const data = dataDirWith(ONE_AGENT);
+    const data = dataDir(ONE_AGENT);
     expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(0);
-    const queue = join(data, "agents", "orion", "queue.md");
+    const queue = join(agentDir(data, "orion"), "queue.md");
     const bad = "## broken block\npriority: urgent\n";
     shellAppend(queue, `\n## fine\ntask: A well-formed task that should run normally.\ncreated: 2026-04-29T10:05:00Z\n\n${bad}\n## also-fine\ntask: Another task.\ncreated: 2026-04-29T10:05:00Z\n`);
     const v = runCli(["validate", "--data", data]);
@@ -128,33 +120,33 @@ describe("bad input", () => {
     const r = runCli(["run", "--once", "--offline", "--data", data]);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/invalid task block 'broken block': agents\/orion\/queue\.md:7:4/);
-    const dead = readdirSync(join(data, "shared", "iac", "dead_letters"));
+    const dead = deadLetterTexts(data);
     expect(dead).toHaveLength(1);
-    const letter = read(join(data, "shared", "iac", "dead_letters", dead[0]!));
+    const letter = dead[0]!;
     expect(letter).toContain("- reason: invalid");
     expect(letter).toContain("- source: agents/orion/queue.md:7");
     expect(letter).toContain(bad);
-    const log = git(join(data, "agents", "orion"), "log", "--format=%s");
+    const log = git(agentDir(data, "orion"), "log", "--format=%s");
     expect(log).toContain("orion(task): fine");
     expect(log).toContain("orion(task): also-fine");
     expect(read(queue)).not.toContain("broken block");
   });
 
   it("dead-letters each copy of a repeated broken block: none is dropped in silence", () => {
-    const data = dataDirWith(ONE_AGENT);
-    const queue = join(data, "agents", "orion", "queue.md");
+    const data = dataDir(ONE_AGENT);
+    const queue = join(agentDir(data, "orion"), "queue.md");
     const bad = "\n## twice\npriority: high\ncreated: 2026-04-29T10:05:00Z\n";
     expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(0); // bootstrap
     shellAppend(queue, bad + bad);
     expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(1);
-    const letters = readdirSync(join(data, "shared", "iac", "dead_letters"));
+    const letters = deadLetterTexts(data);
     expect(letters).toHaveLength(2);
-    expect(letters.map((f) => read(join(data, "shared", "iac", "dead_letters", f))).every((l) => l.includes("missing field 'task'"))).toBe(true);
+    expect(letters.every((l) => l.includes("missing field 'task'"))).toBe(true);
     expect(read(queue)).not.toContain("## twice");
   });
 
   it("refuses to run without a key for the default provider, naming the fix", () => {
-    const r = runCli(["run", "--once", "--data", dataDirWith(ONE_AGENT)]);
+    const r = runCli(["run", "--once", "--data", dataDir(ONE_AGENT)]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/LLM_API_KEY is not set .* or use --offline/);
   });
@@ -162,12 +154,12 @@ describe("bad input", () => {
 
 describe("enqueue, status, validate", () => {
   it("appends a well-formed block, prints the id, and refuses duplicates", () => {
-    const data = dataDirWith(ONE_AGENT);
+    const data = dataDir(ONE_AGENT);
     const r = runCli(["enqueue", "orion", "--data", data, "--task", "Summarise: the logs\n## with a heading-like line", "--priority", "high"]);
     expect(r.status).toBe(0);
     const id = r.stdout.trim();
     expect(id).toMatch(/^task-\d{8}-\d{6}-[0-9a-z]{4}$/);
-    const queue = read(join(data, "agents", "orion", "queue.md"));
+    const queue = read(join(agentDir(data, "orion"), "queue.md"));
     expect(queue).toContain(`## ${id}\ntask: |\n  Summarise: the logs\n  ## with a heading-like line\npriority: high\ncreated: `);
     expect(runCli(["enqueue", "orion", "--data", data, "--task", "x", "--id", "fixed-id"]).status).toBe(0);
     const dup = runCli(["enqueue", "orion", "--data", data, "--task", "x", "--id", "fixed-id"]);

@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, FIXTURES, ROOT, read, removeDir, tempDir } from "./support/harness.js";
+import { FIXTURES, ROOT, read, removeDir, tempDir } from "./support/data.js";
+import { CLI } from "./support/runtime.js";
 import { resultFile } from "../src/store/layout.js";
 
 /** PATH without node_modules/.bin: `node` is whatever the machine has (Node 20 here). */

@@ -3,16 +3,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Committer, type CommitterContext } from "../src/commit/committer.js";
 import type { TaskIntent } from "../src/commit/intent.js";
 import { AgentRepo } from "../src/commit/git/repo.js";
 import { createLogger } from "../src/log.js";
 import { Ledger } from "../src/store/ledger.js";
-import { fsckStrict, git, removeDir, tempDir } from "./support/harness.js";
-
-const dirs: string[] = [];
-afterAll(() => dirs.forEach(removeDir));
+import { fsckStrict, git } from "./support/checker.js";
+import { tempDir } from "./support/data.js";
 
 interface Setup {
   dir: string;
@@ -27,7 +25,6 @@ interface Setup {
 
 async function setup(): Promise<Setup> {
   const dir = tempDir();
-  dirs.push(dir);
   const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" });
   await repo.init();
   await repo.commitAll([{ subject: "init: agent filesystem", files: { "rewards.md": "# Rewards\n", ".gitignore": ".agentos/\n" } }]);

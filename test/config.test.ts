@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatProblem, loadEnv, parseAgentsFile } from "../src/config/load.js";
 import { configReference } from "../src/config/reference.js";
-import { ROOT, tempDir } from "./support/harness.js";
+import { ROOT, tempDir } from "./support/data.js";
 
 describe("agents.yaml", () => {
   it("applies the documented defaults", () => {

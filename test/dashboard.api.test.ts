@@ -5,7 +5,9 @@ import { readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { History, Learning, Overview, PromptAnswer } from "../src/http/dashboard/schemas.js";
-import { baseEnv, dataDirWith, eventually, removeDir, startRun, type RunningCli } from "./support/harness.js";
+import { eventually } from "./support/checker.js";
+import { dataDir, removeDir } from "./support/data.js";
+import { scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const TOKEN = "dashboard-api-token-0123456789";
@@ -46,8 +48,8 @@ beforeAll(async () => {
   llm = await startLlmServer();
   // A reply that never fits the step schema (not a provider fault, which would pause the agent): the task is dead-lettered.
   llm.script((req) => (req.taskId?.startsWith("fails-") ? { content: JSON.stringify({ answer: 42, reward: 7 }) } : undefined));
-  data = dataDirWith(AGENTS);
-  run = await startRun(data, baseEnv({ LLM_API_KEY: "sk-test", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }), [
+  data = dataDir(AGENTS);
+  run = await startRun(data, scriptedEnv(llm, { LLM_API_KEY: "sk-test", LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }), [
     "--http",
     "127.0.0.1:0",
   ]);

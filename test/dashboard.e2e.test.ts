@@ -7,7 +7,9 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { baseEnv, dataDirWith, eventually, removeDir, ROOT, startRun, tempDir, type RunningCli } from "./support/harness.js";
+import { eventually } from "./support/checker.js";
+import { dataDir, removeDir, ROOT, tempDir } from "./support/data.js";
+import { scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -68,10 +70,10 @@ beforeAll(async () => {
         ? { status: 500, body: JSON.stringify({ error: { message: "scripted outage" } }) }
         : undefined,
   );
-  data = dataDirWith(AGENTS);
+  data = dataDir(AGENTS);
   run = await startRun(
     data,
-    baseEnv({ LLM_API_KEY: "sk-test", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }),
+    scriptedEnv(llm, { LLM_API_KEY: "sk-test", LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }),
     ["--http", "127.0.0.1:0"],
   );
   base = (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;

@@ -2,22 +2,14 @@
 // the provider; every fault ends with the task done once or in dead letters, never half-applied.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Env } from "../src/config/schema.js";
-import { createLogger } from "../src/log.js";
-import { Runtime } from "../src/agent/runtime.js";
+import { describe, expect, it } from "vitest";
 import { acquireLease, leaseIsLive, readLease } from "../src/store/lease.js";
-import { countEffects } from "./support/checker.js";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, runCli, runCliAsync, shellAppend, startRun } from "./support/harness.js";
-import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { countEffects, deadLetterTexts as deadLetters, eventually, fsckStrict, git } from "./support/checker.js";
+import { agentDir, block, dataDir, deadLetterDir, handoffs, inbox, read, shellAppend, tempDir } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { baseEnv, runCli, runCliAsync, scriptedEnv, startRun, startRuntime } from "./support/runtime.js";
 
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
+const llm = await scriptedLlm();
 
 const YAML = `agents:
   - name: orion
@@ -30,19 +22,13 @@ tasks:
   retry_delay_ms: 100
   max_attempts: 3
 `;
-const env = (extra: Record<string, string> = {}) =>
-  baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", LLM_MAX_RETRIES: "3", LLM_TIMEOUT: "1", ...extra });
-const block = (id: string, text = `Do the thing called ${id}.`) => `\n## ${id}\ntask: ${text}\ncreated: 2026-04-29T10:05:00Z\n`;
-const deadLetters = (data: string) =>
-  readdirSync(join(data, "shared", "iac", "dead_letters"))
-    .filter((f) => f.endsWith(".md") && !f.startsWith("."))
-    .map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
+const env = (extra: Record<string, string> = {}) => scriptedEnv(llm, { LLM_MAX_RETRIES: "3", LLM_TIMEOUT: "1", ...extra });
 
 describe("LLM faults", () => {
   it("retries 429 (Retry-After), 5xx, resets, timeouts, garbage and empty choices, then succeeds once", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const seen = new Map<string, number>();
     llm.script((req) => {
       const id = req.taskId ?? "";
@@ -62,81 +48,67 @@ describe("LLM faults", () => {
           return undefined;
       }
     });
-    try {
-      const ids = ["f-429", "f-500", "f-503", "f-reset", "f-timeout", "f-garbage", "f-empty"];
-      const texts: Record<string, string> = { "f-500": "[status:500x2] go", "f-503": "[status:503x1] go", "f-garbage": "[garbagex1] go" };
-      shellAppend(join(dir, "queue.md"), ids.map((id) => block(id, texts[id] ?? "go")).join(""));
-      await eventually(() => countEffects(dir, ids).lost.length === 0, 40_000, "all fault tasks done");
-      const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
-      expect(c.duplicated).toEqual([]);
-      expect(c.deadLetters).toEqual([]);
-      expect(run.output).toMatch(/LLM call failed \(HTTP 429.*retry 1\/3 in 1000 ms/);
-      expect(run.output).toMatch(/LLM call failed \(no answer within LLM_TIMEOUT \(1 s\)\)/);
-      expect(run.output).toMatch(/model reply was not a valid step .* asking once for a repair/);
-      // every task's attempt succeeded inside the client's retries: Attempt 1
-      expect(git(dir, "log", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim().split("\n").filter(Boolean).slice(0, 7)).toEqual(Array(7).fill("1"));
-      fsckStrict(dir);
-    } finally {
-      llm.script(undefined);
-      await run.stop();
-    }
+    const ids = ["f-429", "f-500", "f-503", "f-reset", "f-timeout", "f-garbage", "f-empty"];
+    const texts: Record<string, string> = { "f-500": "[status:500x2] go", "f-503": "[status:503x1] go", "f-garbage": "[garbagex1] go" };
+    shellAppend(join(dir, "queue.md"), ids.map((id) => block(id, texts[id] ?? "go")).join(""));
+    await eventually(() => countEffects(dir, ids).lost.length === 0, 40_000, "all fault tasks done");
+    const c = countEffects(dir, ids, deadLetterDir(data));
+    expect(c.duplicated).toEqual([]);
+    expect(c.deadLetters).toEqual([]);
+    expect(run.output).toMatch(/LLM call failed \(HTTP 429.*retry 1\/3 in 1000 ms/);
+    expect(run.output).toMatch(/LLM call failed \(no answer within LLM_TIMEOUT \(1 s\)\)/);
+    expect(run.output).toMatch(/model reply was not a valid step .* asking once for a repair/);
+    // every task's attempt succeeded inside the client's retries: Attempt 1
+    expect(git(dir, "log", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim().split("\n").filter(Boolean).slice(0, 7)).toEqual(Array(7).fill("1"));
+    fsckStrict(dir);
   });
 
   it("dead-letters a task whose replies never fit the schema after max_attempts, with its last error and block verbatim", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
-    try {
-      const raw = block("always-bad", "[bad-schema] this never validates");
-      shellAppend(join(dir, "queue.md"), raw);
-      await eventually(() => deadLetters(data).length === 1, 30_000, "dead letter");
-      const letter = deadLetters(data)[0]!;
-      expect(letter).toContain("- reason: delivery_limit");
-      expect(letter).toContain("- attempts: 3");
-      expect(letter).toMatch(/- last_error: model reply is not a valid step after one repair request/);
-      expect(letter).toContain(raw.trim());
-      await eventually(() => git(dir, "log", "--format=%s").includes("orion(escalation): always-bad failed 3 times"), 5_000, "escalation commit");
-      expect(git(dir, "log", "--format=%s")).not.toContain("orion(task): always-bad");
-      expect(read(join(dir, "reflections.md"))).toContain("[escalation] always-bad went to dead letters (delivery_limit)");
-      expect(git(dir, "status", "--porcelain")).toBe("");
-      fsckStrict(dir);
-    } finally {
-      await run.stop();
-    }
+    const dir = agentDir(data, "orion");
+    const raw = block("always-bad", "[bad-schema] this never validates");
+    shellAppend(join(dir, "queue.md"), raw);
+    await eventually(() => deadLetters(data).length === 1, 30_000, "dead letter");
+    const letter = deadLetters(data)[0]!;
+    expect(letter).toContain("- reason: delivery_limit");
+    expect(letter).toContain("- attempts: 3");
+    expect(letter).toMatch(/- last_error: model reply is not a valid step after one repair request/);
+    expect(letter).toContain(raw.trim());
+    await eventually(() => git(dir, "log", "--format=%s").includes("orion(escalation): always-bad failed 3 times"), 5_000, "escalation commit");
+    expect(git(dir, "log", "--format=%s")).not.toContain("orion(task): always-bad");
+    expect(read(join(dir, "reflections.md"))).toContain("[escalation] always-bad went to dead letters (delivery_limit)");
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
   });
 
   it("pauses on a bad key without burning tasks, shows why in status, and resumes by itself", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     let keyFixed = false;
     llm.script(() => (keyFixed ? undefined : { status: 401, body: JSON.stringify({ error: { message: "invalid api key" } }) }));
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
-    try {
-      shellAppend(join(dir, "queue.md"), block("waits-for-key"));
-      await run.waitFor(/\[orion\] paused: the provider at .* refused the API key \(HTTP 401\): set LLM_API_KEY/);
-      await eventually(() => {
-        const s = JSON.parse(runCli(["status", "--json", "--data", data], baseEnv()).stdout)[0];
-        return s.paused?.reason?.includes("HTTP 401") && s.pending === 1;
-      }, 15_000, "status shows paused");
-      expect(runCli(["status", "--data", data], baseEnv()).stdout).toMatch(/^orion {2}PAUSED/m);
-      keyFixed = true;
-      await eventually(() => countEffects(dir, ["waits-for-key"]).lost.length === 0, 20_000, "resumed");
-      expect(git(dir, "log", "-1", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim()).toBe("1");
-      expect(deadLetters(data)).toEqual([]);
-    } finally {
-      llm.script(undefined);
-      await run.stop();
-    }
+    const dir = agentDir(data, "orion");
+    shellAppend(join(dir, "queue.md"), block("waits-for-key"));
+    await run.waitFor(/\[orion\] paused: the provider at .* refused the API key \(HTTP 401\): set LLM_API_KEY/);
+    await eventually(() => {
+      const s = JSON.parse(runCli(["status", "--json", "--data", data], baseEnv()).stdout)[0];
+      return s.paused?.reason?.includes("HTTP 401") && s.pending === 1;
+    }, 15_000, "status shows paused");
+    expect(runCli(["status", "--data", data], baseEnv()).stdout).toMatch(/^orion {2}PAUSED/m);
+    keyFixed = true;
+    await eventually(() => countEffects(dir, ["waits-for-key"]).lost.length === 0, 20_000, "resumed");
+    expect(git(dir, "log", "-1", "--format=%(trailers:key=Attempt,valueonly,separator=)").trim()).toBe("1");
+    expect(deadLetters(data)).toEqual([]);
   });
 });
 
 describe("graceful shutdown", () => {
   it("on SIGTERM finishes within the grace period, aborts the rest, exits 0, and the task runs again after restart", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env({ SHUTDOWN_GRACE_SECONDS: "1", LLM_TIMEOUT: "30" }));
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     shellAppend(join(dir, "queue.md"), block("slow-one", "[delay:5000] take your time"));
-    await eventually(() => llm.requests.some((r) => r.taskId === "slow-one"), 10_000, "request in flight");
+    await eventually(() => llm.requestsFor("slow-one").length > 0, 10_000, "request in flight");
     const started = Date.now();
     expect(await run.stop("SIGTERM")).toBe(0);
     expect(Date.now() - started).toBeLessThan(4_000);
@@ -152,10 +124,10 @@ describe("graceful shutdown", () => {
 describe("bad files", () => {
   it("reports binary, oversized, invalid UTF-8 and directory queue files by name, deletes nothing, and the other agent keeps working", async () => {
     // A short reconcile interval: the safety-net scan also reports what the watcher coalesced away.
-    const data = dataDirWith(YAML + "watch:\n  reconcile_seconds: 1\n");
+    const data = dataDir(YAML + "watch:\n  reconcile_seconds: 1\n");
     const run = await startRun(data, env());
-    const orion = join(data, "agents", "orion");
-    const iris = join(data, "agents", "iris");
+    const orion = agentDir(data, "orion");
+    const iris = agentDir(data, "iris");
     const queue = join(orion, "queue.md");
     try {
       writeFileSync(queue, Buffer.from([0x23, 0x23, 0x20, 0x00, 0xff, 0x10, 0x0a]));
@@ -188,21 +160,16 @@ describe("bad files", () => {
 
 describe("watching by polling", () => {
   it("picks up tasks with --poll (NFS, Docker Desktop bind mounts)", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env({ AGENTOS_WATCH_POLL: "1" }));
-    try {
-      shellAppend(join(data, "agents", "orion", "queue.md"), block("polled"));
-      await eventually(() => countEffects(join(data, "agents", "orion"), ["polled"]).lost.length === 0, 10_000, "polled task");
-    } finally {
-      await run.stop();
-    }
+    shellAppend(join(agentDir(data, "orion"), "queue.md"), block("polled"));
+    await eventually(() => countEffects(agentDir(data, "orion"), ["polled"]).lost.length === 0, 10_000, "polled task");
   });
 });
 
 describe("one runtime per agent", () => {
   it("lets exactly one of several runtimes racing for the same lease win", async () => {
-    const dir = dataDirWith(YAML);
-    const path = join(dir, "lease.json");
+    const path = join(tempDir(), "lease.json");
     for (let round = 0; round < 10; round++) {
       rmSync(path, { force: true });
       const results = await Promise.all(Array.from({ length: 5 }, () => acquireLease(path, "orion")));
@@ -211,7 +178,7 @@ describe("one runtime per agent", () => {
   });
 
   it("refuses a second `agentos run` for the same agent, naming the owner, and takes over a dead one's lease", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const first = await startRun(data, env());
     try {
       const second = await runCliAsync(["run", "--data", data, "--agent", "orion"], env());
@@ -229,16 +196,10 @@ describe("one runtime per agent", () => {
   });
 
   it("beats by touching the lease (not rewriting it), steps back when another runtime replaces it, and releases it on stop", async () => {
-    const data = dataDirWith(YAML);
-    const lines: string[] = [];
-    const rt = new Runtime({
-      dataDir: data,
-      env: Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted" }),
-      log: createLogger({ level: "info", write: (l) => lines.push(l) }),
-    });
-    await rt.start();
-    const orionLease = join(data, "agents", "orion", ".agentos", "lease.json");
-    const irisLease = join(data, "agents", "iris", ".agentos", "lease.json");
+    const data = dataDir(YAML);
+    const { rt, lines } = await startRuntime(data, llm);
+    const orionLease = join(agentDir(data, "orion"), ".agentos", "lease.json");
+    const irisLease = join(agentDir(data, "iris"), ".agentos", "lease.json");
     try {
       const text = read(orionLease);
       const ino = statSync(orionLease).ino;
@@ -268,9 +229,9 @@ describe("one runtime per agent", () => {
 
 describe("a commit that fails", () => {
   it("is finished from the recorded outcome on retry: one LLM call, one reward line, one commit", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const lock = join(dir, ".git", "refs", "heads", "main.lock");
     try {
       mkdirSync(lock); // git cannot update the branch while this is here
@@ -278,7 +239,7 @@ describe("a commit that fails", () => {
       await run.waitFor(/task commit-fails-once failed \(attempt 1\/3\)/);
       rmSync(lock, { recursive: true });
       await run.waitFor(/finished task commit-fails-once from its recorded outcome/);
-      expect(llm.requests.filter((r) => r.taskId === "commit-fails-once")).toHaveLength(1);
+      expect(llm.requestsFor("commit-fails-once")).toHaveLength(1);
       expect(read(join(dir, "rewards.md")).match(/task: commit-fails-once/g)).toHaveLength(1);
       expect(countEffects(dir, ["commit-fails-once"]).commits.get("commit-fails-once")).toBe(1);
       expect(git(dir, "status", "--porcelain")).toBe("");
@@ -292,84 +253,70 @@ describe("a commit that fails", () => {
 
 describe("group commit", () => {
   it("makes tasks that finish together durable in one group, still one commit per task with its own trailers, in order", async () => {
-    const data = dataDirWith(YAML); // orion is fast: four model calls at once, so answers pile up behind a commit
+    const data = dataDir(YAML); // orion is fast: four model calls at once, so answers pile up behind a commit
     const run = await startRun(data, env({ LOG_LEVEL: "debug" }));
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const ids = Array.from({ length: 60 }, (_, i) => `g-${i}`);
-    try {
-      shellAppend(join(dir, "queue.md"), ids.map((id) => block(id)).join(""));
-      await eventually(() => countEffects(dir, ids).lost.length === 0, 30_000, "all 60 committed");
-      const c = countEffects(dir, ids);
-      expect(c.duplicated).toEqual([]);
-      const groupsLogged = () => [...run.output.matchAll(/group commit: (\d+) task\(s\)/g)].map((m) => Number(m[1]));
-      // The log lines may trail the commits a little (a pipe between us).
-      await eventually(() => groupsLogged().reduce((a, b) => a + b, 0) >= 60, 5_000, "group commit log lines");
-      const groups = groupsLogged();
-      expect(groups.reduce((a, b) => a + b, 0)).toBe(60);
-      expect(Math.max(...groups)).toBeGreaterThan(1);
-      expect(groups.length).toBeLessThan(60);
-      // One commit per task, each with its own trailers, and the reward lines in the same order.
-      const subjects = git(dir, "log", "--reverse", "--format=%s").split("\n").filter((l) => l.includes("(task):"));
-      expect(subjects).toHaveLength(60);
-      const order = subjects.map((l) => l.replace(/.*\(task\): /, ""));
-      const rewardLines = [...read(join(dir, "rewards.md")).matchAll(/task: (g-\d+)/g)].map((m) => m[1]);
-      expect(rewardLines).toEqual(order.slice(-rewardLines.length));
-      expect(read(join(dir, "rewards.md"))).toContain("Totals since start: +1: 60 | 0: 0 | -1: 0");
-      for (const id of ids) expect(git(dir, "log", "-1", "--format=%B", `--grep=^Task-Id: ${id}$`)).toContain(`Reward: 1`);
-      expect(readdirSync(join(dir, ".agentos", "intents"))).toEqual([]);
-      expect(git(dir, "status", "--porcelain")).toBe("");
-      fsckStrict(dir);
-    } finally {
-      await run.stop();
-    }
+    shellAppend(join(dir, "queue.md"), ids.map((id) => block(id)).join(""));
+    await eventually(() => countEffects(dir, ids).lost.length === 0, 30_000, "all 60 committed");
+    const c = countEffects(dir, ids);
+    expect(c.duplicated).toEqual([]);
+    const groupsLogged = () => [...run.output.matchAll(/group commit: (\d+) task\(s\)/g)].map((m) => Number(m[1]));
+    // The log lines may trail the commits a little (a pipe between us).
+    await eventually(() => groupsLogged().reduce((a, b) => a + b, 0) >= 60, 5_000, "group commit log lines");
+    const groups = groupsLogged();
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(60);
+    expect(Math.max(...groups)).toBeGreaterThan(1);
+    expect(groups.length).toBeLessThan(60);
+    // One commit per task, each with its own trailers, and the reward lines in the same order.
+    const subjects = git(dir, "log", "--reverse", "--format=%s").split("\n").filter((l) => l.includes("(task):"));
+    expect(subjects).toHaveLength(60);
+    const order = subjects.map((l) => l.replace(/.*\(task\): /, ""));
+    const rewardLines = [...read(join(dir, "rewards.md")).matchAll(/task: (g-\d+)/g)].map((m) => m[1]);
+    expect(rewardLines).toEqual(order.slice(-rewardLines.length));
+    expect(read(join(dir, "rewards.md"))).toContain("Totals since start: +1: 60 | 0: 0 | -1: 0");
+    for (const id of ids) expect(git(dir, "log", "-1", "--format=%B", `--grep=^Task-Id: ${id}$`)).toContain(`Reward: 1`);
+    expect(readdirSync(join(dir, ".agentos", "intents"))).toEqual([]);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
   });
 });
 
 describe("an outcome that cannot be carried out", () => {
   it("is retried from its intent, then set aside and dead-lettered, and the agent's other tasks go on", async () => {
-    const data = dataDirWith(YAML);
-    const handoffs = join(data, "shared", "iac", "handoffs", "iris");
+    const data = dataDir(YAML);
+    const irisMail = handoffs(data, "iris");
     const run = await startRun(data, env(), ["--agent", "orion"]);
-    const dir = join(data, "agents", "orion");
-    try {
-      // iris's handoff folder is a file: orion's handoff can never be written.
-      rmSync(handoffs, { recursive: true, force: true });
-      writeFileSync(handoffs, "not a folder\n");
-      shellAppend(join(dir, "queue.md"), block("stuck-handoff", "Ask the analyst. [handoff:iris]"));
-      await run.waitFor(/task\(s\) stuck-handoff: its recorded outcome could not be carried out after 5 tries/, 30_000);
-      await eventually(() => deadLetters(data).some((l) => l.includes("- task: stuck-handoff") && l.includes("- reason: delivery_limit")), 10_000, "its dead letter");
-      expect(readdirSync(join(dir, ".agentos", "intents", "stuck"))).toHaveLength(1);
-      expect(llm.requests.filter((r) => r.taskId === "stuck-handoff")).toHaveLength(1); // never asked again
-      // The agent goes on: a later task commits, and git is consistent.
-      shellAppend(join(dir, "queue.md"), block("after-stuck"));
-      await eventually(() => countEffects(dir, ["after-stuck"]).lost.length === 0, 15_000, "after-stuck committed");
-      expect(countEffects(dir, ["stuck-handoff"]).commits.get("stuck-handoff")).toBe(1);
-      expect(git(dir, "status", "--porcelain")).toBe("");
-      fsckStrict(dir);
-    } finally {
-      await run.stop();
-    }
+    const dir = agentDir(data, "orion");
+    // iris's handoff folder is a file: orion's handoff can never be written.
+    rmSync(irisMail, { recursive: true, force: true });
+    writeFileSync(irisMail, "not a folder\n");
+    shellAppend(join(dir, "queue.md"), block("stuck-handoff", "Ask the analyst. [handoff:iris]"));
+    await run.waitFor(/task\(s\) stuck-handoff: its recorded outcome could not be carried out after 5 tries/, 30_000);
+    await eventually(() => deadLetters(data).some((l) => l.includes("- task: stuck-handoff") && l.includes("- reason: delivery_limit")), 10_000, "its dead letter");
+    expect(readdirSync(join(dir, ".agentos", "intents", "stuck"))).toHaveLength(1);
+    expect(llm.requestsFor("stuck-handoff")).toHaveLength(1); // never asked again
+    // The agent goes on: a later task commits, and git is consistent.
+    shellAppend(join(dir, "queue.md"), block("after-stuck"));
+    await eventually(() => countEffects(dir, ["after-stuck"]).lost.length === 0, 15_000, "after-stuck committed");
+    expect(countEffects(dir, ["stuck-handoff"]).commits.get("stuck-handoff")).toBe(1);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
   });
 });
 
 describe("message files", () => {
   it("does not delete an inbox file that gained a block while its first one ran", async () => {
-    const data = dataDirWith(YAML);
+    const data = dataDir(YAML);
     const run = await startRun(data, env());
-    const file = join(data, "shared", "iac", "inbox", "orion", "note.md");
-    // Messages expire ttl after `created`: give them a fresh one.
-    const fresh = (id: string, text: string) => block(id, text).replace("2026-04-29T10:05:00Z", new Date().toISOString());
-    try {
-      writeFileSync(file, fresh("m-first", "[delay:600] slow one").replace(/^\n/, ""));
-      await eventually(() => llm.requests.some((r) => r.taskId === "m-first"), 10_000, "first running");
-      shellAppend(file, fresh("m-second", "added while the first ran"));
-      const dir = join(data, "agents", "orion");
-      await eventually(() => countEffects(dir, ["m-first", "m-second"]).lost.length === 0, 20_000, "both ran").catch((err: Error) => {
-        throw new Error(`${err.message}\n${run.output}`);
-      });
-      await eventually(() => !readdirSync(join(data, "shared", "iac", "inbox", "orion")).includes("note.md"), 10_000, "file removed once both are done");
-    } finally {
-      await run.stop();
-    }
+    const file = join(inbox(data, "orion"), "note.md");
+    writeFileSync(file, block("m-first", "[delay:600] slow one").replace(/^\n/, ""));
+    await eventually(() => llm.requestsFor("m-first").length > 0, 10_000, "first running");
+    shellAppend(file, block("m-second", "added while the first ran"));
+    const dir = agentDir(data, "orion");
+    await eventually(() => countEffects(dir, ["m-first", "m-second"]).lost.length === 0, 20_000, "both ran").catch((err: Error) => {
+      throw new Error(`${err.message}\n${run.output}`);
+    });
+    await eventually(() => !readdirSync(inbox(data, "orion")).includes("note.md"), 10_000, "file removed once both are done");
   });
 });

@@ -1,28 +1,19 @@
 // DURABLE: nothing is lost and nothing runs twice — concurrent appenders, editors,
 // partial writes, kill -9 at named points, LLM faults, shutdown and bad files.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blocksLeft, countEffects } from "./support/checker.js";
-import { baseEnv, CLI, dataDirWith, eventually, fsckStrict, git, read, startRun } from "./support/harness.js";
-import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { describe, expect, it } from "vitest";
+import { blocksLeft, countEffects, deadLetterTexts, eventually, fsckStrict, git } from "./support/checker.js";
+import { agentDir, block, dataDir, deadLetterDir, read } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { runCliAsync, RunningCli, scriptedEnv, startRun } from "./support/runtime.js";
 
 const STRESS = !!process.env.AGENTOS_STRESS;
-let llm: LlmServer;
-beforeAll(async () => {
-  llm = await startLlmServer();
-});
-afterAll(async () => {
-  await llm.close();
-});
+const llm = await scriptedLlm();
 
 const YAML = (cls = "fast") => `agents:\n  - name: orion\n    persona: "Backend engineer."\n    throughput_class: ${cls}\ntasks:\n  settle_ms: 200\n`;
-const env = (extra: Record<string, string> = {}) => baseEnv({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", ...extra });
-
-function block(id: string): string {
-  return `\n## ${id}\ntask: Do the thing called ${id} and report back.\npriority: normal\ncreated: 2026-04-29T10:05:00Z\n`;
-}
+const env = (extra: Record<string, string> = {}) => scriptedEnv(llm, extra);
 
 /** N shell processes each running `cat >> queue.md` for its own tasks, as fast as they can. */
 function concurrentAppenders(queue: string, writers: number, perWriter: number, prefix: string): Promise<string[]> {
@@ -44,9 +35,9 @@ function concurrentAppenders(queue: string, writers: number, perWriter: number, 
 
 describe("concurrent appenders", () => {
   it("processes every block appended by 4 concurrent shells exactly once while the runtime compacts queue.md", async () => {
-    const data = dataDirWith(YAML());
+    const data = dataDir(YAML());
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const queue = join(dir, "queue.md");
     try {
       const ids = await concurrentAppenders(queue, 4, STRESS ? 250 : 40, "ca");
@@ -54,7 +45,7 @@ describe("concurrent appenders", () => {
         const c = countEffects(dir, ids);
         throw new Error(`${err.message}: ${c.lost.length} not committed (${c.lost.slice(0, 10).join(", ")}), in queue.md: ${blocksLeft(queue).length}\n${run.output.slice(-3000)}`);
       });
-      const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
+      const c = countEffects(dir, ids, deadLetterDir(data));
       expect(c.lost).toEqual([]);
       expect(c.duplicated).toEqual([]);
       expect(c.deadLetters).toEqual([]);
@@ -73,13 +64,13 @@ describe("kill -9 anywhere", () => {
   it("after randomized kill -9 rounds every task's effect exists exactly once and the repo is consistent", async () => {
     const rounds = STRESS ? 120 : 10;
     const tasks = STRESS ? 150 : 24;
-    const data = dataDirWith(YAML("medium").replace("tasks:\n", "tasks:\n  max_attempts: 1000\n"));
-    const dir = join(data, "agents", "orion");
+    const data = dataDir(YAML("medium").replace("tasks:\n", "tasks:\n  max_attempts: 1000\n"));
+    const dir = agentDir(data, "orion");
     const queue = join(dir, "queue.md");
     const ids = Array.from({ length: tasks }, (_, i) => `k-${i}`);
     // Bootstrap once, then queue everything.
     await runOnce(data, env());
-    appendText(queue, ids.map(block).join(""));
+    appendFileSync(queue, ids.map((id) => block(id)).join(""));
     let seed = 42;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const summary: Record<string, number> = {};
@@ -100,24 +91,22 @@ describe("kill -9 anywhere", () => {
         summary["during-llm"] = (summary["during-llm"] ?? 0) + 1;
         const before = llm.requests.length;
         llm.setLatency(400);
-        const p = spawnRun(data, env());
-        await eventually(() => llm.requests.length > before || p.exitCode !== null, 20_000, "an LLM request");
-        p.kill("SIGKILL");
-        await exited(p);
+        const p = new RunningCli(["run", "--once", "--data", data], env());
+        await eventually(() => llm.requests.length > before || p.child.exitCode !== null, 20_000, "an LLM request");
+        await p.stop("SIGKILL");
         llm.setLatency(30);
       } else {
         // Anywhere: kill after a random moment (lands in parsing, commits, compaction...).
         summary["random-time"] = (summary["random-time"] ?? 0) + 1;
-        const p = spawnRun(data, env());
+        const p = new RunningCli(["run", "--once", "--data", data], env());
         await new Promise((r) => setTimeout(r, 150 + random() * 500));
-        p.kill("SIGKILL");
-        await exited(p);
+        await p.stop("SIGKILL");
       }
     }
     llm.setLatency(0);
     const final = await runOnce(data, env());
-    expect(final.code, final.output).toBe(0);
-    const c = countEffects(dir, ids, join(data, "shared", "iac", "dead_letters"));
+    expect(final.status, final.stdout + final.stderr).toBe(0);
+    const c = countEffects(dir, ids, deadLetterDir(data));
     const withWorkLeft = progress.filter((n) => n < tasks).length;
     console.log(`kill -9 rounds: ${rounds} (${JSON.stringify(summary)}), tasks: ${tasks}, lost: ${c.lost.length}, duplicated: ${c.duplicated.length}; ` +
       `rounds started with work left: ${withWorkLeft}; committed before each round: ${progress.join(" ")}`);
@@ -134,35 +123,13 @@ describe("kill -9 anywhere", () => {
   }, STRESS ? 1_800_000 : 60_000);
 });
 
-function appendText(file: string, text: string): void {
-  appendFileSync(file, text);
-}
-
-/** Resolves when the child has exited, also if it already had (a fast `run --once` may finish before the kill). */
-function exited(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => p.once("exit", () => r()));
-}
-
-function spawnRun(data: string, e: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [CLI, "run", "--once", "--data", data], { env: e, stdio: "ignore" });
-}
-
-function runOnce(data: string, e: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, "run", "--once", "--data", data], { env: e });
-    let output = "";
-    p.stdout.on("data", (d) => (output += d));
-    p.stderr.on("data", (d) => (output += d));
-    p.on("exit", (code) => resolve({ code, output }));
-  });
-}
+const runOnce = (data: string, e: NodeJS.ProcessEnv) => runCliAsync(["run", "--once", "--data", data], e);
 
 describe("editors and partial writes", () => {
   it("picks up vim, in-place, sed -i, cp and mv saves once each, ignores swap files, and never re-runs a stale buffer", async () => {
-    const data = dataDirWith(YAML());
+    const data = dataDir(YAML());
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const queue = join(dir, "queue.md");
     const committed = () => countEffects(dir, []).commits;
     try {
@@ -196,7 +163,7 @@ describe("editors and partial writes", () => {
       await eventually(() => !blocksLeft(queue).includes("moved-over"), 10_000, "compaction");
       writeFileSync(queue, stale + block("after-stale-save"));
       await eventually(() => committed().has("after-stale-save"), 10_000, "after-stale-save");
-      const letters = readdirSync(join(data, "shared", "iac", "dead_letters")).map((f) => read(join(data, "shared", "iac", "dead_letters", f)));
+      const letters = deadLetterTexts(data);
       expect(letters.length).toBeGreaterThanOrEqual(1);
       expect(letters.every((l) => l.includes("- reason: duplicate"))).toBe(true);
       expect(letters.some((l) => l.includes("- task: vim-rename"))).toBe(true);
@@ -213,27 +180,23 @@ describe("editors and partial writes", () => {
   });
 
   it("does not run a block written line by line until it is complete, and never truncated", async () => {
-    const data = dataDirWith(YAML().replace("settle_ms: 200", "settle_ms: 1500"));
+    const data = dataDir(YAML().replace("settle_ms: 200", "settle_ms: 1500"));
     const run = await startRun(data, env());
-    const dir = join(data, "agents", "orion");
+    const dir = agentDir(data, "orion");
     const queue = join(dir, "queue.md");
-    try {
-      const lines = ["", "## slow-writer", "task: |", "  line one of the task", "", "  line two of the task", "priority: high", "created: 2026-04-29T10:05:00Z"];
-      for (const l of lines) {
-        // Not run while any line is still missing (the closing `created:` comes last).
-        expect(countEffects(dir, []).commits.has("slow-writer")).toBe(false);
-        expect(llm.requests.some((r) => r.taskId === "slow-writer")).toBe(false);
-        spawnSync("sh", ["-c", `echo "$1" >> "$2"`, "sh", l, queue]);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      await eventually(() => countEffects(dir, []).commits.has("slow-writer"), 10_000, "slow-writer committed");
-      const body = git(dir, "log", "-1", "--format=%B");
-      expect(body).toContain("line one of the task\n\nline two of the task");
-      const reqs = llm.requests.filter((r) => r.taskId === "slow-writer");
-      expect(reqs).toHaveLength(1);
-      expect(reqs[0]!.taskText).toContain("line two of the task");
-    } finally {
-      await run.stop();
+    const lines = ["", "## slow-writer", "task: |", "  line one of the task", "", "  line two of the task", "priority: high", "created: 2026-04-29T10:05:00Z"];
+    for (const l of lines) {
+      // Not run while any line is still missing (the closing `created:` comes last).
+      expect(countEffects(dir, []).commits.has("slow-writer")).toBe(false);
+      expect(llm.requestsFor("slow-writer")).toHaveLength(0);
+      spawnSync("sh", ["-c", `echo "$1" >> "$2"`, "sh", l, queue]);
+      await new Promise((r) => setTimeout(r, 250));
     }
+    await eventually(() => countEffects(dir, []).commits.has("slow-writer"), 10_000, "slow-writer committed");
+    const body = git(dir, "log", "-1", "--format=%B");
+    expect(body).toContain("line one of the task\n\nline two of the task");
+    const reqs = llm.requestsFor("slow-writer");
+    expect(reqs).toHaveLength(1);
+    expect(reqs[0]!.taskText).toContain("line two of the task");
   });
 });

@@ -3,16 +3,13 @@
 // tree is stored uncompressed, and a replay that skips commits git already has.
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
-import { fsckStrict, git, removeDir, tempDir } from "./support/harness.js";
-
-const dirs: string[] = [];
-afterAll(() => dirs.forEach(removeDir));
+import { fsckStrict, git } from "./support/checker.js";
+import { tempDir } from "./support/data.js";
 
 async function freshRepo(): Promise<{ dir: string; repo: AgentRepo }> {
   const dir = tempDir();
-  dirs.push(dir);
   const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" });
   await repo.init();
   await repo.commitAll([{ subject: "init: agent filesystem", files: { "rewards.md": "# Rewards\n" }, at: new Date("2026-04-29T10:00:00Z") }]);

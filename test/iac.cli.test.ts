@@ -4,21 +4,18 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { eventually, fsckStrict, read, RunningCli, shellAppend } from "./support/harness.js";
-import { cliHarness, agent, yaml, block, repo, queue, inbox, committed, lastCommit } from "./support/iac.js";
-import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { committed, eventually, fsckStrict, lastCommit } from "./support/checker.js";
+import { agent, agentDir, block, dataDir, deadLetterDir, handoffs, inbox, queue, read, shellAppend, yaml } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { RunningCli, scriptedCli, scriptedEnv } from "./support/runtime.js";
 
-const llm: LlmServer = await startLlmServer();
-const { run, cli, dataDir, env } = cliHarness(llm);
+const llm = await scriptedLlm();
+const { run, cli } = scriptedCli(llm);
 
 describe("handoffs between two processes over one DATA_DIR", () => {
   it("orion in one process hands off to iris in another; a three-agent chain crosses the processes twice", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
-    llm.script((req) =>
-      req.taskId === "orion.cross-3"
-        ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Check the clause iris found.", priority: "high" } }) }
-        : undefined,
-    );
+    llm.answerWith("orion.cross-3", { handoff: { to: "lex", task: "Check the clause iris found.", priority: "high" } });
     const a = await run(data, "orion", "lex");
     const b = await run(data, "iris");
     shellAppend(queue(data, "orion"), block("cross-2", "What was the p95 latency last week? [handoff:iris]") + block("cross-3", "Start a three-agent chain. [handoff:iris]"));
@@ -39,9 +36,9 @@ describe("handoffs between two processes over one DATA_DIR", () => {
     expect(a.output).not.toMatch(/\[iris\] Processing task/);
     expect(b.output).toMatch(/\[iris\] handing off to lex as iris\.orion\.cross-3 \(hop 2\)/);
     expect(b.output).not.toMatch(/\[(orion|lex)\] Processing task/);
-    for (const id of ["cross-2", "cross-3", "orion.cross-2", "orion.cross-3", "iris.orion.cross-3"]) expect(llm.requests.filter((r) => r.taskId === id)).toHaveLength(1);
-    await eventually(() => ["iris", "lex"].every((n) => readdirSync(join(data, "shared", "iac", "handoffs", n)).length === 0), 5_000, "handoff files removed");
-    for (const n of ["orion", "iris", "lex"]) fsckStrict(repo(data, n));
+    for (const id of ["cross-2", "cross-3", "orion.cross-2", "orion.cross-3", "iris.orion.cross-3"]) expect(llm.requestsFor(id)).toHaveLength(1);
+    await eventually(() => ["iris", "lex"].every((n) => readdirSync(handoffs(data, n)).length === 0), 5_000, "handoff files removed");
+    for (const n of ["orion", "iris", "lex"]) fsckStrict(agentDir(data, n));
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
   });
@@ -50,9 +47,9 @@ describe("handoffs between two processes over one DATA_DIR", () => {
     const data = dataDir(yaml([agent("orion"), agent("iris")]));
     await run(data, "orion");
     shellAppend(queue(data, "orion"), block("later-pickup", "A question for iris. [handoff:iris]"));
-    const file = join(data, "shared", "iac", "handoffs", "iris", "orion.later-pickup.md");
+    const file = join(handoffs(data, "iris"), "orion.later-pickup.md");
     await eventually(() => existsSync(file) && committed(data, "orion", "orion(task): later-pickup"), 15_000, "the handoff file");
-    expect(readdirSync(join(data, "shared", "iac", "dead_letters"))).toEqual([]);
+    expect(readdirSync(deadLetterDir(data))).toEqual([]);
     await run(data, "iris");
     await eventually(() => committed(data, "iris", "iris(task): orion.later-pickup"), 15_000, "iris's commit");
     await eventually(() => !existsSync(file), 5_000, "the handoff file removed");
@@ -63,18 +60,16 @@ describe("handoffs between two processes over one DATA_DIR", () => {
 describe("run --once", () => {
   it("carries a handoff chain through every agent before it exits", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
-    llm.script((req) =>
-      req.taskId === "orion.once-chain" ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Last hop.", priority: "normal" } }) } : undefined,
-    );
-    mkdirSync(repo(data, "orion"), { recursive: true });
+    llm.answerWith("orion.once-chain", { handoff: { to: "lex", task: "Last hop.", priority: "normal" } });
+    mkdirSync(agentDir(data, "orion"), { recursive: true });
     writeFileSync(queue(data, "orion"), block("once-chain", "Start. [handoff:iris]"));
     // Not spawnSync: the scripted LLM server lives in this process and must keep answering.
-    const r = new RunningCli(["run", "--once", "--data", data], env());
+    const r = new RunningCli(["run", "--once", "--data", data], scriptedEnv(llm));
     expect(await r.exited).toBe(0);
     expect(committed(data, "orion", "orion(task): once-chain")).toBe(true);
     expect(committed(data, "iris", "iris(task): orion.once-chain")).toBe(true);
     expect(committed(data, "lex", "lex(task): iris.orion.once-chain")).toBe(true);
-    expect(readdirSync(join(data, "shared", "iac", "handoffs", "lex"))).toEqual([]);
+    expect(readdirSync(handoffs(data, "lex"))).toEqual([]);
   });
 });
 
@@ -110,7 +105,7 @@ describe("shared segments", () => {
 describe("enqueue --no-wait", () => {
   it("exits 75 with 'queue full' when the agent already holds max_queue_depth tasks, and queues nothing", () => {
     const data = dataDir(yaml([agent("iris", "slow")]));
-    mkdirSync(repo(data, "iris"), { recursive: true });
+    mkdirSync(agentDir(data, "iris"), { recursive: true });
     writeFileSync(queue(data, "iris"), [0, 1, 2, 3].map((i) => block(`t-${i}`, `task ${i}`)).join(""));
     expect(cli("enqueue", "iris", "--data", data, "--task", "task 4", "--id", "t-4", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "one more", "--id", "t-5", "--no-wait");
@@ -127,7 +122,7 @@ describe("enqueue --no-wait", () => {
     const r = await run(data, "iris");
     // The provider refuses iris (401): it pauses and holds its tasks, however long the CLI takes.
     writeFileSync(join(inbox(data, "iris"), "batch.md"), ["a", "b", "c"].map((x) => block(`in-${x}`, `Inbox task ${x}. [status:401]`)).join("").slice(1));
-    writeFileSync(join(data, "shared", "iac", "handoffs", "iris", "orion.h1.md"), block("orion.h1", "A handoff. [status:401]", { from: "orion", parent: "h1", hops: 1 }).slice(1));
+    writeFileSync(join(handoffs(data, "iris"), "orion.h1.md"), block("orion.h1", "A handoff. [status:401]", { from: "orion", parent: "h1", hops: 1 }).slice(1));
     await r.waitFor(/\[iris\] paused: /);
     expect(cli("enqueue", "iris", "--data", data, "--task", "fifth", "--id", "q-5", "--no-wait").status).toBe(0);
     const full = cli("enqueue", "iris", "--data", data, "--task", "sixth", "--id", "q-6", "--no-wait");

@@ -4,13 +4,14 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { eventually, fsckStrict, read, shellAppend } from "./support/harness.js";
-import { cliHarness, agent, yaml, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
 import { renderDeadLetter } from "../src/store/dead-letters.js";
-import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { committed, eventually, fsckStrict, lastCommit, subjects } from "./support/checker.js";
+import { agent, agentDir, block, dataDir, deadLetterDir, inbox, queue, read, shellAppend, yaml } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { scriptedCli } from "./support/runtime.js";
 
-const llm: LlmServer = await startLlmServer();
-const { run, cli, dataDir } = cliHarness(llm);
+const llm = await scriptedLlm();
+const { run, cli } = scriptedCli(llm);
 
 describe("TTL and dead letters through the CLI", () => {
   it("expires a message behind a slow task after its real ttl, then requeues it from dead letters and runs it", async () => {
@@ -32,8 +33,8 @@ describe("TTL and dead letters through the CLI", () => {
     await eventually(() => committed(data, "iris", "iris(task): long-analysis"), 15_000, "the slow task");
     const order = subjects(data, "iris");
     expect(order.indexOf("iris(escalation): quick-question expired")).toBeGreaterThan(order.indexOf("iris(task): long-analysis"));
-    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(0);
-    expect(read(join(repo(data, "iris"), "reflections.md"))).toContain("[escalation] quick-question went to dead letters (expired)");
+    expect(llm.requestsFor("quick-question")).toHaveLength(0);
+    expect(read(join(agentDir(data, "iris"), "reflections.md"))).toContain("[escalation] quick-question went to dead letters (expired)");
 
     // list (text and JSON, filtered), show
     const list = cli("dead-letters", "list", "--data", data);
@@ -56,16 +57,16 @@ describe("TTL and dead letters through the CLI", () => {
     expect(rq.stdout).toMatch(/^requeued quick-question to iris: \S+\/shared\/iac\/inbox\/iris\/quick-question-requeued-\d{8}T\d{6}Z\.md$/m);
     await eventually(() => committed(data, "iris", "iris(task): quick-question"), 15_000, "the requeued message ran");
     expect(lastCommit(data, "iris", "Task-Id: quick-question")).toContain("Source: inbox");
-    expect(llm.requests.filter((x) => x.taskId === "quick-question")).toHaveLength(1);
+    expect(llm.requestsFor("quick-question")).toHaveLength(1);
     const after = JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout);
     expect(after).toHaveLength(1);
     expect(after[0].requeued).toHaveLength(1);
     expect(after[0].requeued[0]).toMatch(/^\S+Z to iris as \S+quick-question-requeued-\S+\.md$/);
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
-    fsckStrict(repo(data, "iris"));
+    fsckStrict(agentDir(data, "iris"));
 
     // purge removes only what is older than the cut-off
-    const old = join(data, "shared", "iac", "dead_letters", "20250101T000000Z-iris-ancient-abcdef.md");
+    const old = join(deadLetterDir(data), "20250101T000000Z-iris-ancient-abcdef.md");
     writeFileSync(old, renderDeadLetter({ reason: "invalid", agent: "iris", taskId: "ancient", source: "agents/iris/queue.md:1", firstSeen: "2025-01-01T00:00:00Z", at: "2025-01-01T00:00:00Z", attempts: 0, original: "## ancient\n" }));
     expect(cli("dead-letters", "purge", "--older-than", "30d", "--data", data).stdout.trim()).toBe("purged 1 dead letter(s)");
     expect(existsSync(old)).toBe(false);

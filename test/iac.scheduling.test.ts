@@ -7,25 +7,23 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { AgentEvents } from "../src/agent/agent.js";
 import { readAgentStatusFile } from "../src/store/status-file.js";
-import { Runtime } from "../src/agent/runtime.js";
+import type { Runtime } from "../src/agent/runtime.js";
 import { AgentQueue, type Schedulable } from "../src/schedule/agent-queue.js";
 import { listDeadLetters } from "../src/store/dead-letters.js";
 import { agentPaths } from "../src/store/layout.js";
-import { eventually, fsckStrict, git, read, shellAppend } from "./support/harness.js";
-import { runtimeHarness, agent, yaml, repo, queue } from "./support/iac.js";
-import { startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { deadLettersEventually, eventually, fsckStrict, git } from "./support/checker.js";
+import { agent, agentDir, block, dataDir, deadLetterDir, inbox, queue, read, shellAppend, yaml } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { startRuntime } from "./support/runtime.js";
 
-const llm: LlmServer = await startLlmServer();
-const { start, dataDir } = runtimeHarness(llm);
-const block = (id: string, task: string, priority = "normal") => `\n## ${id}\ntask: ${task}\npriority: ${priority}\ncreated: 2026-04-29T10:05:00Z\n`;
+const llm = await scriptedLlm();
 /** Task ids in the order their commits were made (oldest first). */
 const taskOrder = (data: string, name: string) =>
-  git(repo(data, name), "log", "--reverse", "--format=%s")
+  git(agentDir(data, name), "log", "--reverse", "--format=%s")
     .trim()
     .split("\n")
     .filter((s) => s.startsWith(`${name}(task): `))
     .map((s) => s.slice(`${name}(task): `.length));
-const requestsFor = (id: string) => llm.requests.filter((r) => r.taskId === id).length;
 
 describe("backpressure", () => {
   it("runs 100 tasks through a slow agent with depth 5: none lost or repeated, at most 5 admitted, the rest waiting in the file, high before normal before low", async () => {
@@ -44,9 +42,9 @@ describe("backpressure", () => {
       },
     };
     // Everything is in queue.md before the agent starts: one read sees all 100.
-    mkdirSync(repo(data, "iris"), { recursive: true });
-    writeFileSync(queue(data, "iris"), ids.map((id, i) => block(id, `Analyse slice ${i}. [delay:15]`, prio(i))).join(""));
-    ({ rt } = await start(data, { events }));
+    mkdirSync(agentDir(data, "iris"), { recursive: true });
+    writeFileSync(queue(data, "iris"), ids.map((id, i) => block(id, `Analyse slice ${i}. [delay:15]`, { priority: prio(i) })).join(""));
+    ({ rt } = await startRuntime(data, llm, { events }));
     const iris = rt.agents.get("iris")!;
 
     await eventually(() => done >= 10, 20_000, "ten tasks done");
@@ -68,10 +66,10 @@ describe("backpressure", () => {
     // The first five were admitted in file order before the rest arrived; then priority, FIFO within one.
     const expected = [...ids.slice(0, 5), ...ids.slice(5).map((id, j) => ({ id, i: j + 5 })).sort((a, b) => rank[prio(a.i)] - rank[prio(b.i)] || a.i - b.i).map((x) => x.id)];
     expect(taskOrder(data, "iris")).toEqual(expected);
-    for (const id of ids) expect(requestsFor(id)).toBe(1);
-    expect(await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).toEqual([]);
+    for (const id of ids) expect(llm.requestsFor(id)).toHaveLength(1);
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
     await eventually(() => !read(queue(data, "iris")).includes("## bp-"), 5_000, "queue.md emptied");
-    fsckStrict(repo(data, "iris"));
+    fsckStrict(agentDir(data, "iris"));
   });
 
   it("serves a low-priority task while a stream of high-priority tasks keeps arriving (aging)", async () => {
@@ -87,15 +85,15 @@ describe("backpressure", () => {
     const events: AgentEvents = {
       taskDone: () => {
         done++;
-        if (highs < 94) shellAppend(queue(data, "iris"), block(`hi-${highs++}`, "More urgent work.", "high"));
+        if (highs < 94) shellAppend(queue(data, "iris"), block(`hi-${highs++}`, "More urgent work.", { priority: "high" }));
       },
     };
-    mkdirSync(repo(data, "iris"), { recursive: true });
+    mkdirSync(agentDir(data, "iris"), { recursive: true });
     writeFileSync(
       queue(data, "iris"),
-      [0, 1, 2, 3, 4].map((i) => block(`warm-${i}`, "Warm-up.")).join("") + block("patient", "Low priority, but it must run.", "low") + Array.from({ length: 10 }, (_, i) => block(`hi-${i}`, "Urgent work.", "high")).join(""),
+      [0, 1, 2, 3, 4].map((i) => block(`warm-${i}`, "Warm-up.")).join("") + block("patient", "Low priority, but it must run.", { priority: "low" }) + Array.from({ length: 10 }, (_, i) => block(`hi-${i}`, "Urgent work.", { priority: "high" })).join(""),
     );
-    await start(data, { now: () => new Date(now), events });
+    await startRuntime(data, llm, { now: () => new Date(now), events });
     await eventually(() => done === 100, 40_000, "all 100 done");
     const order = taskOrder(data, "iris");
     expect(order).toHaveLength(100);
@@ -106,14 +104,14 @@ describe("backpressure", () => {
     expect(at).toBeLessThan(99);
     expect(new Set(order).size).toBe(100);
     // Appends raced with compactions of queue.md all along: no block was taken for a duplicate.
-    expect(await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).toEqual([]);
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
   });
 });
 
 describe("hot reload of agents.yaml", () => {
   it("adds an agent, changes a class and removes an agent while running, without losing in-flight or waiting work", async () => {
     const data = dataDir(yaml([agent("orion", "slow")]));
-    const { rt, lines } = await start(data);
+    const { rt, lines } = await startRuntime(data, llm);
 
     // add iris
     writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "slow"), agent("iris", "slow")]));
@@ -134,17 +132,17 @@ describe("hot reload of agents.yaml", () => {
     clearInterval(sampler);
     expect(rt.agents.get("orion")).toBe(orion); // same runtime object: not restarted
     expect(maxInFlight).toBeGreaterThan(1);
-    for (const id of backlog) expect(requestsFor(id)).toBe(1);
+    for (const id of backlog) expect(llm.requestsFor(id)).toHaveLength(1);
 
     // remove iris while one task runs and another waits
     shellAppend(queue(data, "iris"), block("iris-running", "Long. [delay:3000]") + block("iris-waiting", "Next."));
-    await eventually(() => requestsFor("iris-running") === 1, 10_000, "iris-running started");
+    await eventually(() => llm.requestsFor("iris-running").length === 1, 10_000, "iris-running started");
     writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "fast")]));
     await eventually(() => !rt.agents.has("iris"), 15_000, "iris removed");
     // The running task finishes and commits before iris stops.
     await eventually(() => lines.some((l) => l.includes("[iris] Task iris-running done")), 15_000, "iris-running committed");
     expect(taskOrder(data, "iris")).toContain("iris-running");
-    expect(requestsFor("iris-waiting")).toBe(0);
+    expect(llm.requestsFor("iris-waiting")).toHaveLength(0);
     expect(read(queue(data, "iris"))).toContain("## iris-waiting\n"); // still in its file
     expect(lines.join("\n")).toMatch(/agent 'iris' left agents\.yaml; stopping it after its running tasks/);
 
@@ -157,9 +155,9 @@ describe("hot reload of agents.yaml", () => {
     writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "fast"), agent("iris", "medium")]));
     await eventually(() => taskOrder(data, "iris").includes("iris-waiting"), 15_000, "iris-waiting ran after iris came back");
     expect(rt.agents.get("iris")!.status().throughput_class).toBe("medium");
-    for (const id of ["iris-first", "iris-running", "iris-waiting"]) expect(requestsFor(id)).toBe(1);
-    fsckStrict(repo(data, "orion"));
-    fsckStrict(repo(data, "iris"));
+    for (const id of ["iris-first", "iris-running", "iris-waiting"]) expect(llm.requestsFor(id)).toHaveLength(1);
+    fsckStrict(agentDir(data, "orion"));
+    fsckStrict(agentDir(data, "iris"));
   });
 });
 
@@ -167,23 +165,20 @@ describe("removing an agent", () => {
   it("finishes its in-flight message and removes the file; messages that arrive for it afterwards go to dead letters as unknown_agent", async () => {
     const extra = "watch:\n  reconcile_seconds: 1\n";
     const data = dataDir(yaml([agent("orion", "medium"), agent("iris", "slow")], extra));
-    const { rt } = await start(data);
-    const box = join(data, "shared", "iac", "inbox", "iris");
-    writeFileSync(join(box, "m.md"), block("leaving-msg", "Long. [delay:1500]").replace("created: 2026-04-29T10:05:00Z", `created: ${new Date().toISOString()}`).slice(1));
-    await eventually(() => requestsFor("leaving-msg") === 1, 10_000, "the message started");
+    const { rt } = await startRuntime(data, llm);
+    const box = inbox(data, "iris");
+    writeFileSync(join(box, "m.md"), block("leaving-msg", "Long. [delay:1500]").slice(1));
+    await eventually(() => llm.requestsFor("leaving-msg").length === 1, 10_000, "the message started");
     writeFileSync(join(data, "agents.yaml"), yaml([agent("orion", "medium")], extra));
     await eventually(() => !rt.agents.has("iris") && taskOrder(data, "iris").includes("leaving-msg"), 15_000, "iris stopped after committing");
     await eventually(() => !existsSync(join(box, "m.md")), 5_000, "the finished message file removed");
     writeFileSync(join(box, "late.md"), block("late-msg", "Too late.").slice(1));
-    const letters = await eventually(async () => {
-      const all = await listDeadLetters(join(data, "shared", "iac", "dead_letters"));
-      return all.length ? all : undefined;
-    }, 10_000, "a dead letter for the late message");
+    const letters = await deadLettersEventually(data);
     // Give the reconcile scan a turn: the finished message must not come back as a dead letter.
     await new Promise((r) => setTimeout(r, 1_500));
-    expect((await listDeadLetters(join(data, "shared", "iac", "dead_letters"))).map((d) => `${d.reason}:${d.source}`)).toEqual(["unknown_agent:shared/iac/inbox/iris/late.md"]);
+    expect((await listDeadLetters(deadLetterDir(data))).map((d) => `${d.reason}:${d.source}`)).toEqual(["unknown_agent:shared/iac/inbox/iris/late.md"]);
     expect(letters[0]!.original).toContain("## late-msg");
-    expect(requestsFor("late-msg")).toBe(0);
+    expect(llm.requestsFor("late-msg")).toHaveLength(0);
   });
 });
 

@@ -7,27 +7,19 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requeueDeadLetter } from "../src/ops/dead-letters.js";
 import { listDeadLetters } from "../src/store/dead-letters.js";
-import { eventually, fsckStrict, git, read, shellAppend, tempDir } from "./support/harness.js";
-import { runtimeHarness, agent, yaml, iso, block, repo, queue, inbox, subjects, committed, lastCommit } from "./support/iac.js";
-import { answerFor, startLlmServer, type LlmServer } from "./support/llm-server.js";
+import { committed, deadLettersEventually, eventually, fsckStrict, git, lastCommit, subjects } from "./support/checker.js";
+import { agent, agentDir, block, dataDir, deadLetterDir, handoffs, inbox, iso, queue, read, shellAppend, tempDir, yaml } from "./support/data.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { startRuntime } from "./support/runtime.js";
 import { resultFile } from "../src/store/layout.js";
 
-const llm: LlmServer = await startLlmServer();
-const { start, dataDir, track } = runtimeHarness(llm);
-
-
-
-/** A task block; \`created\` defaults to now, since inbox and handoff messages expire. */
-
-const handoffs = (data: string, name: string) => join(data, "shared", "iac", "handoffs", name);
-const deadDir = (data: string) => join(data, "shared", "iac", "dead_letters");
-const requestsFor = (id: string) => llm.requests.filter((r) => r.taskId === id).length;
+const llm = await scriptedLlm();
 
 describe("handoffs", () => {
   it("hands a data question from orion to iris: an atomic handoff file with from, parent, hops, created and ttl; both git logs show the chain", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris")]));
     // orion alone first, so the handoff file can be read before iris takes it.
-    const orion = await start(data, { only: ["orion"] });
+    const orion = await startRuntime(data, llm, { only: ["orion"] });
     shellAppend(queue(data, "orion"), block("hourly-errors", "Which hour had the most 5xx errors yesterday? Ask the data analyst. [handoff:iris]"));
     const file = join(handoffs(data, "iris"), "orion.hourly-errors.md");
     await eventually(() => committed(data, "orion", "orion(task): hourly-errors") && existsSync(file), 15_000, "orion's commit and the handoff file");
@@ -40,28 +32,24 @@ describe("handoffs", () => {
     const sent = lastCommit(data, "orion", "Task-Id: hourly-errors");
     expect(sent).toContain("Handoff-To: iris");
     expect(sent).toContain("Source: queue");
-    expect(read(join(repo(data, "orion"), resultFile("hourly-errors")))).toContain("- handoff: iris (normal)");
+    expect(read(join(agentDir(data, "orion"), resultFile("hourly-errors")))).toContain("- handoff: iris (normal)");
 
-    await start(data, { only: ["iris"] });
+    await startRuntime(data, llm, { only: ["iris"] });
     await eventually(() => committed(data, "iris", "iris(task): orion.hourly-errors"), 15_000, "iris's commit");
     const got = lastCommit(data, "iris", "Task-Id: orion.hourly-errors");
     for (const t of ["Source: handoff", "Handoff-From: orion", "Parent-Task: hourly-errors", "Attempt: 1"]) expect(got).toContain(t);
-    expect(read(join(repo(data, "iris"), resultFile("orion.hourly-errors")))).toContain("- from: orion");
+    expect(read(join(agentDir(data, "iris"), resultFile("orion.hourly-errors")))).toContain("- from: orion");
     await eventually(() => !existsSync(file), 5_000, "the handoff file removed after its commit");
-    expect(requestsFor("orion.hourly-errors")).toBe(1);
+    expect(llm.requestsFor("orion.hourly-errors")).toHaveLength(1);
     expect(orion.lines.join("\n")).toMatch(/handing off to iris as orion\.hourly-errors \(hop 1\)/);
-    fsckStrict(repo(data, "orion"));
-    fsckStrict(repo(data, "iris"));
+    fsckStrict(agentDir(data, "orion"));
+    fsckStrict(agentDir(data, "iris"));
   });
 
   it("runs a three-agent chain orion -> iris -> lex in one process, with hops counted along the way", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")]));
-    llm.script((req) =>
-      req.taskId === "orion.chain-start"
-        ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "Is this data retention clause compliant?", priority: "high" } }) }
-        : undefined,
-    );
-    await start(data);
+    llm.answerWith("orion.chain-start", { handoff: { to: "lex", task: "Is this data retention clause compliant?", priority: "high" } });
+    await startRuntime(data, llm);
     shellAppend(queue(data, "orion"), block("chain-start", "Start the chain. [handoff:iris]"));
     await eventually(() => committed(data, "lex", "lex(task): iris.orion.chain-start"), 20_000, "lex's commit");
 
@@ -72,24 +60,19 @@ describe("handoffs", () => {
     for (const t of ["Source: handoff", "Handoff-From: iris", "Parent-Task: orion.chain-start"]) expect(end).toContain(t);
     expect(end).toContain("Is this data retention clause compliant?");
     // The chain can be followed back from lex by its trailers alone.
-    const parentOfEnd = git(repo(data, "lex"), "log", "-1", "--grep=Task-Id: iris.orion.chain-start", "--format=%(trailers:key=Parent-Task,valueonly)").trim();
-    expect(git(repo(data, "iris"), "log", "-1", `--grep=Task-Id: ${parentOfEnd}`, "--format=%(trailers:key=Parent-Task,valueonly)").trim()).toBe("chain-start");
+    const parentOfEnd = git(agentDir(data, "lex"), "log", "-1", "--grep=Task-Id: iris.orion.chain-start", "--format=%(trailers:key=Parent-Task,valueonly)").trim();
+    expect(git(agentDir(data, "iris"), "log", "-1", `--grep=Task-Id: ${parentOfEnd}`, "--format=%(trailers:key=Parent-Task,valueonly)").trim()).toBe("chain-start");
     await eventually(() => readdirSync(handoffs(data, "lex")).length === 0 && readdirSync(handoffs(data, "iris")).length === 0, 5_000, "handoff files removed");
-    for (const a of ["orion", "iris", "lex"]) fsckStrict(repo(data, a));
+    for (const a of ["orion", "iris", "lex"]) fsckStrict(agentDir(data, a));
   });
 
   it("dead-letters a handoff beyond iac.max_hops (hop_limit) and one to an agent not in agents.yaml (unknown_agent); the sender's task still commits", async () => {
     const data = dataDir(yaml([agent("orion"), agent("iris"), agent("lex")], "iac:\n  max_hops: 1\n"));
-    llm.script((req) =>
-      req.taskId === "orion.too-far" ? { content: JSON.stringify({ ...answerFor(req.taskId, req.taskText ?? ""), handoff: { to: "lex", task: "one hop too many", priority: "normal" } }) } : undefined,
-    );
-    await start(data);
+    llm.answerWith("orion.too-far", { handoff: { to: "lex", task: "one hop too many", priority: "normal" } });
+    await startRuntime(data, llm);
     shellAppend(queue(data, "orion"), block("too-far", "Go two hops. [handoff:iris]") + block("to-ghost", "Ask someone who does not exist. [handoff:ghost]"));
     await eventually(() => committed(data, "iris", "iris(task): orion.too-far") && committed(data, "orion", "orion(task): to-ghost"), 15_000, "both senders' commits");
-    const letters = await eventually(async () => {
-      const all = await listDeadLetters(deadDir(data));
-      return all.length === 2 ? all : undefined;
-    }, 5_000, "two dead letters");
+    const letters = await deadLettersEventually(data, 2, 5_000);
     const hop = letters.find((d) => d.reason === "hop_limit")!;
     expect(hop).toMatchObject({ agent: "iris", taskId: "iris.orion.too-far", source: "handoff from iris/orion.too-far", attempts: 0 });
     expect(hop.lastError).toBe("handoff chain would reach 2 hops, over iac.max_hops 1");
@@ -108,16 +91,13 @@ describe("handoffs", () => {
 
   it("dead-letters a handoff file that arrives with hops over the limit instead of running it", async () => {
     const data = dataDir(yaml([agent("iris")], "iac:\n  max_hops: 2\n"));
-    await start(data);
+    await startRuntime(data, llm);
     writeFileSync(join(handoffs(data, "iris"), "loop.md"), block("loop-x", "ping-pong", { from: "orion", parent: "loop-w", hops: 3 }).slice(1));
-    const [d] = await eventually(async () => {
-      const all = await listDeadLetters(deadDir(data));
-      return all.length ? all : undefined;
-    }, 10_000, "a hop_limit dead letter");
+    const [d] = await deadLettersEventually(data);
     expect(d).toMatchObject({ reason: "hop_limit", agent: "iris", taskId: "loop-x", source: "shared/iac/handoffs/iris/loop.md:1" });
     expect(d!.lastError).toBe("hops 3 is over iac.max_hops 2");
     await eventually(() => !existsSync(join(handoffs(data, "iris"), "loop.md")), 5_000, "the handoff file removed");
-    expect(requestsFor("loop-x")).toBe(0);
+    expect(llm.requestsFor("loop-x")).toHaveLength(0);
   });
 });
 
@@ -127,27 +107,27 @@ describe("TTL with an injected clock", () => {
   it("expires a message that is already too old on arrival: dead letter, escalation commit and reflection; it never reaches the LLM", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris", "slow")]));
-    await start(data, { now: () => new Date(now) });
+    await startRuntime(data, llm, { now: () => new Date(now) });
     writeFileSync(join(inbox(data, "iris"), "old.md"), block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
     await eventually(() => committed(data, "iris", "iris(escalation): stale-question expired"), 10_000, "the escalation commit");
-    const [d] = await listDeadLetters(deadDir(data));
+    const [d] = await listDeadLetters(deadLetterDir(data));
     expect(d).toMatchObject({ reason: "expired", agent: "iris", taskId: "stale-question", source: "shared/iac/inbox/iris/old.md:1", attempts: 0, at: iso(T0), firstSeen: iso(T0) });
     expect(d!.lastError).toBe("expired 301 s after it was created (ttl 300 s)");
     expect(d!.original).toBe(block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
     const esc = lastCommit(data, "iris", "Escalation: expired");
     expect(esc).toContain("Task-Id: stale-question");
     expect(esc).toMatch(/Dead letter: shared\/iac\/dead_letters\/\S+-iris-stale-question-\w+\.md/);
-    expect(read(join(repo(data, "iris"), "reflections.md"))).toContain("[escalation] stale-question went to dead letters (expired)");
+    expect(read(join(agentDir(data, "iris"), "reflections.md"))).toContain("[escalation] stale-question went to dead letters (expired)");
     await eventually(() => !existsSync(join(inbox(data, "iris"), "old.md")), 5_000, "the inbox file removed");
-    expect(requestsFor("stale-question")).toBe(0);
-    expect(git(repo(data, "iris"), "status", "--porcelain")).toBe("");
-    fsckStrict(repo(data, "iris"));
+    expect(llm.requestsFor("stale-question")).toHaveLength(0);
+    expect(git(agentDir(data, "iris"), "status", "--porcelain")).toBe("");
+    fsckStrict(agentDir(data, "iris"));
   });
 
   it("the sweeper dead-letters messages stuck behind a running task on time, ready or waiting, while queue.md tasks without ttl_seconds never expire", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris", "slow")], "throughput_classes:\n  slow: { concurrency: 1, max_queue_depth: 2 }\n"));
-    const { rt } = await start(data, { now: () => new Date(now) });
+    const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
     shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:6000]", {}, iso(T0)));
     await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
     // Behind `busy`: depth 2 admits msg-ready; msg-waiting and an old queue.md task wait in their files.
@@ -162,22 +142,22 @@ describe("TTL with an injected clock", () => {
     now = T0 + 61_000;
     await iris.sweep();
     // Both messages are dead letters while `busy` is still running.
-    const letters = await listDeadLetters(deadDir(data));
+    const letters = await listDeadLetters(deadLetterDir(data));
     expect(letters.map((d) => `${d.reason}:${d.taskId}`).sort()).toEqual(["expired:msg-ready", "expired:msg-waiting"]);
     expect(committed(data, "iris", "iris(task): busy")).toBe(false);
     expect(subjects(data, "iris").filter((s) => s.includes("(escalation)")).sort()).toEqual(["iris(escalation): msg-ready expired", "iris(escalation): msg-waiting expired"]);
 
     await eventually(() => committed(data, "iris", "iris(task): old-queue-task"), 15_000, "the queue.md task without ttl ran");
     expect(subjects(data, "iris").indexOf("iris(task): busy")).toBeGreaterThan(0); // busy is older than old-queue-task
-    expect(requestsFor("msg-ready") + requestsFor("msg-waiting")).toBe(0);
+    expect(llm.requestsFor("msg-ready").length + llm.requestsFor("msg-waiting").length).toBe(0);
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "both message files removed");
-    fsckStrict(repo(data, "iris"));
+    fsckStrict(agentDir(data, "iris"));
   });
 
   it("the sweeper dead-letters messages held by a paused agent on time", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris")]));
-    const { rt } = await start(data, { now: () => new Date(now) });
+    const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
     const iris = rt.agents.get("iris")!;
     // The provider refuses iris (401): it pauses and keeps its tasks.
     shellAppend(queue(data, "iris"), block("refused", "Anything. [status:401]", {}, iso(T0)));
@@ -186,24 +166,20 @@ describe("TTL with an injected clock", () => {
     await eventually(() => iris.outstanding === 2, 10_000, "the message held");
     now = T0 + 31_000;
     await iris.sweep();
-    const [d] = await listDeadLetters(deadDir(data));
+    const [d] = await listDeadLetters(deadLetterDir(data));
     expect(d).toMatchObject({ reason: "expired", taskId: "while-paused" });
     expect(iris.isPaused).toBe(true);
     expect(committed(data, "iris", "iris(escalation): while-paused expired")).toBe(true);
-    expect(requestsFor("while-paused")).toBe(0);
+    expect(llm.requestsFor("while-paused")).toHaveLength(0);
     expect(read(queue(data, "iris"))).toContain("## refused"); // the paused agent's own task is kept
   });
 
   it("requeues an expired message under its own id; a requeued copy that expires again is a new dead letter, not a duplicate", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris")]));
-    const { rt } = await start(data, { now: () => new Date(now) });
+    const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
     writeFileSync(join(inbox(data, "iris"), "q.md"), block("again", "Which region grew fastest?", {}, iso(T0 - 400_000)).slice(1));
-    const letters = async (n: number) =>
-      eventually(async () => {
-        const all = await listDeadLetters(deadDir(data));
-        return all.length === n ? all : undefined;
-      }, 10_000, `${n} dead letter(s)`);
+    const letters = (n: number) => deadLettersEventually(data, n);
     const [first] = await letters(1);
 
     // Requeued with a `created` that is already too old: it expires again at once.
@@ -221,19 +197,19 @@ describe("TTL with an injected clock", () => {
     await eventually(() => committed(data, "iris", "iris(task): again"), 10_000, "the requeued message ran");
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
     await rt.agents.get("iris")!.reconcile();
-    expect((await listDeadLetters(deadDir(data))).map((d) => d.reason)).toEqual(["expired", "expired"]);
-    expect(requestsFor("again")).toBe(1);
+    expect((await listDeadLetters(deadLetterDir(data))).map((d) => d.reason)).toEqual(["expired", "expired"]);
+    expect(llm.requestsFor("again")).toHaveLength(1);
     expect(subjects(data, "iris").filter((s) => s.includes("again"))).toEqual(["iris(task): again", "iris(escalation): again expired", "iris(escalation): again expired"]);
   });
 
   it("expires a queue.md task only when it carries ttl_seconds", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("orion")]));
-    await start(data, { now: () => new Date(now) });
+    await startRuntime(data, llm, { now: () => new Date(now) });
     const header = read(queue(data, "orion")).split("\n").length + 1; // the appended block starts with a blank line
     shellAppend(queue(data, "orion"), block("q-ttl", "Has a ttl.", { ttl_seconds: 30 }, iso(T0 - 31_000)) + block("q-plain", "No ttl.", {}, iso(T0 - 86_400_000)));
     await eventually(() => committed(data, "orion", "orion(escalation): q-ttl expired") && committed(data, "orion", "orion(task): q-plain"), 10_000, "one expired, one ran");
-    const [d] = await listDeadLetters(deadDir(data));
+    const [d] = await listDeadLetters(deadLetterDir(data));
     expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: `agents/orion/queue.md:${header}` });
     await eventually(() => !read(queue(data, "orion")).includes("## q-"), 5_000, "queue.md compacted");
   });
@@ -242,22 +218,21 @@ describe("TTL with an injected clock", () => {
 describe("inbox drops", () => {
   it("delivers a file copied in with cp: every block once, and removes the file after the last commit", async () => {
     const data = dataDir(yaml([agent("orion", "fast")]));
-    await start(data);
+    await startRuntime(data, llm);
     const src = join(tempDir(), "batch.md");
-    track(join(src, ".."));
     const ids = Array.from({ length: 40 }, (_, i) => `cp-${i}`);
     writeFileSync(src, "Notes before the first block are ignored.\n" + ids.map((id) => block(id, `Task ${id}: ${"padding ".repeat(400)}`)).join(""));
     expect(spawnSync("cp", [src, join(inbox(data, "orion"), "batch.md")]).status).toBe(0);
     await eventually(() => subjects(data, "orion").filter((s) => s.startsWith("orion(task): cp-")).length === 40, 30_000, "40 commits");
-    for (const id of ids) expect(requestsFor(id)).toBe(1);
+    for (const id of ids) expect(llm.requestsFor(id)).toHaveLength(1);
     await eventually(() => !existsSync(join(inbox(data, "orion"), "batch.md")), 5_000, "batch.md removed");
-    expect(await listDeadLetters(deadDir(data))).toEqual([]);
-    fsckStrict(repo(data, "orion"));
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
+    fsckStrict(agentDir(data, "orion"));
   });
 
   it("does not read a message file early while it is still being written", async () => {
     const data = dataDir(yaml([agent("orion")]).replace("settle_ms: 100", "settle_ms: 1500"));
-    await start(data);
+    await startRuntime(data, llm);
     const path = join(inbox(data, "orion"), "slow-writer.md");
     const fd = openSync(path, "w");
     writeSync(fd, "## two-chunks\ntask: |\n  The first half of the question,\n");
@@ -267,13 +242,13 @@ describe("inbox drops", () => {
     await eventually(() => committed(data, "orion", "orion(task): two-chunks"), 10_000, "the commit");
     const body = lastCommit(data, "orion", "Task-Id: two-chunks");
     expect(body).toContain("The first half of the question,\nand the second half.");
-    expect(requestsFor("two-chunks")).toBe(1);
+    expect(llm.requestsFor("two-chunks")).toHaveLength(1);
     expect(llm.requests.find((r) => r.taskId === "two-chunks")!.taskText).toContain("and the second half.");
   });
 
   it("ignores *.tmp files and dotfiles until they are renamed to *.md", async () => {
     const data = dataDir(yaml([agent("orion")]));
-    const { rt } = await start(data);
+    const { rt } = await startRuntime(data, llm);
     const dir = inbox(data, "orion");
     writeFileSync(join(dir, "drop.md.tmp"), block("via-rename", "Delivered when renamed.").slice(1));
     writeFileSync(join(dir, ".hidden.md"), block("hidden-one", "Never read: a dotfile.").slice(1));
@@ -287,13 +262,13 @@ describe("inbox drops", () => {
     await (rt.agents.get("orion")!.reconcile());
     await eventually(() => !existsSync(join(dir, "later.md")), 5_000, "later.md removed");
     expect(readdirSync(dir).sort()).toEqual([".hidden.md", "notes.md~", "partial.md.part"]);
-    for (const id of ["hidden-one", "backup-one", "part-one"]) expect(requestsFor(id)).toBe(0);
-    expect(await listDeadLetters(deadDir(data))).toEqual([]);
+    for (const id of ["hidden-one", "backup-one", "part-one"]) expect(llm.requestsFor(id)).toHaveLength(0);
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
   });
 
   it("waits for a misaddressed file to be fully written before moving it to dead letters", async () => {
     const data = dataDir(yaml([agent("orion")]).replace("settle_ms: 100", "settle_ms: 1000"));
-    await start(data);
+    await startRuntime(data, llm);
     const dir = inbox(data, "ghost");
     spawnSync("mkdir", ["-p", dir]);
     const first = block("w-1", "First part.").slice(1);
@@ -303,30 +278,24 @@ describe("inbox drops", () => {
     await new Promise((r) => setTimeout(r, 200));
     writeSync(fd, second);
     closeSync(fd);
-    const [d] = await eventually(async () => {
-      const all = await listDeadLetters(deadDir(data));
-      return all.length ? all : undefined;
-    }, 10_000, "an unknown_agent dead letter");
+    const [d] = await deadLettersEventually(data);
     expect(d!.original).toBe(first + second);
     await eventually(() => readdirSync(dir).length === 0, 5_000, "the file removed");
-    expect(await listDeadLetters(deadDir(data))).toHaveLength(1);
+    expect(await listDeadLetters(deadLetterDir(data))).toHaveLength(1);
   });
 
   it("moves a message for an agent that agents.yaml does not know to dead letters (unknown_agent), verbatim", async () => {
     const data = dataDir(yaml([agent("orion")]));
-    await start(data);
+    await startRuntime(data, llm);
     const text = "Hello ghost.\n" + block("g-1", "For nobody.") + block("g-2", "Also for nobody.");
     const dir = inbox(data, "ghost");
     spawnSync("mkdir", ["-p", dir]);
     writeFileSync(join(dir, "hello.md"), text);
-    const [d] = await eventually(async () => {
-      const all = await listDeadLetters(deadDir(data));
-      return all.length ? all : undefined;
-    }, 10_000, "an unknown_agent dead letter");
+    const [d] = await deadLettersEventually(data);
     expect(d).toMatchObject({ reason: "unknown_agent", agent: "ghost", source: "shared/iac/inbox/ghost/hello.md" });
     expect(d!.lastError).toBe("no agent 'ghost' in agents.yaml (known: orion)");
     expect(d!.original).toBe(text);
     await eventually(() => readdirSync(dir).length === 0, 5_000, "the file (and its claim) removed");
-    expect(await listDeadLetters(deadDir(data))).toHaveLength(1);
+    expect(await listDeadLetters(deadLetterDir(data))).toHaveLength(1);
   });
 });

@@ -7,22 +7,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { Env } from "../src/config/schema.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { estimateTokens } from "../src/store/markdown.js";
-import { createLogger } from "../src/log.js";
-import { Runtime } from "../src/agent/runtime.js";
-import { dataDirWith, fsckStrict, git, read, removeDir } from "./support/harness.js";
-import { startLlmServer, type LlmServer, type RecordedRequest } from "./support/llm-server.js";
+import { fsckStrict, git } from "./support/checker.js";
+import { agentDir, block, dataDir, read } from "./support/data.js";
+import { scriptedLlm, type RecordedRequest } from "./support/llm-server.js";
+import { startRuntime } from "./support/runtime.js";
 import { resultFile } from "../src/store/layout.js";
 
-let llm: LlmServer;
+const llm = await scriptedLlm();
 let hookServer: Server;
 const hooks: unknown[] = [];
 let hookUrl = "";
 
 beforeAll(async () => {
-  llm = await startLlmServer();
   hookServer = createServer((req, res) => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
@@ -35,19 +33,11 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
 });
 afterAll(async () => {
-  await llm.close();
   await new Promise((r) => hookServer.close(r));
-});
-
-const dirs: string[] = [];
-afterEach(() => {
-  llm.script(undefined);
-  for (const d of dirs.splice(0)) removeDir(d);
 });
 
 const T0 = Date.parse("2026-04-01T08:00:00Z");
 const pad = (n: number) => String(n).padStart(3, "0");
-const block = (id: string, task: string) => `\n## ${id}\ntask: ${task}\ncreated: 2026-04-01T08:00:00Z\n`;
 const sh = (dir: string, cmd: string) => spawnSync("sh", ["-c", cmd], { cwd: dir, encoding: "utf8" }).stdout;
 const requestText = (r: RecordedRequest) => (r.body.messages as { content: string }[]).map((m) => m.content);
 const stepRequests = () => llm.requests.filter((r) => r.body?.response_format?.json_schema?.name !== "agentos_grade" && r.taskId);
@@ -62,39 +52,35 @@ interface Run {
 
 /** Writes the tasks into queue.md, runs the agent until it has nothing left, and stops it. */
 async function runTasks(yaml: string, tasks: string, opts: { data?: string; env?: Record<string, string>; before?: (dir: string) => void } = {}): Promise<Run> {
-  const data = opts.data ?? dataDirWith(yaml);
-  if (!opts.data) dirs.push(data);
-  const lines: string[] = [];
+  const data = opts.data ?? dataDir(yaml);
   const escalations: [string, string][] = [];
   const audits = new Map<string, number | undefined>();
   let clock = T0;
-  const log = createLogger({ level: "debug", write: (l) => lines.push(l), now: () => new Date(clock) });
-  const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10", ...opts.env });
-  const rt = new Runtime({
-    dataDir: data,
-    env,
-    log,
-    now: () => new Date(clock),
-    events: {
-      // The watchdog's metric: one escalation event per negative streak.
-      escalation: (agent, kind) => escalations.push([agent, kind]),
-      taskDone: (_agent, info) => {
-        audits.set(info.id, info.audit);
-        clock += 12 * 3_600_000;
+  const start = () =>
+    startRuntime(data, llm, {
+      level: "debug",
+      now: () => new Date(clock),
+      env: opts.env,
+      events: {
+        // The watchdog's metric: one escalation event per negative streak.
+        escalation: (agent, kind) => escalations.push([agent, kind]),
+        taskDone: (_agent, info) => {
+          audits.set(info.id, info.audit);
+          clock += 12 * 3_600_000;
+        },
       },
-    },
-  });
-  const dir = join(data, "agents", "orion");
+    });
+  const dir = agentDir(data, "orion");
   if (opts.before) {
-    await rt.start();
-    await rt.stop();
+    await (await start()).rt.stop();
     opts.before(dir);
     return runTasks(yaml, tasks, { ...opts, data, before: undefined });
   }
+  // Everything is in queue.md before the agent starts.
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "queue.md"), tasks, { flag: "a" });
+  const { rt, lines } = await start();
   try {
-    await rt.start();
     await rt.drained();
   } finally {
     await rt.stop();
@@ -136,8 +122,7 @@ describe("learning, end to end", () => {
   it("runs 200 tasks: skills capped and archived, honest reward lines and totals, audit, watchdog, a flat prompt", async () => {
     const started = performance.now();
     hooks.length = 0;
-    const data = dataDirWith(YAML());
-    dirs.push(data);
+    const data = dataDir(YAML());
     mkdirSync(join(data, "shared", "segments"), { recursive: true });
     // A shared segment too big for the prompt: left out and counted in a DEBUG line.
     writeFileSync(join(data, "shared", "segments", "team.md"), "# Team notes\n\n" + "Long team note. ".repeat(3000));
@@ -231,8 +216,7 @@ describe("learning, end to end", () => {
   }, 120_000);
 
   it("lets a person's edits win: kept text, unreadable entries reported with file:line, their skill file added to", async () => {
-    const data = dataDirWith(YAML());
-    dirs.push(data);
+    const data = dataDir(YAML());
     const tasks = [1, 2, 3].map((i) => block(`e${i}`, `Do the deploy-runbook task ${i}. [skill:deploy-runbook]`)).join("") + block("e4", "Earn another [skill:retry-calls]");
     const run = await runTasks(YAML(), tasks, {
       data,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseTaskFile, type ParsedBlock, type TaskBlock } from "../src/parse/task-blocks.js";
 import { generateTaskId, serializeBlock } from "../src/parse/serialize.js";
-import { FIXTURES } from "./support/harness.js";
+import { FIXTURES } from "./support/data.js";
 
 const tasks = (r: { blocks: ParsedBlock[] }): TaskBlock[] => r.blocks.filter((b) => b.kind === "task").map((b) => b.block as TaskBlock);
 

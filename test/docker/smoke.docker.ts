@@ -9,7 +9,8 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, r
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, read, removeDir, shellAppend, tempDir, ROOT } from "../support/harness.js";
+import { eventually } from "../support/checker.js";
+import { read, removeDir, shellAppend, tempDir, ROOT } from "../support/data.js";
 import { startLlmServer, type LlmServer } from "../support/llm-server.js";
 
 const IMAGE = process.env.AGENTOS_TEST_IMAGE ?? "agentos:smoke-test";
@@ -134,10 +135,10 @@ describe("the Docker image", () => {
   });
 
   it("runs read-only as --user, takes the key from a file, commits, and keeps state across stop/start and a new container", async () => {
-    const data = tempDir("agentos-docker-");
+    const data = tempDir("agentos-docker-", true);
     cleanup.push(() => wipe(data));
     writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: orion\n    persona: "Backend engineer."\n`);
-    const secrets = tempDir("agentos-docker-secret-");
+    const secrets = tempDir("agentos-docker-secret-", true);
     cleanup.push(() => removeDir(secrets));
     writeFileSync(join(secrets, "llm_api_key"), "sk-from-secret-file\n");
     chmodSync(join(secrets, "llm_api_key"), 0o644);
@@ -211,7 +212,7 @@ describe("the Docker image", () => {
   });
 
   it("runs the seed's docker run example as written: default user, key and provider in the environment", async () => {
-    const data = tempDir("agentos-docker-seed-");
+    const data = tempDir("agentos-docker-seed-", true);
     cleanup.push(() => wipe(data));
     writeFileSync(join(data, "agents.yaml"), `agents:\n  - name: revu\n    persona: "Code reviewer."\n`);
     giveTo(1000, data, join(data, "agents.yaml")); // the image's `node` user, like a desktop user's first uid
@@ -307,7 +308,7 @@ describe("the Compose example", () => {
     if (!tools.length) throw new Error("COMPOSE TEST CANNOT RUN: neither `docker compose` nor `docker-compose` is installed (Debian: apt-get install docker-compose)");
     for (const tool of tools) {
       const label = tool.join(" ");
-      const dir = tempDir("agentos-compose-");
+      const dir = tempDir("agentos-compose-", true);
       const data = join(dir, "data");
       const secrets = join(dir, "secrets");
       mkdirSync(data);

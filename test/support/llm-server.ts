@@ -16,9 +16,10 @@
 //   [bad-schema]                JSON that fails the schema
 //   [answer:text]               the answer text
 //
-// Usable from vitest (import) and from the command line for manual runs, benchmarks
-// and the Docker smoke test: `node test/support/llm-server.ts --port 8099 [--latency 50]`.
-// Erasable TypeScript only, so Node runs it without a build step.
+// Usable from vitest (`await scriptedLlm()`: one server per test file, reset after each
+// test) and from the command line for manual runs, benchmarks and the Docker smoke test:
+// `node test/support/llm-server.ts --port 8099 [--latency 50]`. Erasable TypeScript only,
+// and vitest is imported only by scriptedLlm(), so Node runs it without a build step.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -58,11 +59,17 @@ export interface LlmServer {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** The requests that carried this task (its step, repairs and retries; grader calls too). */
+  requestsFor(taskId: string): RecordedRequest[];
+  /** This task's answer as the directives make it, with these fields replaced (e.g. a handoff of a handoff). */
+  answerWith(taskId: string, fields: Record<string, unknown>): void;
   /** Replies used, in order, for the next requests (before directives apply). */
   queueReplies(...r: Reply[]): void;
   /** Replace the whole behaviour: return a Reply, or undefined for the default. */
   script(fn: ((req: RecordedRequest, n: number) => Reply | undefined) | undefined): void;
   setLatency(ms: number): void;
+  /** Back to the directives alone: no script, queued replies or answerWith, the starting latency. Requests are kept. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -105,6 +112,7 @@ function completion(content: string, model: string): string {
 export async function startLlmServer(opts: ServerOptions = {}): Promise<LlmServer> {
   const requests: RecordedRequest[] = [];
   const queued: Reply[] = [];
+  const overrides = new Map<string, Record<string, unknown>>();
   const seenPerTask = new Map<string, number>();
   let scripted: ((req: RecordedRequest, n: number) => Reply | undefined) | undefined;
   let latency = opts.latencyMs ?? 0;
@@ -131,7 +139,7 @@ export async function startLlmServer(opts: ServerOptions = {}): Promise<LlmServe
     const garbage = /\[garbage(?:()x(\d+))?\]/.exec(text);
     if (garbage && seen <= times(garbage)) return { content: "this is not JSON at all", delayMs };
     if (/\[bad-schema\]/.test(text)) return { content: JSON.stringify({ answer: 42, reward: 7 }), delayMs };
-    const body = answerFor(id, text);
+    const body = { ...answerFor(id, text), ...overrides.get(id) };
     // Without json_schema, answer the way many models do: JSON inside a fence.
     const plain = !rec.body?.response_format;
     const content = plain ? "Here you go:\n```json\n" + JSON.stringify(body, null, 2) + "\n```" : JSON.stringify(body);
@@ -190,9 +198,17 @@ export async function startLlmServer(opts: ServerOptions = {}): Promise<LlmServe
     url: `http://127.0.0.1:${port}/v1`,
     port,
     requests,
+    requestsFor: (taskId) => requests.filter((r) => r.taskId === taskId),
+    answerWith: (taskId, fields) => void overrides.set(taskId, fields),
     queueReplies: (...r) => void queued.push(...r),
     script: (fn) => void (scripted = fn),
     setLatency: (ms) => void (latency = ms),
+    reset: () => {
+      scripted = undefined;
+      queued.length = 0;
+      overrides.clear();
+      latency = opts.latencyMs ?? 0;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const r of hanging) r.destroy();
@@ -200,6 +216,18 @@ export async function startLlmServer(opts: ServerOptions = {}): Promise<LlmServe
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * For a vitest file: a server started now, reset after each test (see reset()) and closed
+ * after the file's last test. `const llm = await scriptedLlm();` at the top of the file.
+ */
+export async function scriptedLlm(opts: ServerOptions = {}): Promise<LlmServer> {
+  const { afterAll, afterEach } = await import("vitest");
+  const server = await startLlmServer(opts);
+  afterEach(() => server.reset());
+  afterAll(() => server.close());
+  return server;
 }
 
 const isMain = import.meta.url === `file://${process.argv[1]}`;
