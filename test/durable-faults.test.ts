@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { resultFile } from "../src/store/layout.js";
 import { acquireLease, leaseIsLive, readLease } from "../src/store/lease.js";
 import { countEffects, deadLetterTexts as deadLetters, eventually, fsckStrict, git } from "./support/checker.js";
 import { agentDir, block, dataDir, deadLetterDir, handoffs, inbox, read, shellAppend, tempDir } from "./support/data.js";
@@ -162,8 +163,15 @@ describe("watching by polling", () => {
   it("picks up tasks with --poll (NFS, Docker Desktop bind mounts)", async () => {
     const data = dataDir(YAML);
     const run = await startRun(data, env({ AGENTOS_WATCH_POLL: "1" }));
-    shellAppend(join(agentDir(data, "orion"), "queue.md"), block("polled"));
-    await eventually(() => countEffects(agentDir(data, "orion"), ["polled"]).lost.length === 0, 10_000, "polled task");
+    const dir = agentDir(data, "orion");
+    shellAppend(join(dir, "queue.md"), block("polled"));
+    await eventually(() => countEffects(dir, ["polled"]).lost.length === 0, 10_000, "polled task");
+    expect(countEffects(dir, ["polled"]).commits.get("polled")).toBe(1);
+    expect(read(join(dir, resultFile("polled")))).toContain("Scripted answer for polled");
+    expect(llm.requestsFor("polled")).toHaveLength(1);
+    // Compaction sees the file by polling too: the handled block leaves queue.md.
+    await eventually(() => !read(join(dir, "queue.md")).includes("## polled"), 10_000, "queue.md compacted");
+    expect(await run.stop()).toBe(0);
   });
 });
 
@@ -317,6 +325,12 @@ describe("message files", () => {
     await eventually(() => countEffects(dir, ["m-first", "m-second"]).lost.length === 0, 20_000, "both ran").catch((err: Error) => {
       throw new Error(`${err.message}\n${run.output}`);
     });
+    // The second block was not deleted with the file after the first one ran: both ran, once each.
+    const c = countEffects(dir, ["m-first", "m-second"], deadLetterDir(data));
+    expect([c.commits.get("m-first"), c.commits.get("m-second")]).toEqual([1, 1]);
+    expect(c.deadLetters).toEqual([]);
+    expect(llm.requestsFor("m-second")).toHaveLength(1);
     await eventually(() => !readdirSync(inbox(data, "orion")).includes("note.md"), 10_000, "file removed once both are done");
+    expect(readdirSync(inbox(data, "orion"))).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ export default defineConfig({
     include: ["test/docker/**/*.docker.ts"],
     testTimeout: 300_000,
     hookTimeout: 600_000,
+    expect: { requireAssertions: true },
     pool: "forks",
     maxWorkers: 1,
     fileParallelism: false,
