@@ -4,9 +4,9 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync, truncateSync, uti
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { resultFile } from "../src/store/layout.js";
-import { acquireLease, leaseIsLive, readLease } from "../src/store/lease.js";
+import { leaseIsLive, readLease } from "../src/store/lease.js";
 import { countEffects, deadLetterTexts as deadLetters, eventually, fsckStrict, git } from "./support/checker.js";
-import { agentDir, block, dataDir, deadLetterDir, handoffs, inbox, read, shellAppend, tempDir } from "./support/data.js";
+import { agentDir, block, dataDir, deadLetterDir, handoffs, inbox, read, shellAppend } from "./support/data.js";
 import { scriptedLlm } from "./support/llm-server.js";
 import { baseEnv, runCli, runCliAsync, scriptedEnv, startRun, startRuntime } from "./support/runtime.js";
 
@@ -176,15 +176,6 @@ describe("watching by polling", () => {
 });
 
 describe("one runtime per agent", () => {
-  it("lets exactly one of several runtimes racing for the same lease win", async () => {
-    const path = join(tempDir(), "lease.json");
-    for (let round = 0; round < 10; round++) {
-      rmSync(path, { force: true });
-      const results = await Promise.all(Array.from({ length: 5 }, () => acquireLease(path, "orion")));
-      expect(results.filter((r) => r.ok)).toHaveLength(1);
-    }
-  });
-
   it("refuses a second `agentos run` for the same agent, naming the owner, and takes over a dead one's lease", async () => {
     const data = dataDir(YAML);
     const first = await startRun(data, env());
