@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { History, Learning, Overview, PromptAnswer } from "../src/http/dashboard/schemas.js";
 import { eventually } from "./support/checker.js";
 import { dataDir, removeDir } from "./support/data.js";
-import { scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
+import { apiBase, apiClient, scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const TOKEN = "dashboard-api-token-0123456789";
@@ -26,22 +26,9 @@ let data: string;
 let run: RunningCli;
 let base: string;
 
-const call = async (method: string, path: string, opts: { body?: unknown; token?: string | null } = {}) => {
-  const token = opts.token === undefined ? TOKEN : opts.token;
-  const res = await fetch(base + path, {
-    method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.body === undefined ? {} : { "content-type": "application/json" }) },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
-};
+/** The API with the token, another one (`token`), or none (`token: null`). */
+const call = (method: string, path: string, opts: { body?: unknown; token?: string | null } = {}) =>
+  apiClient(base, opts.token === undefined ? TOKEN : (opts.token ?? undefined))(method, path, opts.body);
 const status = async (agent: string, id: string) => (await call("GET", `/v1/agents/${agent}/tasks/${id}`)).json?.status;
 
 beforeAll(async () => {
@@ -53,7 +40,7 @@ beforeAll(async () => {
     "--http",
     "127.0.0.1:0",
   ]);
-  base = (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;
+  base = await apiBase(run);
 });
 
 afterAll(async () => {

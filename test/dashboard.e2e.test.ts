@@ -9,7 +9,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "./support/checker.js";
 import { dataDir, removeDir, ROOT, tempDir } from "./support/data.js";
-import { scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
+import { apiBase, apiClient, scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -37,14 +37,7 @@ const failing = new Set<string>();
 /** Tasks whose provider answers HTTP 500: a provider fault, so their agent pauses. */
 const outage = new Set<string>();
 
-const api = async (method: string, path: string, body?: unknown) => {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, json: (await res.json().catch(() => undefined)) as any };
-};
+const api = (method: string, path: string, body?: unknown) => apiClient(base, TOKEN)(method, path, body);
 const taskStatus = async (id: string) => (await api("GET", `/v1/agents/orion/tasks/${id}`)).json?.status as string | undefined;
 
 /** A PNG's width from its IHDR chunk. */
@@ -76,7 +69,7 @@ beforeAll(async () => {
     scriptedEnv(llm, { LLM_API_KEY: "sk-test", LLM_MODEL: "scripted-model", LLM_MAX_RETRIES: "0", AGENTOS_API_TOKEN: TOKEN, SHUTDOWN_GRACE_SECONDS: "2" }),
     ["--http", "127.0.0.1:0"],
   );
-  base = (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;
+  base = await apiBase(run);
   context = await chromium.launchPersistentContext(tempDir("agentos-chromium-"), {
     executablePath: CHROMIUM,
     headless: true,

@@ -13,7 +13,7 @@ import { eventually, git } from "./support/checker.js";
 import { agentDir, dataDir, deadLetterDir, inbox, read, ROOT } from "./support/data.js";
 import { scriptedLlm } from "./support/llm-server.js";
 import { OpenApiChecker } from "./support/openapi.js";
-import { runCli, RunningCli, scriptedEnv, startRun } from "./support/runtime.js";
+import { apiBase, apiClient, runCli, RunningCli, scriptedEnv, startRun } from "./support/runtime.js";
 
 const llm = await scriptedLlm();
 
@@ -31,37 +31,15 @@ tasks:
 
 const env = (extra: Record<string, string> = {}) => scriptedEnv(llm, { LLM_API_KEY: "sk-test", LLM_MODEL: "scripted-model", SHUTDOWN_GRACE_SECONDS: "2", ...extra });
 
-interface Api {
-  run: RunningCli;
-  data: string;
-  base: string;
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; json: any; text: string }>;
-}
-
 // One checker for the whole file: every server serves the same document.
 let checker: OpenApiChecker | undefined;
 
-async function startApi(data: string, extra: Record<string, string> = {}, token: string | undefined = TOKEN): Promise<Api> {
+/** `agentos run --http 127.0.0.1:0` with this token (none: no AGENTOS_API_TOKEN), and a client that sends it and checks every answer against /openapi.json. */
+async function startApi(data: string, extra: Record<string, string> = {}, token: string | undefined = TOKEN) {
   const run = await startRun(data, env({ ...(token ? { AGENTOS_API_TOKEN: token } : {}), ...extra }), ["--http", "127.0.0.1:0"]);
-  const base = (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;
+  const base = await apiBase(run);
   checker ??= new OpenApiChecker(await (await fetch(base + "/openapi.json")).json());
-  const call: Api["call"] = async (method, path, body, headers = {}) => {
-    const res = await fetch(base + path, {
-      method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    checker!.check({ method, url: path, status: res.status, headers: res.headers, text });
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, json, text };
-  };
-  return { run, data, base, call };
+  return { run, data, base, call: apiClient(base, token, (a) => checker!.check(a)) };
 }
 
 describe("REST API", () => {

@@ -165,6 +165,46 @@ export async function startRun(dataDir: string, env: NodeJS.ProcessEnv, extra: s
   return r;
 }
 
+// ── the REST API of a running CLI ───────────────────────────────────────────
+
+export interface ApiAnswer {
+  status: number;
+  headers: Headers;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: any;
+  text: string;
+}
+
+/** The base URL that `agentos run --http 127.0.0.1:0` printed once it listens. */
+export async function apiBase(run: RunningCli): Promise<string> {
+  return (await run.waitFor(/REST API listening on (http:\/\/\S+)/))[1]!;
+}
+
+/**
+ * A client for the REST API at `base`, with fetch: sends `Bearer token` (a header given to
+ * a call replaces it: `{ authorization: "" }` sends none), a JSON body (a string is sent
+ * as is), and reads the answer as text and JSON. `onAnswer` sees every answer (http.test
+ * checks each against /openapi.json).
+ */
+export function apiClient(base: string, token?: string, onAnswer?: (a: { method: string; url: string; status: number; headers: Headers; text: string }) => void) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    onAnswer?.({ method, url: path, status: res.status, headers: res.headers, text });
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, json, text };
+  };
+}
+
 /** The CLI with the scripted server as provider: `run(data, ...agents)` as one Compose container runs it (all agents without names), `cli(...args)` to its end. */
 export function scriptedCli(llm: LlmServer) {
   return {
