@@ -6,12 +6,11 @@ import { request } from "undici";
 import { formatProblem, loadAgentsFile } from "../config/load.js";
 import type { AgentConfig, AgentsFile, Env } from "../config/schema.js";
 import { providerFor } from "../config/provider.js";
-import { isoSecond } from "../store/markdown.js";
 import { ProviderModel, closeProviderPools } from "../work/llm/client.js";
 import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
 import type { LlmEvents, StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
-import { writeDeadLetter } from "../store/dead-letters.js";
+import { DeadLetterOffice } from "../schedule/dead-letter-office.js";
 import { bootstrapAgent } from "./bootstrap.js";
 import { ensureDir, entryProblem, listFolder, MAX_TASK_FILE_BYTES, readTextIfExists, UnsafePathError } from "../store/files.js";
 import { isMessageFileName, sharedPaths } from "../store/layout.js";
@@ -332,34 +331,32 @@ export class Runtime {
       return this.refuse(path, err as Error);
     }
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
-    const at = isoSecond(this.now());
-    const file = await writeDeadLetter(shared.deadLetters, {
-      reason: "unknown_agent",
-      agent,
-      source: relative(this.opts.dataDir, path),
-      firstSeen: at,
-      at,
-      attempts: 0,
-      lastError: `no agent '${agent}' in agents.yaml (known: ${this.file.agents.map((a) => a.name).join(", ")})`,
-      original: text,
-    });
+    const log = this.log.child("agentos");
+    const office = new DeadLetterOffice({ dir: shared.deadLetters, dataDir: this.opts.dataDir, agent, now: this.now, log, onLetter: (reason) => this.opts.events?.deadLetter?.(agent, reason) });
+    const lastError = `no agent '${agent}' in agents.yaml (known: ${this.file.agents.map((a) => a.name).join(", ")})`;
+    const file = await office.send("unknown_agent", { file: path, original: text, lastError });
+    if (!file) return void (await rename(claimed, path).catch(() => {})); // not written: the file stays for the next scan
     await unlink(claimed).catch(() => {});
-    this.log.child("agentos").error(`${relative(this.opts.dataDir, path)}: no agent '${agent}' in agents.yaml; moved to ${relative(this.opts.dataDir, file)}`);
-    this.opts.events?.deadLetter?.(agent, "unknown_agent");
+    log.error(`${relative(this.opts.dataDir, path)}: no agent '${agent}' in agents.yaml; moved to ${relative(this.opts.dataDir, file)}`);
   }
 
   /** For `run --once`: resolves when every agent has nothing left it could run. */
   async drained(): Promise<void> {
     const settle = this.file.tasks.settle_ms + 100;
+    const busy = () => [...this.agents.values()].filter((a) => a.outstanding > 0 && !a.isPaused);
     for (;;) {
-      const busy = () => [...this.agents.values()].some((a) => a.outstanding > 0 && !a.isPaused);
-      if (!busy()) {
+      const working = busy();
+      if (working.length === 0) {
         // A handoff the last task wrote may not have reached the watcher yet: look for it.
         for (const a of this.agents.values()) await a.scanMessageDirs();
         await new Promise((r) => setTimeout(r, settle));
-        if (!busy()) return;
+        if (busy().length === 0) return;
+        continue;
       }
-      await new Promise((r) => setTimeout(r, 50));
+      // Woken by the next task to finish anywhere; the timer only catches an agent that paused meanwhile.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([...working.map((a) => a.onTaskLeft()), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+      clearTimeout(timer);
     }
   }
 

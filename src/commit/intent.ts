@@ -4,30 +4,11 @@
 // parts git does not show yet.
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
-import type { CommitPlan } from "../apply/apply.js";
+import type { TaskIntent } from "../apply/plan.js";
 import { appendDurable, ensureDir, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import type { AgentRepo } from "./git/repo.js";
 
-/** A file outside the agent's repository: a handoff message or a shared-segment note. */
-export interface ExternalEffect {
-  path: string;
-  content: string;
-  mode: "write" | "append";
-  /** For appends: a unique marker that shows the note is already there. */
-  marker?: string;
-}
-
-/** What one task does: its commits (files in them) and its messages to other places. */
-export interface TaskIntent {
-  /** The task's key; for an escalation, a key of its own (the ledger does not record it). */
-  taskId: string;
-  /** Not a task outcome: a note committed after a dead letter. */
-  escalation?: boolean;
-  /** When it was applied (ISO): the time of its commits. */
-  at?: string;
-  commits: CommitPlan[];
-  external: ExternalEffect[];
-}
+export type { ExternalEffect, TaskIntent } from "../apply/plan.js";
 
 /**
  * One group commit: the tasks whose outcomes are made durable together. Files are

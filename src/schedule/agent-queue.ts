@@ -1,7 +1,9 @@
 // One agent's scheduler: a p-queue sized by its throughput class, fed from waiting
 // lists by priority (high > normal > low, FIFO within one) with aging, so a low task
 // is not starved. At most `depth` tasks are admitted (ready or running); the rest
-// wait in their files. It runs what it is given and knows nothing about files or git.
+// wait in its lists. It runs what it is given and knows nothing about files or git.
+// Events: `admitted` (a task left the waiting lists), `idle` (nothing admitted or running).
+import { EventEmitter } from "node:events";
 import PQueue from "p-queue";
 import type { Priority } from "../config/schema.js";
 
@@ -24,7 +26,12 @@ export interface QueueSettings {
 const RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };
 const LEVELS: Priority[] = ["high", "normal", "low"];
 
-export class AgentQueue<T extends Schedulable> {
+export interface QueueEvents<T> {
+  admitted: [task: T];
+  idle: [];
+}
+
+export class AgentQueue<T extends Schedulable> extends EventEmitter<QueueEvents<T>> {
   private pq: PQueue;
   private readonly lists: Record<Priority, T[]> = { high: [], normal: [], low: [] };
   private readonly heads: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
@@ -41,6 +48,7 @@ export class AgentQueue<T extends Schedulable> {
     private readonly run: (task: T, release: () => void) => Promise<void>,
     private readonly now: () => number = Date.now,
   ) {
+    super();
     if (!(settings.concurrency >= 1)) throw new Error(`Expected \`concurrency\` to be a number from 1 and up, got \`${settings.concurrency}\``);
     this.settings = settings;
     this.pq = this.makeQueue(settings);
@@ -82,6 +90,12 @@ export class AgentQueue<T extends Schedulable> {
     return this.running;
   }
 
+  /** Resolves once nothing is admitted or running (at once if so already). */
+  onIdle(): Promise<void> {
+    if (this.admittedCount === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.once("idle", resolve));
+  }
+
   get isPaused(): boolean {
     return this.paused;
   }
@@ -112,7 +126,7 @@ export class AgentQueue<T extends Schedulable> {
     this.pump();
   }
 
-  /** Stops admitting; tasks not started yet go back to waiting (they are still in their files). */
+  /** Stops admitting and drops what was admitted but not started (the task table and the files still hold it). */
   stop(): void {
     this.stopped = true;
     this.pq.clear();
@@ -129,6 +143,8 @@ export class AgentQueue<T extends Schedulable> {
       const next = this.takeNext();
       if (!next) return;
       this.admittedCount++;
+      // Before p-queue sees it: p-queue may start it at once, inside add().
+      this.emit("admitted", next);
       let whole: Promise<void> | undefined;
       void this.pq
         .add(async () => {
@@ -151,6 +167,7 @@ export class AgentQueue<T extends Schedulable> {
         .finally(() => {
           this.admittedCount--;
           this.pump();
+          if (this.admittedCount === 0 && this.running === 0) this.emit("idle");
         });
     }
   }

@@ -138,6 +138,11 @@ export class TaskSource {
     return r.ok && r.stat.ino === this.ino && r.text === this.text;
   }
 
+  /** Deletes the file (a message file whose blocks are all handled); gone already is fine. */
+  async remove(): Promise<void> {
+    await unlink(this.path).catch(() => {});
+  }
+
   /** Forget what was read: the next read parses the whole file. */
   reset(): void {
     this.settledStamp = undefined;

@@ -1,0 +1,92 @@
+// Retirement: soon after tasks finish, handled blocks leave queue.md (by compaction,
+// see source/task-source.ts) and finished message files are deleted. A file is held
+// while this runs, so no read sees it half done; one that changed since it was read
+// is read again, never deleted.
+import { relative } from "node:path";
+import type { Logger } from "../log.js";
+import type { ParsedBlock } from "../parse/task-blocks.js";
+import type { SourceSet } from "../source/source-set.js";
+import { blockKey, type TaskSource } from "../source/task-source.js";
+import type { Ledger } from "../store/ledger.js";
+import type { TaskTable } from "./task-table.js";
+
+/** Small files are compacted at once; bigger ones once half of them is handled. */
+const COMPACT_AT_ONCE_BYTES = 64 * 1024;
+
+export interface RetireContext {
+  dataDir: string;
+  spoolDir: string;
+  sources: SourceSet;
+  table: TaskTable;
+  ledger: Ledger;
+  log: Logger;
+  isBlockHandled(src: TaskSource, b: ParsedBlock): boolean;
+  /** queue.md was compacted (copies it dropped are gone for good). */
+  compacted(): void;
+  /** Check the spool for late appends again after `ms` (writers that held the old file). */
+  later(ms: number, fn: () => void): void;
+}
+
+export class Retirer {
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly ctx: RetireContext) {}
+
+  private readonly isKeyHandled = (key: string): boolean => this.ctx.ledger.isHandled(key);
+
+  /** Retires what is handled in a moment (a burst of finished tasks is one compaction). */
+  soon(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 50);
+  }
+
+  /** No more scheduled runs (a final `run(true)` may still be called). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Retires every file that has handled blocks; `messagesOnly` leaves queue.md alone (at stop). */
+  async run(messagesOnly = false): Promise<void> {
+    for (const src of this.ctx.sources.values()) {
+      if (messagesOnly && src.kind === "queue") continue;
+      const handledHere = src.knownBlocks.filter((b) => this.ctx.isBlockHandled(src, b));
+      if (handledHere.length === 0) continue;
+      try {
+        const held = await this.ctx.sources.hold(src, () => (src.kind === "queue" ? this.compact(src, handledHere) : this.retireMessage(src, handledHere)));
+        if (!held) this.soon(); // being read: next time
+      } catch (err) {
+        this.ctx.log.error(`cleaning up ${relative(this.ctx.dataDir, src.path)} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async compact(src: TaskSource, handledHere: ParsedBlock[]): Promise<void> {
+    const bytes = src.knownBlocks.reduce((n, b) => n + b.block.raw.length, 0);
+    const done = handledHere.reduce((n, b) => n + b.block.raw.length, 0);
+    // A 10,000-block backlog is rewritten a handful of times, not once per task.
+    if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && this.ctx.table.inSource(src)) return;
+    const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
+    if (!removed) return;
+    this.ctx.ledger.markRemoved(removed);
+    for (const b of src.knownBlocks) {
+      const t = this.ctx.table.get(blockKey(b));
+      if (t && t.source === src && b.kind === "task") t.block = b.block;
+    }
+    this.ctx.compacted();
+    for (const ms of [2_000, 12_000]) this.ctx.later(ms, () => void src.checkSpools(this.isKeyHandled));
+  }
+
+  private async retireMessage(src: TaskSource, handledHere: ParsedBlock[]): Promise<void> {
+    if (!src.knownBlocks.every((b) => this.ctx.isBlockHandled(src, b)) || src.isIncomplete) return;
+    // Someone added to the message file since we read it: read it again, do not delete.
+    if (!(await src.unchangedSinceRead())) return this.ctx.sources.readAgain(src);
+    await src.remove();
+    this.ctx.ledger.markRemoved(handledHere.map(blockKey));
+    this.ctx.sources.delete(src);
+  }
+}
