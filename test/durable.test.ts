@@ -61,7 +61,8 @@ describe("concurrent appenders", () => {
 describe("kill -9 anywhere", () => {
   const POINTS = ["before-llm", "after-llm", "after-intent", "after-state-files", "after-commit-object", "after-commit"];
 
-  it("after randomized kill -9 rounds every task's effect exists exactly once and the repo is consistent", async () => {
+  // One CLI process per round: on a loaded 2-core machine a round can take seconds.
+  it("after randomized kill -9 rounds every task's effect exists exactly once and the repo is consistent", { timeout: 240_000 }, async () => {
     const rounds = STRESS ? 120 : 10;
     const tasks = STRESS ? 150 : 24;
     const data = dataDir(YAML("medium").replace("tasks:\n", "tasks:\n  max_attempts: 1000\n"));

@@ -299,6 +299,11 @@ export class AgentRuntime {
     await this.sweeper.sweep(); // the sweep timer's safety net when the clock jumped (suspend, injected clock)
   }
 
+  /** Expires every task whose TTL has passed now (the sweep timer does this on time by itself). */
+  sweep(): Promise<void> {
+    return this.sweeper.sweep();
+  }
+
   /** Refreshes the lease and, when it changed, the status snapshot. */
   async heartbeat(): Promise<void> {
     if (this.stopped) return;
@@ -344,6 +349,11 @@ export class AgentRuntime {
   oldestTaskAgeSeconds(): number {
     const now = this.ctx.now().getTime();
     return Math.max(0, (now - (this.table.oldestBornAt() ?? now)) / 1000);
+  }
+
+  /** Task blocks parsed and held in memory, over all its files (bounded by slices, whatever the files hold). */
+  heldBlocks(): number {
+    return this.sources.values().reduce((n, s) => n + s.knownBlocks.length, 0);
   }
 
   get isPaused(): boolean {
