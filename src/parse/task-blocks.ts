@@ -11,6 +11,8 @@ export type { BlockProblem, InvalidBlock, ParsedBlock, TaskBlock } from "./block
 
 export interface ParseResult {
   blocks: ParsedBlock[];
+  /** Parsing stopped at `to`, before the end of the text: the rest starts at `resumeAt`. */
+  more?: boolean;
   /** Offset where the last block that is still being written starts (not in `blocks`). */
   incompleteAt?: number;
   /** Offset from which a later parse must start again: the start of the last block. */
@@ -27,6 +29,11 @@ export interface ParseOptions {
    * but no closing `created:` line may run.
    */
   settled?: boolean;
+  /**
+   * Parse only up to this offset (a block start, or the text's end): a big file is read
+   * in slices. The slice's last block is left for the next slice, which starts at it.
+   */
+  to?: number;
 }
 
 // remark (some 40 packages) is loaded on the first text that could hold a block, not when
@@ -47,7 +54,9 @@ function markdownParser(): { parse(text: string): unknown } {
 export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResult {
   const from = opts.from ?? 0;
   const fromLine = opts.fromLine ?? 1;
-  const slice = text.slice(from);
+  const to = Math.min(opts.to ?? text.length, text.length);
+  const more = to < text.length;
+  const slice = text.slice(from, to);
   // No `##` at all: no block can start, and only the preamble check below applies.
   const tree: Root = slice.includes("##") ? (markdownParser().parse(slice) as Root) : { type: "root", children: [] };
   const starts = tree.children
@@ -91,6 +100,11 @@ export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResul
     }
     const next = starts[j];
     const raw = slice.slice(s.offset, next ? next.offset : slice.length);
+    if (next === undefined && more) {
+      // It may go on past the slice: the next slice starts here.
+      starts.length = i + 1;
+      break;
+    }
     if (next === undefined && !isComplete(raw, read.parsed, opts.settled ?? false)) {
       incompleteAt = from + s.offset;
       starts.length = i + 1;
@@ -100,7 +114,22 @@ export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResul
     starts.splice(i + 1, j - i - 1);
   }
   const last = starts[starts.length - 1];
-  return { blocks, incompleteAt, resumeAt: last ? from + last.offset : from };
+  return { blocks, incompleteAt, resumeAt: last ? from + last.offset : from, more: more || undefined };
+}
+
+/**
+ * The offset of the `count`-th line after `from` that may start a block (`## ` at the
+ * start of a line), or undefined if the text has fewer: where a slice of about `count`
+ * blocks ends. Only a guess (a `## ` line in fenced code counts too); the parse decides.
+ */
+export function sliceEnd(text: string, from: number, count: number): number | undefined {
+  const re = /^##(?=[ \t\r\n]|$)/gm;
+  re.lastIndex = from + 1;
+  for (let n = 0; ; ) {
+    const m = re.exec(text);
+    if (!m) return undefined;
+    if (++n >= count) return m.index;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import type { AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { ParsedBlock, TaskBlock } from "../parse/task-blocks.js";
 import type { SourceSet } from "../source/source-set.js";
-import { blockKey, type SourceKind, type SourceRead, type TaskSource } from "../source/task-source.js";
+import { blockKey, SLICE_BLOCKS, type SourceKind, type SourceRead, type TaskSource } from "../source/task-source.js";
 import { requeueState } from "../store/dead-letters.js";
 import { isMessageFileName } from "../store/layout.js";
 import type { Ledger } from "../store/ledger.js";
@@ -47,9 +47,35 @@ export class Intake {
   /** Duplicate copies already dead-lettered, by place and text: retirement takes them out. */
   private readonly duplicateCopies = new Set<string>();
   private readonly sourceErrors = new Map<string, string>();
+  /** Files read in slices whose next slice waits for room among the waiting tasks. */
+  private readonly waitingForRoom = new Set<TaskSource>();
   private stopped = false;
 
-  constructor(private readonly ctx: IntakeContext) {}
+  constructor(private readonly ctx: IntakeContext) {
+    // A task left: maybe there is room for the next slice of a big file.
+    ctx.table.on("left", () => {
+      if (this.waitingForRoom.size && this.hasRoom()) queueMicrotask(() => this.refill());
+    });
+  }
+
+  /**
+   * Memory stays bounded whatever a file holds: at most about two slices of tasks wait
+   * in the table; the rest wait, unparsed, in their file.
+   */
+  private hasRoom(src?: TaskSource): boolean {
+    if (this.ctx.table.count("waiting") >= SLICE_BLOCKS) return false;
+    // queue.md keeps handled blocks until its next compaction: those count too.
+    return !src || src.kind !== "queue" || src.knownBlocks.length <= SLICE_BLOCKS;
+  }
+
+  private refill(): void {
+    for (const src of [...this.waitingForRoom]) {
+      if (this.stopped) return;
+      if (!this.hasRoom(src)) continue;
+      this.waitingForRoom.delete(src);
+      void this.ctx.sources.read(src, () => src.readMore());
+    }
+  }
 
   /** Problems that keep a file's tasks waiting, as `file: problem`. */
   get errors(): string[] {
@@ -89,9 +115,10 @@ export class Intake {
     return true;
   };
 
-  /** A compaction rewrote queue.md: the copies it took out are gone for good. */
+  /** A compaction rewrote queue.md: the copies it took out are gone for good, and its next slice may fit. */
   compacted(): void {
     this.duplicateCopies.clear();
+    if (this.waitingForRoom.size) queueMicrotask(() => this.refill());
   }
 
   /** What one read of `src` found. */
@@ -104,12 +131,22 @@ export class Intake {
     }
     if (this.sourceErrors.delete(where)) this.ctx.log.info(`${where} is readable again`);
     if (r.missing) {
-      this.dropVanished(src, new Set());
+      this.waitingForRoom.delete(src);
+      this.dropVanished(src, new Set(), false);
       if (src.kind !== "queue") this.ctx.sources.delete(src);
       return;
     }
-    if (r.full) this.dropVanished(src, new Set(src.knownBlocks.map(blockKey)));
+    if (r.full) this.dropVanished(src, new Set(src.knownBlocks.map(blockKey)), r.more === true);
     for (const pb of r.blocks) await this.onBlock(src, pb);
+    if (r.more) {
+      if (this.stopped) return;
+      if (!this.hasRoom(src)) this.waitingForRoom.add(src);
+      else {
+        // The next slice, after letting the event loop breathe (100,000 blocks never hold it long).
+        await new Promise((resolve) => setImmediate(resolve));
+        return this.onRead(src, await src.readMore());
+      }
+    } else this.waitingForRoom.delete(src);
     if (r.empty && src.kind !== "queue") {
       const sent = await this.ctx.office.send("invalid", {
         file: src.path,
@@ -124,12 +161,16 @@ export class Intake {
     this.ctx.onHandled();
   };
 
-  /** Waiting tasks whose block left the file (a person deleted it) are dropped, with a log line. */
-  private dropVanished(src: TaskSource, present: Set<string>): void {
+  /**
+   * Waiting tasks whose block left the file (a person deleted it) are dropped, with a log
+   * line. When only a slice was read, one not in it may just lie beyond it: it is
+   * forgotten quietly and found again when its slice is read.
+   */
+  private dropVanished(src: TaskSource, present: Set<string>, sliced: boolean): void {
     for (const t of [...this.ctx.table.values()]) {
       if (t.source === src && !present.has(t.key) && t.state === "waiting" && this.ctx.queue.withdraw(t.key)) {
         this.ctx.table.forget(t);
-        this.ctx.log.warn(`task ${t.key} was removed from ${this.rel(src.path)} before it ran; dropped`);
+        if (!sliced) this.ctx.log.warn(`task ${t.key} was removed from ${this.rel(src.path)} before it ran; dropped`);
       }
     }
   }

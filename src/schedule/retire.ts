@@ -6,7 +6,7 @@ import { relative } from "node:path";
 import type { Logger } from "../log.js";
 import type { ParsedBlock } from "../parse/task-blocks.js";
 import type { SourceSet } from "../source/source-set.js";
-import { blockKey, type TaskSource } from "../source/task-source.js";
+import { blockKey, SLICE_BLOCKS, type TaskSource } from "../source/task-source.js";
 import type { Ledger } from "../store/ledger.js";
 import type { TaskTable } from "./task-table.js";
 
@@ -68,8 +68,8 @@ export class Retirer {
   private async compact(src: TaskSource, handledHere: ParsedBlock[]): Promise<void> {
     const bytes = src.knownBlocks.reduce((n, b) => n + b.block.raw.length, 0);
     const done = handledHere.reduce((n, b) => n + b.block.raw.length, 0);
-    // A 10,000-block backlog is rewritten a handful of times, not once per task.
-    if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && this.ctx.table.inSource(src)) return;
+    // A 10,000-block backlog is rewritten a few times per slice, not once per task.
+    if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
     if (!removed) return;
     this.ctx.ledger.markRemoved(removed);
@@ -82,7 +82,8 @@ export class Retirer {
   }
 
   private async retireMessage(src: TaskSource, handledHere: ParsedBlock[]): Promise<void> {
-    if (!src.knownBlocks.every((b) => this.ctx.isBlockHandled(src, b)) || src.isIncomplete) return;
+    // Blocks not parsed yet (a big file read in slices) are still to run: not finished.
+    if (!src.knownBlocks.every((b) => this.ctx.isBlockHandled(src, b)) || src.isIncomplete || src.hasMore) return;
     // Someone added to the message file since we read it: read it again, do not delete.
     if (!(await src.unchangedSinceRead())) return this.ctx.sources.readAgain(src);
     await src.remove();

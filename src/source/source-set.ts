@@ -41,8 +41,11 @@ export class SourceSet {
     return this.busy.has(src);
   }
 
-  /** Reads `src` now, or once more after the read or hold under way. */
-  read(src: TaskSource): Promise<void> {
+  /**
+   * Reads `src` now, or once more after the read or hold under way. `first` is how the
+   * first read is made (the next slice of a big file); any read after it is a full read.
+   */
+  read(src: TaskSource, first: () => Promise<SourceRead> = () => src.read()): Promise<void> {
     const running = this.busy.get(src);
     if (running) {
       this.dirty.add(src);
@@ -50,9 +53,11 @@ export class SourceSet {
     }
     const p = (async () => {
       try {
+        let next = first;
         do {
           this.dirty.delete(src);
-          await this.onRead(src, await src.read());
+          await this.onRead(src, await next());
+          next = () => src.read();
         } while (this.dirty.has(src) && !this.closed);
       } catch (err) {
         this.onError(src, err as Error);

@@ -13,7 +13,7 @@ import { constants, statSync, type Stats } from "node:fs";
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
-import { parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
+import { parseTaskFile, sliceEnd, type ParsedBlock, type ParseResult } from "../parse/task-blocks.js";
 
 export type SourceKind = "queue" | "inbox" | "handoff";
 
@@ -29,6 +29,8 @@ export interface SourceRead {
   /** The file holds no task block at all (and is settled). */
   empty?: boolean;
   text?: string;
+  /** Only a slice was parsed: more blocks wait in the file (`readMore()` parses the next slice). */
+  more?: boolean;
 }
 
 interface Spool {
@@ -41,6 +43,20 @@ interface Spool {
 }
 
 const SPOOL_QUIET_MS = 10_000;
+
+/**
+ * Blocks parsed at a time. A file of 100,000 blocks is parsed slice by slice as its
+ * tasks are admitted, so memory and the time the event loop is held stay bounded.
+ */
+export const SLICE_BLOCKS = 256;
+
+/** Parses one slice of about SLICE_BLOCKS blocks from `from`; a slice that ends inside one big block grows until it holds it. */
+function parseSlice(text: string, from: number, fromLine: number, settled: boolean): ParseResult {
+  for (let n = SLICE_BLOCKS; ; n *= 4) {
+    const p = parseTaskFile(text, { from, fromLine, settled, to: sliceEnd(text, from, n) });
+    if (!p.more || p.blocks.length > 0) return p;
+  }
+}
 
 /**
  * The ledger key of a block: its id, or for a block that cannot run, its text and place
@@ -64,6 +80,10 @@ export class TaskSource {
   private ino = -1;
   private changedAt = 0;
   private incomplete = false;
+  /** Blocks after `resumeAt` are not parsed yet (a big file is read in slices). */
+  private more = false;
+  /** stampOf() the file at the last read. */
+  private stamp?: string;
   private readonly spools: Spool[] = [];
 
   constructor(
@@ -83,39 +103,65 @@ export class TaskSource {
     return this.blocks;
   }
 
-  async read(): Promise<SourceRead> {
+  /**
+   * Reads the file. New blocks are parsed from where the last read stopped — unless that
+   * read left unparsed blocks (a file read in slices): then only `readMore()` goes on,
+   * when there is room for them.
+   */
+  async read(advance = false): Promise<SourceRead> {
     const r = await readTaskFile(this.path);
     if (!r.ok) {
       if (r.missing) this.reset();
       return { blocks: [], full: true, incomplete: false, missing: r.missing, error: r.missing ? undefined : r.message };
     }
-    const text = r.text;
-    const ino = r.stat.ino;
+    return this.take(r.text, r.stat, advance);
+  }
+
+  /**
+   * The next slice of a file read in slices: parsed from what was read if the file has
+   * not changed since (one stat), else a fresh read.
+   */
+  async readMore(): Promise<SourceRead> {
+    if (!this.more) return { blocks: [], full: false, incomplete: this.incomplete };
+    const st = await stat(this.path).catch(() => undefined);
+    if (!st || stampOf(st) !== this.stamp) return this.read(true);
+    return this.take(this.text, st, true);
+  }
+
+  /** Whether the last read left blocks unparsed in the file. */
+  get hasMore(): boolean {
+    return this.more;
+  }
+
+  private take(text: string, st: Stats, advance: boolean): SourceRead {
+    const ino = st.ino;
     if (text !== this.text || ino !== this.ino) this.changedAt = this.now();
     const settled = this.now() - this.changedAt >= this.settleMs;
     const prefix = this.text.slice(0, this.resumeAt);
     const incremental = ino === this.ino && this.resumeAt > 0 && text.length >= this.resumeAt && text.startsWith(prefix);
-    let out: ParsedBlock[];
+    if (incremental && this.more && !advance) {
+      // What was parsed is unchanged; the unparsed rest (and anything appended) waits its turn.
+      this.text = text;
+      this.stamp = stampOf(st);
+      return { blocks: [], full: false, incomplete: false, more: true };
+    }
+    const p = incremental ? parseSlice(text, this.resumeAt, this.resumeLine, settled) : parseSlice(text, 0, 1, settled);
     if (incremental) {
-      const p = parseTaskFile(text, { from: this.resumeAt, fromLine: this.resumeLine, settled });
       this.blocks = this.blocks.filter((b) => b.block.start < this.resumeAt).concat(p.blocks);
       this.resumeLine += countLines(text, this.resumeAt, p.resumeAt);
-      this.resumeAt = p.resumeAt;
-      this.incomplete = p.incompleteAt !== undefined;
-      out = p.blocks;
     } else {
-      const p = parseTaskFile(text, { settled });
       this.blocks = p.blocks;
       this.resumeLine = 1 + countLines(text, 0, p.resumeAt);
-      this.resumeAt = p.resumeAt;
-      this.incomplete = p.incompleteAt !== undefined;
-      out = p.blocks;
     }
+    this.resumeAt = p.resumeAt;
+    this.incomplete = p.incompleteAt !== undefined;
+    this.more = p.more === true;
     this.text = text;
     this.ino = ino;
-    this.settledStamp = settled && !this.incomplete ? stampOf(r.stat) : undefined;
-    const empty = settled && this.blocks.length === 0 && !this.incomplete && text.trim() !== "";
-    return { blocks: out, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined };
+    this.stamp = stampOf(st);
+    this.settledStamp = settled && !this.incomplete && !this.more ? this.stamp : undefined;
+    const empty = settled && this.blocks.length === 0 && !this.incomplete && !this.more && text.trim() !== "";
+    return { blocks: p.blocks, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined, more: this.more || undefined };
   }
 
   /**
@@ -152,6 +198,8 @@ export class TaskSource {
     this.resumeLine = 1;
     this.ino = -1;
     this.incomplete = false;
+    this.more = false;
+    this.stamp = undefined;
   }
 
   /**
@@ -176,18 +224,22 @@ export class TaskSource {
     let keep: ParsedBlock[];
     let head: string;
     let tail: string;
+    /** Blocks not parsed yet (a file read in slices): kept as they are. */
+    let rest: string;
     const rewritten = !spoolText.startsWith(this.text);
     if (!rewritten) {
       keep = this.blocks.filter((b) => !isHandled(b));
-      const firstStart = this.blocks[0]?.block.start ?? this.text.length;
+      const firstStart = this.blocks[0]?.block.start ?? this.resumeAt;
       head = this.blocks[0]?.kind === "invalid" && this.blocks[0].block.start === 0 ? "" : this.text.slice(0, firstStart);
+      rest = this.more ? this.text.slice(this.resumeAt) : "";
       tail = spoolText.slice(this.text.length);
     } else {
       // Someone rewrote the file in place since we read it: decide on what it holds now.
-      const p = parseTaskFile(spoolText, { settled: true });
+      const p = parseSlice(spoolText, 0, 1, true);
       keep = p.blocks.filter((b) => !isHandled(b));
       head = spoolText.slice(0, p.blocks[0]?.block.start ?? 0);
       if (p.blocks[0]?.kind === "invalid" && p.blocks[0].block.start === 0) head = "";
+      rest = p.more ? spoolText.slice(p.resumeAt) : "";
       tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
     }
     if (tail && !tail.endsWith("\n")) {
@@ -197,7 +249,7 @@ export class TaskSource {
     }
     // Blank lines before the first block would pile up, one per removed block.
     head = head.trim() === "" ? "" : head.replace(/\s*$/, "\n\n");
-    const kept = head + keep.map((b) => b.block.raw).join("");
+    const kept = head + keep.map((b) => b.block.raw).join("") + rest;
     // Replace queue.md atomically: the name never disappears, so `sed -i` or an editor
     // opening it at this moment still finds a file. What the rename displaces keeps a
     // name too: if it is not the file we read (an editor saved in between), its blocks
@@ -226,9 +278,16 @@ export class TaskSource {
     // We know exactly what the new file holds (the tail is parsed by the next read).
     const last = this.blocks[this.blocks.length - 1];
     this.text = kept;
-    this.resumeAt = last ? last.block.start : 0;
-    this.resumeLine = last ? last.block.line : 1;
+    if (this.more) {
+      // The next slice starts where the unparsed blocks do.
+      this.resumeAt = offset;
+      this.resumeLine = line;
+    } else {
+      this.resumeAt = last ? last.block.start : 0;
+      this.resumeLine = last ? last.block.line : 1;
+    }
     this.ino = ino;
+    this.stamp = undefined; // the rename moved its ctime: the next readMore() reads it again
     return handled.map(blockKey);
   }
 

@@ -1,0 +1,74 @@
+// Memory stays bounded whatever a task file holds: a big queue.md is parsed slice by
+// slice as its tasks are admitted, and the rest waits, unparsed, in the file. Checked by
+// counting what is held (blocks parsed, tasks tracked), never by timing.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { Runtime } from "../src/agent/runtime.js";
+import { SLICE_BLOCKS } from "../src/source/task-source.js";
+import { countEffects } from "./support/checker.js";
+import { eventually, fsckStrict } from "./support/harness.js";
+import { agent, block, queue, repo, runtimeHarness, yaml } from "./support/iac.js";
+import { startLlmServer } from "./support/llm-server.js";
+
+const llm = await startLlmServer();
+const { start, dataDir } = runtimeHarness(llm);
+
+/** The most blocks and tasks one agent held at any sample. */
+function sampler(rt: Runtime, name: string) {
+  const peak = { blocks: 0, tasks: 0 };
+  const sample = () => {
+    const a = rt.agents.get(name);
+    if (!a) return;
+    peak.blocks = Math.max(peak.blocks, a.heldBlocks());
+    peak.tasks = Math.max(peak.tasks, a.outstanding);
+  };
+  const timer = setInterval(sample, 5);
+  return { peak, sample, stop: () => clearInterval(timer) };
+}
+
+describe("a big queue.md", () => {
+  it("drains 1,200 blocks written at once, each exactly once, never holding more than two slices of them", { timeout: 300_000 }, async () => {
+    const data = dataDir(yaml([agent("orion", "fast")]));
+    const ids = Array.from({ length: 1_200 }, (_, i) => `big-${String(i).padStart(4, "0")}`);
+    // Written before the runtime starts: the first read already finds all of them.
+    mkdirSync(repo(data, "orion"), { recursive: true });
+    writeFileSync(queue(data, "orion"), ids.map((id) => block(id, `Do ${id}.`)).join(""));
+    let done = 0;
+    let s!: ReturnType<typeof sampler>;
+    const { rt } = await start(data, { events: { taskDone: () => (done++, s?.sample()) } });
+    s = sampler(rt, "orion");
+    try {
+      await eventually(() => done >= ids.length, 240_000, "all 1,200 done");
+      s.sample();
+      const bound = 2 * SLICE_BLOCKS + 20; // two slices, plus the fast class's depth
+      expect(s.peak.blocks, `blocks held at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
+      expect(s.peak.tasks, `tasks tracked at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
+      expect(s.peak.blocks, "it did read in slices").toBeGreaterThan(0);
+      const effects = countEffects(repo(data, "orion"), ids);
+      expect(effects.lost).toEqual([]);
+      expect(effects.duplicated).toEqual([]);
+      fsckStrict(repo(data, "orion"));
+    } finally {
+      s.stop();
+    }
+  });
+
+  it("with 100,000 tiny blocks holds one or two slices, starts on the first ones at once, and keeps the other agent working", { timeout: 180_000 }, async () => {
+    const data = dataDir(yaml([agent("orion", "slow"), agent("iris")]));
+    const tiny = Array.from({ length: 100_000 }, (_, i) => `## t${i}\ntask: x [delay:200]\n`).join("");
+    mkdirSync(repo(data, "orion"), { recursive: true });
+    writeFileSync(queue(data, "orion"), tiny);
+    const { rt } = await start(data);
+    const s = sampler(rt, "orion");
+    try {
+      writeFileSync(queue(data, "iris"), block("meanwhile", "Answer while orion's backlog waits."));
+      await eventually(() => countEffects(repo(data, "iris"), ["meanwhile"]).lost.length === 0, 60_000, "iris's task done");
+      await eventually(() => countEffects(repo(data, "orion"), ["t0", "t1"]).lost.length === 0, 60_000, "orion's first tasks done");
+      s.sample();
+      expect(s.peak.blocks).toBeLessThanOrEqual(2 * SLICE_BLOCKS + 5);
+      expect(s.peak.tasks).toBeLessThanOrEqual(2 * SLICE_BLOCKS + 5);
+    } finally {
+      s.stop();
+    }
+  });
+});
