@@ -9,7 +9,7 @@ import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { Committer } from "../commit/committer.js";
 import { AgentRepo } from "../commit/git/repo.js";
-import { AgentQueue, type QueueSettings } from "../schedule/agent-queue.js";
+import { AgentQueue, queueSettingsFor } from "../schedule/agent-queue.js";
 import { DeadLetterOffice } from "../schedule/dead-letter-office.js";
 import { Intake } from "../schedule/intake.js";
 import { Retirer } from "../schedule/retire.js";
@@ -18,7 +18,7 @@ import { ExpirySweeper } from "../schedule/ttl.js";
 import { SourceSet } from "../source/source-set.js";
 import { recoverSpools, TaskSource } from "../source/task-source.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, TextCache, writeFileAtomic } from "../store/files.js";
-import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
+import { agentPaths, mailboxesOf, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { Ledger } from "../store/ledger.js";
 import { statusFilePath, type AgentStatus } from "../store/status-file.js";
 import { segmentPath, type StepContext } from "../work/step.js";
@@ -130,7 +130,7 @@ export class AgentRuntime {
       escalation: (kind) => this.ctx.events?.escalation?.(this.name, kind),
       postWebhook: this.ctx.postWebhook,
     });
-    this.queue = new AgentQueue<TrackedTask>(this.queueSettings(), (t, release) => this.worker.run(t, release), () => this.ctx.now().getTime());
+    this.queue = new AgentQueue<TrackedTask>(queueSettingsFor(this.ctx.file, this.config.throughput_class), (t, release) => this.worker.run(t, release), () => this.ctx.now().getTime());
     this.queue.on("admitted", (t) => {
       if (this.table.holds(t) && t.state === "waiting") this.table.move(t, "admitted");
     });
@@ -144,8 +144,8 @@ export class AgentRuntime {
       agent: this.name,
       dataDir: ctx.dataDir,
       file: () => this.ctx.file,
-      inbox: this.inboxDir,
-      handoffs: this.handoffsDir,
+      inbox: this.mailboxes.inbox,
+      handoffs: this.mailboxes.handoffs,
       deadLetters: this.shared.deadLetters,
       sources: this.sources,
       table: this.table,
@@ -201,19 +201,8 @@ export class AgentRuntime {
     return sharedPaths(this.ctx.dataDir, this.ctx.file.iac.dead_letter_path);
   }
 
-  private get inboxDir(): string {
-    return join(this.shared.inboxRoot, this.name);
-  }
-
-  private get handoffsDir(): string {
-    return join(this.shared.handoffsRoot, this.name);
-  }
-
-  private queueSettings(): QueueSettings {
-    const cls = this.ctx.file.throughput_classes[this.config.throughput_class];
-    const bp = this.ctx.file.iac.backpressure;
-    const depth = bp.enabled ? (bp.max_queue_depth_per_agent ?? cls.max_queue_depth) : Number.POSITIVE_INFINITY;
-    return { concurrency: cls.concurrency, depth: Math.max(depth, cls.concurrency), perMinute: cls.per_minute, agingMs: bp.aging_seconds * 1000 };
+  private get mailboxes() {
+    return mailboxesOf(this.shared, this.name);
   }
 
   private stepContext(): StepContext {
@@ -221,21 +210,12 @@ export class AgentRuntime {
       agent: this.name,
       // Pending outcomes first (the task before this one may not be committed yet).
       read: this.committer.read,
-      // harden: a segment that is a link or a special file is left out (said once), not read through.
-      readSegment: (name) => this.promptFiles.read(segmentPath(this.shared.segments, name)).catch((err: Error) => this.segmentRefused(name, err)),
+      readSegment: (name) => this.promptFiles.read(segmentPath(this.shared.segments, name)),
       segments: this.config.segments,
       maxTokens: this.ctx.file.prompt.max_tokens,
       model: this.ctx.model,
       log: this.log,
     };
-  }
-
-  private readonly refusedSegments = new Set<string>();
-
-  private segmentRefused(name: string, err: Error): string {
-    if (!this.refusedSegments.has(`${name}\0${err.message}`)) this.log.error(`segment '${name}' left out of the prompt: ${err.message}`);
-    this.refusedSegments.add(`${name}\0${err.message}`);
-    return "";
   }
 
   /** Takes ownership of the agent (before anything writes to its repository). */
@@ -256,7 +236,7 @@ export class AgentRuntime {
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
     const p = this.paths;
-    for (const dir of [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results, this.inboxDir, this.handoffsDir]) await removeStaleTemps(dir);
+    for (const dir of [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results, this.mailboxes.inbox, this.mailboxes.handoffs]) await removeStaleTemps(dir);
     await this.committer.finishIntents("recovered");
     const restored = await recoverSpools(p.queue, p.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
@@ -274,7 +254,7 @@ export class AgentRuntime {
     if (bootstrap) await this.exclusive(bootstrap);
     this.config = config;
     this.ctx = { ...this.ctx, file };
-    this.queue.reconfigure(this.queueSettings());
+    this.queue.reconfigure(queueSettingsFor(this.ctx.file, this.config.throughput_class));
   }
 
   /** The watcher saw something at `path` (queue.md or a message file of this agent). */

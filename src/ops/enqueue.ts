@@ -1,6 +1,7 @@
 // Enqueue, for the CLI and the REST API alike: one well-formed block, appended to the
 // agent's queue.md with a single fsync'd O_APPEND write (or dropped into its inbox as a
 // new file). Checks the agent, the text, the id and, when asked, the queue depth first.
+import { maxQueueDepth as depthOf } from "../config/depth.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { AgentsFile, Priority } from "../config/schema.js";
@@ -35,7 +36,7 @@ export interface Enqueued {
 export function maxQueueDepth(file: AgentsFile, agent: string): number {
   const cfg = file.agents.find((a) => a.name === agent);
   if (!cfg) throw unknownAgent(agent, file.agents);
-  return file.iac.backpressure.max_queue_depth_per_agent ?? file.throughput_classes[cfg.throughput_class].max_queue_depth;
+  return depthOf(file, cfg.throughput_class);
 }
 
 // One enqueue at a time per agent and data directory in this process (the REST API takes

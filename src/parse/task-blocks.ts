@@ -118,6 +118,20 @@ export function parseTaskFile(text: string, opts: ParseOptions = {}): ParseResul
 }
 
 /**
+ * Blocks parsed at a time. A file of 100,000 blocks is parsed slice by slice as its
+ * tasks are admitted, so memory and the time the event loop is held stay bounded.
+ */
+export const SLICE_BLOCKS = 256;
+
+/** Parses one slice of about SLICE_BLOCKS blocks from `from`; a slice that ends inside one big block grows until it holds it. */
+export function parseSlice(text: string, from: number, fromLine: number, settled: boolean): ParseResult {
+  for (let n = SLICE_BLOCKS; ; n *= 4) {
+    const p = parseTaskFile(text, { from, fromLine, settled, to: sliceEnd(text, from, n) });
+    if (!p.more || p.blocks.length > 0) return p;
+  }
+}
+
+/**
  * The offset of the `count`-th line after `from` that may start a block (`## ` at the
  * start of a line), or undefined if the text has fewer: where a slice of about `count`
  * blocks ends. Only a guess (a `## ` line in fenced code counts too); the parse decides.

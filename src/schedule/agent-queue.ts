@@ -5,7 +5,8 @@
 // Events: `admitted` (a task left the waiting lists), `idle` (nothing admitted or running).
 import { EventEmitter } from "node:events";
 import PQueue from "p-queue";
-import type { Priority } from "../config/schema.js";
+import { maxQueueDepth } from "../config/depth.js";
+import type { AgentConfig, AgentsFile, Priority } from "../config/schema.js";
 
 export interface Schedulable {
   key: string;
@@ -21,6 +22,14 @@ export interface QueueSettings {
   depth: number;
   perMinute?: number;
   agingMs: number;
+}
+
+/** An agent's queue settings from agents.yaml: its throughput class, and backpressure (off: no depth limit). */
+export function queueSettingsFor(file: AgentsFile, throughputClass: AgentConfig["throughput_class"]): QueueSettings {
+  const cls = file.throughput_classes[throughputClass];
+  const bp = file.iac.backpressure;
+  const depth = bp.enabled ? maxQueueDepth(file, throughputClass) : Number.POSITIVE_INFINITY;
+  return { concurrency: cls.concurrency, depth: Math.max(depth, cls.concurrency), perMinute: cls.per_minute, agingMs: bp.aging_seconds * 1000 };
 }
 
 const RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2 };

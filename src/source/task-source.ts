@@ -13,7 +13,9 @@ import { constants, statSync, type Stats } from "node:fs";
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
-import { parseTaskFile, sliceEnd, type ParsedBlock, type ParseResult } from "../parse/task-blocks.js";
+import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
+
+export { SLICE_BLOCKS } from "../parse/task-blocks.js";
 
 export type SourceKind = "queue" | "inbox" | "handoff";
 
@@ -43,20 +45,6 @@ interface Spool {
 }
 
 const SPOOL_QUIET_MS = 10_000;
-
-/**
- * Blocks parsed at a time. A file of 100,000 blocks is parsed slice by slice as its
- * tasks are admitted, so memory and the time the event loop is held stay bounded.
- */
-export const SLICE_BLOCKS = 256;
-
-/** Parses one slice of about SLICE_BLOCKS blocks from `from`; a slice that ends inside one big block grows until it holds it. */
-function parseSlice(text: string, from: number, fromLine: number, settled: boolean): ParseResult {
-  for (let n = SLICE_BLOCKS; ; n *= 4) {
-    const p = parseTaskFile(text, { from, fromLine, settled, to: sliceEnd(text, from, n) });
-    if (!p.more || p.blocks.length > 0) return p;
-  }
-}
 
 /**
  * The ledger key of a block: its id, or for a block that cannot run, its text and place

@@ -79,6 +79,11 @@ export function sharedPaths(dataDir: string, deadLetterPath = "shared/iac/dead_l
   };
 }
 
+/** An agent's two mailboxes: its inbox (people, scripts) and its handoffs folder (other agents). */
+export function mailboxesOf(shared: SharedPaths, agent: string): { inbox: string; handoffs: string } {
+  return { inbox: join(shared.inboxRoot, agent), handoffs: join(shared.handoffsRoot, agent) };
+}
+
 /** Message files worth reading: markdown, not hidden, not an editor's or a copier's temp file. */
 export function isMessageFileName(name: string): boolean {
   return name.endsWith(".md") && !name.startsWith(".") && !name.startsWith("#") && !name.endsWith("~") && !/\.(tmp|swp|swx|part)$/.test(name);

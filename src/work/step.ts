@@ -48,7 +48,8 @@ export async function promptFor(ctx: StepContext, task: StepTask): Promise<Built
       if (text) skillTexts[s.slug] = text;
     }),
   );
-  const segments = await Promise.all(ctx.segments.map(async (name) => ({ name, text: (await ctx.readSegment(name).catch(() => undefined)) ?? "" })));
+  // A segment that cannot be read (a link or a special file: refused) is left out, said once.
+  const segments = await Promise.all(ctx.segments.map(async (name) => ({ name, text: (await ctx.readSegment(name).catch((err: Error) => refused(ctx, name, err))) ?? "" })));
   const built = buildPrompt({
     agent: ctx.agent,
     systemPrompt: systemPrompt!,
@@ -66,6 +67,14 @@ export async function promptFor(ctx: StepContext, task: StepTask): Promise<Built
     ctx.log.debug(`prompt for ${task.id} left out ${built.dropped.map((d) => `${d.count} ${d.part}`).join(", ")} to stay within ${ctx.maxTokens} tokens`);
   }
   return built;
+}
+
+const saidOnce = new Set<string>();
+function refused(ctx: StepContext, name: string, err: Error): undefined {
+  const line = `segment '${name}' left out of the prompt: ${err.message}`;
+  if (!saidOnce.has(`${ctx.agent}\0${line}`)) ctx.log.error(line);
+  saidOnce.add(`${ctx.agent}\0${line}`);
+  return undefined;
 }
 
 /** Builds the prompt and asks the model. */
