@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
+import { resultFile } from "../src/store/layout.js";
 import { fsckStrict, git } from "./support/checker.js";
 import { tempDir } from "./support/data.js";
 
@@ -105,4 +106,17 @@ describe("AgentRepo.commitAll", () => {
     expect(git(dir, "status", "--porcelain")).toBe("");
     fsckStrict(dir);
   }, 120_000);
+
+  it("keeps at most 64 folders' trees in memory and reads a dropped one back: results in 100 fan-out folders, all in HEAD", async () => {
+    const { dir, repo } = await freshRepo();
+    const ids = Array.from({ length: 300 }, (_, i) => `f-${i}`);
+    for (let i = 0; i < ids.length; i += 30) {
+      await repo.commitAll(ids.slice(i, i + 30).map((id) => ({ subject: `orion(task): ${id}`, trailers: { "Task-Id": id }, files: { [resultFile(id)]: `# ${id}\n` } })));
+    }
+    const listed = git(dir, "ls-tree", "-r", "--name-only", "HEAD", "results").trim().split("\n");
+    expect(listed).toHaveLength(300);
+    expect(new Set(listed.map((p) => p.split("/")[1])).size).toBeGreaterThan(64);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
 });

@@ -91,18 +91,36 @@ const folderOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")
 const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
 const depth = (f: string) => (f === "" ? 0 : f.split("/").length);
 
+/**
+ * Folders whose trees stay in memory: the root, `results/`, the learning files' folders
+ * and the fan-out folders used most recently. Without a bound the 256 fan-out folders
+ * would end up holding every result's entry (months of results in memory).
+ */
+const MAX_FOLDERS = 64;
+
 /** The trees of the folders touched so far, as of one commit (`base`). */
 export class TreeCache {
+  /** In order of last use (a Map keeps insertion order: a used folder is moved to the end). */
   private readonly folders = new Map<string, FolderTree>();
   private base?: string;
 
   constructor(private readonly objects: ObjectStore) {}
 
-  /** Starts from commit `head`: the trees in memory are kept only if they are of that commit. */
+  /**
+   * Starts from commit `head`: the trees in memory are kept only if they are of that
+   * commit. Between commits (every object stored) the least recently used folders over
+   * MAX_FOLDERS are dropped; their parents name their trees, read again when needed.
+   */
   startFrom(head: string | undefined): void {
-    if (head === this.base) return;
-    this.folders.clear();
-    this.base = head;
+    if (head !== this.base) {
+      this.folders.clear();
+      this.base = head;
+      return;
+    }
+    for (const path of this.folders.keys()) {
+      if (this.folders.size <= MAX_FOLDERS) break;
+      if (path !== "") this.folders.delete(path);
+    }
   }
 
   /** Forgets every tree (they may be ahead of any commit after a failure). */
@@ -142,7 +160,11 @@ export class TreeCache {
   /** Tree entries of a folder at the base commit (from memory after the first read). */
   private async folder(path: string): Promise<FolderTree> {
     let t = this.folders.get(path);
-    if (t) return t;
+    if (t) {
+      this.folders.delete(path);
+      this.folders.set(path, t);
+      return t;
+    }
     t = new FolderTree();
     let oid: string | undefined;
     if (path === "") {
