@@ -4,10 +4,12 @@
 import { readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DASHBOARD_ROUTES } from "../src/http/dashboard/index.js";
 import { History, Learning, Overview, PromptAnswer } from "../src/http/dashboard/schemas.js";
 import { eventually } from "./support/checker.js";
 import { dataDir, removeDir } from "./support/data.js";
 import { apiBase, apiClient, scriptedEnv, startRun, type RunningCli } from "./support/runtime.js";
+import { OpenApiChecker } from "./support/openapi.js";
 import { startLlmServer, type LlmServer } from "./support/llm-server.js";
 
 const TOKEN = "dashboard-api-token-0123456789";
@@ -25,10 +27,12 @@ let llm: LlmServer;
 let data: string;
 let run: RunningCli;
 let base: string;
+/** Every /v1 answer is checked against the server's own /openapi.json. */
+let checker: OpenApiChecker;
 
-/** The API with the token, another one (`token`), or none (`token: null`). */
+/** The API with the token, another one (`token`), or none (`token: null`); /v1 answers are checked against /openapi.json. */
 const call = (method: string, path: string, opts: { body?: unknown; token?: string | null } = {}) =>
-  apiClient(base, opts.token === undefined ? TOKEN : (opts.token ?? undefined))(method, path, opts.body);
+  apiClient(base, opts.token === undefined ? TOKEN : (opts.token ?? undefined), (a) => void (a.url.startsWith("/v1/") && checker.check(a)))(method, path, opts.body);
 const status = async (agent: string, id: string) => (await call("GET", `/v1/agents/${agent}/tasks/${id}`)).json?.status;
 
 beforeAll(async () => {
@@ -41,6 +45,7 @@ beforeAll(async () => {
     "127.0.0.1:0",
   ]);
   base = await apiBase(run);
+  checker = new OpenApiChecker(await (await fetch(base + "/openapi.json")).json());
 });
 
 afterAll(async () => {
@@ -84,6 +89,7 @@ describe("dashboard routes", () => {
     const res = await fetch(base + "/v1/events", { headers: { authorization: `Bearer ${TOKEN}` }, signal: ac.signal });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    checker.check({ method: "GET", url: "/v1/events", status: res.status, headers: res.headers, text: "" });
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = "";
@@ -167,5 +173,15 @@ describe("dashboard routes", () => {
     symlinkSync(join(data, "agents.yaml"), join(dir, "20990101T000000Z-orion-evil-000000.md"));
     const overview = Overview.parse((await call("GET", "/v1/overview")).json);
     expect(overview.agents.find((a) => a.name === "orion")!.dead_letters).toBe(0);
+  });
+
+  it("answered every dashboard operation of /openapi.json as documented, and keeps its page and files out of it", async () => {
+    const doc = (await (await fetch(base + "/openapi.json")).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const listed = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+    const ours = DASHBOARD_ROUTES.filter((r) => !r.hidden).map((r) => r.operationId);
+    expect(ours).toEqual(["getOverview", "streamOverview", "getAgentLearning", "getAgentHistory", "getAgentPrompt"]);
+    expect(ours.filter((op) => !listed.includes(op))).toEqual([]);
+    expect(ours.filter((op) => !checker.seen.has(op))).toEqual([]);
+    expect(Object.keys(doc.paths).filter((p) => p === "/" || p.startsWith("/dashboard"))).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderApiDocs } from "../src/http/api-docs.js";
+import { DASHBOARD_ROUTES } from "../src/http/dashboard/index.js";
 import { openApiDocument } from "../src/http/openapi.js";
 import { renderDeadLetter } from "../src/store/dead-letters.js";
 import { API_ROUTES } from "../src/http/routes/index.js";
@@ -329,7 +330,9 @@ describe("REST API", () => {
   it("checked every response above against /openapi.json, and exercised every operation it lists", () => {
     const doc = openApiDocument(API_ROUTES, "") as any;
     const ops = Object.values(doc.paths).flatMap((item: any) => Object.values(item).map((op: any) => op.operationId as string));
-    expect(ops.filter((op) => !checker?.seen.has(op))).toEqual([]);
+    // The dashboard's operations are exercised and checked in dashboard.api.test.ts.
+    const dashboard = new Set(DASHBOARD_ROUTES.map((r) => r.operationId));
+    expect(ops.filter((op) => !checker?.seen.has(op) && !dashboard.has(op))).toEqual([]);
     expect(checker?.seen.get("405")).toBeGreaterThanOrEqual(2);
   });
 });

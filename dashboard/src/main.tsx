@@ -55,7 +55,10 @@ function App() {
   useEffect(() => {
     if (access !== "checking") return;
     void (async () => {
-      const needs = await api<{ token_required: boolean }>("/dashboard/access.json").then((a) => a.token_required, () => false);
+      // Asked without the token (the answer says whether a request without one is let in).
+      const needs = await fetch("/dashboard/access.json", { cache: "no-store" })
+        .then((r) => r.json() as Promise<{ token_required: boolean }>)
+        .then((a) => a.token_required, () => false);
       if (needs && !storedToken()) return setAccess("needs-token");
       try {
         setOverview(await api<Overview>("/v1/overview"));

@@ -9,7 +9,7 @@ import type { Runtime } from "../agent/runtime.js";
 import { parseListenAddress } from "./address.js";
 import { boundary, serverLimits } from "./boundary.js";
 import { installErrorHandlers } from "./errors.js";
-import { isDashboardAsset, registerDashboard } from "./dashboard/index.js";
+import { closeDashboard, isDashboardAsset } from "./dashboard/index.js";
 import { createMetrics, type RuntimeMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { registerRoutes, type ApiContext, type ApiRoute } from "./route.js";
@@ -70,7 +70,6 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
     registerRoutes(app, list, ctx);
   };
   register(API_ROUTES);
-  const closeDashboard = registerDashboard(app, { runtime, dataDir: opts.dataDir, log: opts.log, tokenRequired: !!opts.token });
 
   await app.listen({ host: listen.host, port: listen.port });
   const address = app.server.address();
@@ -78,7 +77,7 @@ export async function startHttp(runtime: Runtime, opts: HttpOptions): Promise<()
   opts.log.info(`REST API listening on http://${shown}${opts.token ? " (bearer token required)" : ""}`);
   return async () => {
     closing = true;
-    closeDashboard();
+    closeDashboard(ctx);
     await app.close();
   };
 }

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   AGENTOS_EXISTS: { exit: 1, status: 409, meaning: "The file already exists; it is not overwritten" },
   AGENTOS_QUEUE_FULL: { exit: 75, status: 429, meaning: "Backpressure: the agent already holds max_queue_depth unfinished tasks; retry later" },
   AGENTOS_UNHEALTHY: { exit: 1, status: 503, meaning: "No fresh heartbeat from the runtime for an agent" },
+  AGENTOS_TOO_MANY_LISTENERS: { exit: 1, status: 503, meaning: "The event stream already has as many listeners as it takes; close a dashboard tab" },
   AGENTOS_START_FAILED: { exit: 1, status: 500, meaning: "The runtime or the REST API could not start" },
   AGENTOS_UNAUTHORIZED: { exit: 1, status: 401, meaning: "Missing or wrong `Authorization: Bearer <AGENTOS_API_TOKEN>`" },
   AGENTOS_NOT_LOOPBACK_HOST: { exit: 1, status: 421, meaning: "Without a token the API answers only to a loopback host name (DNS rebinding)" },

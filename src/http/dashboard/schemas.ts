@@ -1,5 +1,6 @@
-// Schemas of the read-only routes the dashboard's views need (zod): the answers are
-// checked against them in tests, and they describe the routes in the OpenAPI document.
+// Schemas of the read-only routes the dashboard's views need (zod): fastify validates and
+// serialises with them, the OpenAPI document describes the routes with them, and the page
+// imports their types (so this file imports nothing with Node types).
 import * as z from "zod";
 
 const Reward = z.int().min(-1).max(1);
@@ -55,9 +56,11 @@ export const History = z.object({
 });
 export type History = z.infer<typeof History>;
 
+// Query strings are strings (the API does not coerce types): a number is a pattern here.
 export const HistoryQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).optional().describe("Commits to return (default 50)"),
-  task: z.string().max(128).optional().describe("Only the commits of this task id (Task-Id trailer)"),
+  limit: z.string().regex(/^(?:[1-9]\d?|[1-4]\d\d|500)$/, "Expected a number from 1 to 500").optional().describe("Commits to return, 1 to 500 (default 50)"),
+  // Only compared with Task-Id trailers, never used as a path: a length bound is enough.
+  task: z.string().min(1).max(128).optional().describe("Only the commits of this task id (Task-Id trailer)"),
 });
 
 export const PromptSection = z.object({ name: z.string(), tokens: z.int(), text: z.string() });

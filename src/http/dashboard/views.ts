@@ -3,6 +3,7 @@
 // history with the reward trend, and the prompt it last sent. Never writes anything.
 import { join } from "node:path";
 import type { AgentConfig } from "../../config/schema.js";
+import { unknownAgent } from "../../ops/errors.js";
 import type { Runtime } from "../../agent/runtime.js";
 import { effectiveEvidence } from "../../apply/skills.js";
 import { parseGoals } from "../../store/goals.js";
@@ -14,12 +15,9 @@ import { agentPaths } from "../../store/layout.js";
 import { rewardSeries, type AgentHistories } from "./history.js";
 import type { History, Learning, PromptAnswer } from "./schemas.js";
 
-/** A user error the API's error handler answers with `statusCode` and the message. */
-export const httpError = (statusCode: number, message: string) => Object.assign(new Error(message), { statusCode });
-
 export function agentNamed(runtime: Runtime, name: string): AgentConfig {
   const cfg = runtime.config.agents.find((a) => a.name === name);
-  if (!cfg) throw httpError(404, `no agent '${name}' in agents.yaml`);
+  if (!cfg) throw unknownAgent(name, runtime.config.agents);
   return cfg;
 }
 
