@@ -46,7 +46,7 @@ describe("a first run", () => {
     expect(list.stdout).toMatch(/expired +iris +refund-rate/);
     expect(list.stdout).toMatch(/^ {4}requeued \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ to iris as .*refund-rate-requeued-/m);
     expect(list.stdout.match(/requeued /g)).toHaveLength(1);
-  });
+  }, 180_000);
 });
 
 describe("an honest lifecycle", () => {
@@ -68,7 +68,7 @@ describe("an honest lifecycle", () => {
     expect(await run.exited).toBe(3);
     expect(run.output).toMatch(/pid 4242 on host elsewhere took over this agent's lease; stopping it here/);
     expect(run.output).toMatch(/ERROR \[agentos\] every agent of this runtime was taken over by another runtime \(orion by pid 4242 on host elsewhere\); nothing left to run here, exiting with status 3/);
-  }, 40_000);
+  }, 90_000);
 
   it("calls an agent unknown, and says why, when its fresh lease names a pid it cannot see", () => {
     const data = dataDirWith(TWO);
