@@ -35,11 +35,11 @@ describe("a first run", () => {
     expect(once.stdout).toMatch(/^requeued refund-rate to iris: .*refund-rate-requeued-\d{8}T\d{6}Z\.md$/m);
     // Before it ran: a second requeue has nothing to do.
     const early = await requeue();
-    expect(early.status).toBe(1);
+    expect(early.status).toBe(3); // a conflict with what is there (ops/errors.ts)
     expect(early.stderr).toMatch(/already requeued at \S+ as .*refund-rate-requeued-.*\.md, which has not run yet; nothing to do/);
     expect(runCli(["run", "--once", "--offline", "--data", data]).stdout).toMatch(/Task refund-rate done/);
     const again = await requeue();
-    expect(again.status).toBe(1);
+    expect(again.status).toBe(3);
     expect(again.stderr).toMatch(/task 'refund-rate' already ran for iris after its requeue at \S+ .*enqueue it under a new id \(agentos enqueue iris --id refund-rate-2 --task \.\.\.\)/);
     expect(readdirSync(inbox)).toEqual([]);
     const list = runCli(["dead-letters", "list", "--data", data]);
