@@ -43,7 +43,7 @@ describe("provider outage", () => {
     const llm = await startLlmServer({ port });
     whenTestEnds(() => llm.close());
     const subjects = () => git(agentDir(data, "orion"), "log", "--format=%s");
-    await eventually(() => ids.every((id) => subjects().includes(`orion(task): ${id}`)), 40_000, "every task done and committed");
+    await eventually(() => ids.every((id) => subjects().includes(`orion(task): ${id}`)), 90_000, "every task done and committed");
     await eventually(() => !orion.isPaused, 5_000, "resumed");
     expect(deadLetterTexts(data)).toEqual([]);
     // No task burnt an attempt on the outage: each was done on its first.

@@ -314,6 +314,7 @@ export class AgentRuntime {
       retrying: this.table.count("retrying"),
       processed: this.ledger.size,
       paused: this.worker.pause,
+      ...(this.ctx.model.tokens ? { tokens: this.ctx.model.tokens() } : {}),
       source_errors: this.intake.errors,
     };
   }

@@ -5,10 +5,11 @@ import type { Logger } from "../log.js";
 import type { Grader } from "../apply/audit.js";
 import type { TaskState } from "../schedule/task-table.js";
 import type { DeadLetterReason } from "../store/dead-letters.js";
-import type { StepModel } from "../work/llm/types.js";
+import type { LlmEvents, StepModel } from "../work/llm/types.js";
 import type { TaskDoneInfo } from "./outcome.js";
 
-export interface AgentEvents {
+/** What an agent reports as it goes (metrics); the LLM client's own events are included. */
+export interface AgentEvents extends LlmEvents {
   taskDone?(agent: string, info: TaskDoneInfo): void;
   taskFailed?(agent: string, info: { id: string; error: string; attempt: number }): void;
   deadLetter?(agent: string, reason: DeadLetterReason): void;

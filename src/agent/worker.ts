@@ -11,7 +11,7 @@ import type { DeadLetterOffice } from "../schedule/dead-letter-office.js";
 import { retryDelayMs } from "../schedule/retries.js";
 import type { TaskState, TaskTable, TrackedTask } from "../schedule/task-table.js";
 import type { Ledger } from "../store/ledger.js";
-import { StepError, type StepModel } from "../work/llm/types.js";
+import { StepError, type PauseCause, type StepModel } from "../work/llm/types.js";
 import { step, type StepContext } from "../work/step.js";
 import { grade, type Grading } from "./grade.js";
 import { OutcomeApplier } from "./outcome.js";
@@ -49,13 +49,14 @@ export interface WorkerContext {
 }
 
 export class Worker {
-  private paused?: { reason: string; since: string; probeMs: number };
+  /** `probing`: the probe timer fired and the queue runs again; until then a pause is not a failed probe. */
+  private paused?: { reason: string; since: string; probeMs: number; fault?: PauseCause; probing: boolean };
 
   constructor(private readonly ctx: WorkerContext) {}
 
   /** Why the agent is paused (its provider refuses or is unreachable), if it is. */
-  get pause(): { reason: string; since: string } | undefined {
-    return this.paused && { reason: this.paused.reason, since: this.paused.since };
+  get pause(): { reason: string; since: string; fault?: PauseCause } | undefined {
+    return this.paused && { reason: this.paused.reason, since: this.paused.since, ...(this.paused.fault ? { fault: this.paused.fault } : {}) };
   }
 
   /** Runs one admitted task; `release()` gives its model slot to the next task before its commit. */
@@ -108,7 +109,7 @@ export class Worker {
     }
     if (err instanceof StepError && err.kind === "pause") {
       ctx.ledger.markAttempt(t.key, attempt - 1);
-      this.pauseFor(err.message);
+      this.pauseFor(err.message, err.fault);
       if (stillOurs && t.state === "running") {
         ctx.table.move(t, "waiting");
         ctx.queue.offer(t);
@@ -136,7 +137,8 @@ export class Worker {
     if (attempt >= max && !ctx.committer.isUnfinished(t.key)) {
       ctx.log.error(`task ${t.key} failed ${attempt} time(s); moving it to dead letters: ${message}`);
       ctx.table.move(t, "dead");
-      await ctx.office.send("delivery_limit", { task: t, attempts: attempt, lastError: message, key: t.key, escalation: `${ctx.agent}(escalation): ${t.key} failed ${attempt} times` });
+      const lastReply = err instanceof StepError ? err.reply : undefined;
+      await ctx.office.send("delivery_limit", { task: t, attempts: attempt, lastError: message, lastReply, key: t.key, escalation: `${ctx.agent}(escalation): ${t.key} failed ${attempt} times` });
       return;
     }
     const delay = retryDelayMs(ctx.file().tasks.retry_delay_ms, attempt);
@@ -182,13 +184,22 @@ export class Worker {
   };
 
   /** The provider refused or is unreachable: stop admitting, probe again later with backoff. */
-  private pauseFor(reason: string): void {
+  private pauseFor(reason: string, fault?: PauseCause): void {
     const { ctx } = this;
+    if (this.paused && !this.paused.probing) {
+      // A task that was already running when the pause began: the same outage, not a failed probe
+      // (doubling here made the first probe wait 5 s × 2^concurrency).
+      this.paused = { ...this.paused, reason, fault };
+      return;
+    }
     const probeMs = this.paused ? Math.min(PROBE_MAX_MS, this.paused.probeMs * 2) : PROBE_MIN_MS;
     if (!this.paused) ctx.log.error(`paused: ${reason}. Its tasks stay queued; it retries by itself every few minutes.`);
-    this.paused = { reason, since: this.paused?.since ?? ctx.now().toISOString(), probeMs };
+    this.paused = { reason, since: this.paused?.since ?? ctx.now().toISOString(), probeMs, fault, probing: false };
     ctx.queue.pause();
-    ctx.later(probeMs, () => ctx.queue.resume());
+    ctx.later(probeMs, () => {
+      if (this.paused) this.paused.probing = true;
+      ctx.queue.resume();
+    });
   }
 
   /** The provider answered: a pause is over. */

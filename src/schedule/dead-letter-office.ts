@@ -22,6 +22,8 @@ export interface Letter {
   source?: string;
   attempts?: number;
   lastError: string;
+  /** The model's last reply (already bounded and redacted: work/llm/evidence.ts), when a reply was the problem. */
+  lastReply?: string;
   /** The ledger key to mark dead (a task's key, an invalid block's key, a duplicate copy's key). */
   key?: string;
   /** Commit an escalation with this subject (the task had been accepted and now will not run). */
@@ -64,6 +66,7 @@ export class DeadLetterOffice {
         at: isoSecond(now),
         attempts,
         lastError: l.lastError,
+        lastReply: l.lastReply,
         original: l.original ?? l.task?.block.raw ?? l.block?.raw ?? "",
       });
     } catch (err) {
