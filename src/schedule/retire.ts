@@ -12,6 +12,11 @@ import type { TaskTable } from "./task-table.js";
 
 /** Small files are compacted at once; bigger ones once half of them is handled. */
 const COMPACT_AT_ONCE_BYTES = 64 * 1024;
+/**
+ * queue.md is compacted once it has been still this long: a compaction holds the file
+ * (two fsyncs and a rename), and a task appended meanwhile would wait for it.
+ */
+const QUIET_MS = 250;
 
 export interface RetireContext {
   dataDir: string;
@@ -36,12 +41,12 @@ export class Retirer {
   private readonly isKeyHandled = (key: string): boolean => this.ctx.ledger.isHandled(key);
 
   /** Retires what is handled in a moment (a burst of finished tasks is one compaction). */
-  soon(): void {
+  soon(ms = 50): void {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run();
-    }, 50);
+    }, ms);
   }
 
   /** No more scheduled runs (a final `run(true)` may still be called). */
@@ -70,6 +75,8 @@ export class Retirer {
     const done = handledHere.reduce((n, b) => n + b.block.raw.length, 0);
     // A 10,000-block backlog is rewritten a few times per slice, not once per task.
     if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
+    // Someone is appending right now: compact in the next still moment, not in their way.
+    if (src.quietMs < QUIET_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(QUIET_MS);
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
     if (!removed) return;
     this.ctx.ledger.markRemoved(removed);

@@ -82,6 +82,11 @@ export class TaskSource {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** How long ago a read last saw the file change (ms). */
+  get quietMs(): number {
+    return this.now() - this.changedAt;
+  }
+
   get isIncomplete(): boolean {
     return this.incomplete;
   }
