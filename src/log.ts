@@ -75,12 +75,3 @@ const unicodeEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).
 export function escapeText(s: string): string {
   return s.replace(/\r\n?/g, "\n").replace(UNSAFE, unicodeEscape).replace(/\n/g, "\n  ");
 }
-
-/** A logger that drops everything: for library use and tests that do not read logs. */
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silentLogger,
-};
