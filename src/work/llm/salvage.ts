@@ -42,32 +42,39 @@ const MAX_CANDIDATES = 64;
 
 /** Every JSON object in the text, in order: the whole text, fenced blocks, then balanced braces. */
 export function jsonObjects(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  const push = (s: string) => {
+  return [...objectsIn(text)];
+}
+
+/** The same, lazily: a reply that is one clean object costs one JSON.parse. */
+function* objectsIn(text: string): Generator<Record<string, unknown>> {
+  const parse = (s: string): Record<string, unknown> | undefined => {
     try {
       const v = JSON.parse(s) as unknown;
-      if (v && typeof v === "object" && !Array.isArray(v)) out.push(v as Record<string, unknown>);
+      return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
     } catch {
-      // not this one
+      return undefined;
     }
   };
-  push(text.trim());
-  for (const m of text.matchAll(/```[a-zA-Z]*[ \t]*\r?\n([\s\S]*?)\r?\n[ \t]*```/g)) push(m[1]!.trim());
+  const whole = text.trim();
+  const first = parse(whole);
+  if (first) yield first;
+  for (const m of text.matchAll(/```[a-zA-Z]*[ \t]*\r?\n([\s\S]*?)\r?\n[ \t]*```/g)) {
+    const o = parse(m[1]!.trim());
+    if (o) yield o;
+  }
   let tries = 0;
   for (let i = text.indexOf("{"); i >= 0 && tries < MAX_CANDIDATES; tries++) {
     const end = balancedEnd(text, i);
-    if (end > 0) {
-      const before = out.length;
-      push(text.slice(i, end));
-      // A whole object: look after it. Not JSON (prose braces): look inside it too.
-      if (out.length > before) {
-        i = text.indexOf("{", end);
-        continue;
-      }
+    const candidate = end > 0 ? text.slice(i, end) : undefined;
+    // The whole text again adds nothing; otherwise a whole object: look after it. Not JSON (prose braces): look inside it too.
+    const o = candidate !== undefined && candidate !== whole ? parse(candidate) : undefined;
+    if (o) yield o;
+    if (o || (candidate !== undefined && candidate === whole && first)) {
+      i = text.indexOf("{", end);
+      continue;
     }
     i = text.indexOf("{", i + 1);
   }
-  return out;
 }
 
 /** Index just past the `}` closing the `{` at `start`, strings respected; -1 if it never closes. */
@@ -88,21 +95,21 @@ function balancedEnd(text: string, start: number): number {
 
 /** The first JSON object in a reply (the grader and other callers that want any object). */
 export function extractJson(content: string): unknown {
-  return jsonObjects(withoutThinking(content))[0];
+  return objectsIn(withoutThinking(content)).next().value;
 }
 
 /** Finds and reads the step in a reply: the first object with an `answer` that can be used. */
 export function salvageStep(content: string): SalvageResult {
-  const objects = jsonObjects(withoutThinking(content));
-  const withAnswer = objects.filter((o) => "answer" in o);
-  if (!withAnswer.length) return { ok: false, error: objects.length ? 'no JSON object with an "answer" key in the reply' : "no JSON object found in the reply" };
+  let seen = false;
   let first: SalvageResult | undefined;
-  for (const o of withAnswer) {
+  for (const o of objectsIn(withoutThinking(content))) {
+    seen = true;
+    if (!("answer" in o)) continue;
     const r = readStep(o);
     if (r.ok) return r;
     first ??= r;
   }
-  return first!;
+  return first ?? { ok: false, error: seen ? 'no JSON object with an "answer" key in the reply' : "no JSON object found in the reply" };
 }
 
 const KNOWN = new Set(["answer", "reward", "reward_reason", "skill", "reflection", "goals", "handoff", "share"]);
