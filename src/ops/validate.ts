@@ -1,6 +1,7 @@
 // Validation (`agentos validate`): every problem in agents.yaml and the task files, as file:line:column.
 import { relative, resolve } from "node:path";
-import { formatProblem, loadAgentsFile } from "../config/load.js";
+import { formatProblem, loadAgentsFile, loadEnv } from "../config/load.js";
+import { providerFor } from "../config/provider.js";
 import { readTaskFile } from "../store/files.js";
 import { agentTaskFiles } from "../store/task-files.js";
 import { parseTaskFile } from "../parse/task-blocks.js";
@@ -22,6 +23,9 @@ export async function validateDataDir(dataDir: string): Promise<ValidationReport
     return report;
   }
   const file = loaded.value;
+  // harden: where each agent's key would go (no key to a foreign base_url, plain http off loopback).
+  const env = loadEnv();
+  if (env.ok) for (const a of file.agents) report.warnings.push(...providerFor(a, env.value).warnings.map((w) => `${relative(process.cwd(), yamlPath) || yamlPath}: ${w}`));
   for (const a of file.agents) {
     for (const f of await agentTaskFiles(dataDir, file.iac.dead_letter_path, a.name)) {
       const shown = relative(process.cwd(), f) || f;
