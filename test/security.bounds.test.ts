@@ -150,6 +150,25 @@ describe("names and replies over the limits, in a running runtime", { timeout: 2
     }
   });
 
+  it("keeps running its configuration when a hot-reloaded agents.yaml is an alias bomb", async () => {
+    const data = dataDirWith(agentsYaml("tasks:\n  settle_ms: 100\n"));
+    dirs.push(data);
+    const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "2" });
+    const lines: string[] = [];
+    const rt = new Runtime({ dataDir: data, env, log: createLogger({ write: (l) => lines.push(l) }) });
+    await rt.start();
+    try {
+      writeFileSync(join(data, "agents.yaml"), aliasBomb());
+      await eventually(() => lines.some((l) => /agents\.yaml has errors; keeping the running configuration/.test(l)), 60_000, "the reload refused");
+      expect(lines.join("\n")).toMatch(/more than 100 alias expansions/);
+      shellAppend(queue(data, "orion"), block("after-bomb", "Still here?"));
+      await eventually(() => committed(data, "orion", "orion(task): after-bomb"), 90_000, "a commit after the bomb");
+      expect(rt.isRunning).toBe(true);
+    } finally {
+      await rt.stop();
+    }
+  });
+
   it("does not read a reply over LLM_MAX_REPLY_BYTES: the step fails without pausing the agent, no huge log line or result, the other agent keeps working", async () => {
     const data = dataDirWith(agentsYaml("  - name: iris\n    persona: \"p\"\ntasks:\n  settle_ms: 100\n  max_attempts: 1\n"));
     dirs.push(data);

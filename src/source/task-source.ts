@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { constants, statSync, type Stats } from "node:fs";
 import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { appendDurable, readTaskFile, syncDir } from "../store/files.js";
+import { appendDurable, openForAppend, readTaskFile, syncDir } from "../store/files.js";
 import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
 
 export { SLICE_BLOCKS } from "../parse/task-blocks.js";
@@ -307,7 +307,8 @@ export class TaskSource {
 
   /** Appends text to queue.md with one O_APPEND write (late bytes from the spool). */
   private async appendToQueue(text: string): Promise<void> {
-    const fh = await open(this.path, constants.O_RDWR | constants.O_APPEND | constants.O_CREAT, 0o644);
+    // Never through a link or into a FIFO (harden: openForAppend checks the descriptor).
+    const fh = await openForAppend(this.path, true);
     try {
       const { size } = await fh.stat();
       let prefix = "";
