@@ -12,7 +12,7 @@ import { eventually, shellAppend } from "./support/harness.js";
 import { answerFor, startLlmServer } from "./support/llm-server.js";
 import { block, committed, queue } from "./support/iac.js";
 import { loadAgentsFile, loadEnv, parseAgentsFile } from "../src/config/load.js";
-import { readTaskFile, readTaskFileSlice } from "../src/store/files.js";
+import { readTaskFile, readTaskFileSlice } from "../src/store/task-file-read.js";
 import { dataDirWith, removeDir, runCli, baseEnv, tempDir } from "./support/harness.js";
 
 const dirs: string[] = [];

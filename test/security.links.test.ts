@@ -5,16 +5,8 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  appendDurable,
-  ensureDir,
-  listFolder,
-  readTaskFile,
-  readTextIfExists,
-  TextCache,
-  UnsafePathError,
-  writeFileAtomic,
-} from "../src/store/files.js";
+import { appendDurable, ensureDir, listFolder, readTextIfExists, TextCache, UnsafePathError, writeFileAtomic } from "../src/store/files.js";
+import { readTaskFile } from "../src/store/task-file-read.js";
 import { agentPaths, sharedPaths } from "../src/store/layout.js";
 import { listDeadLetters } from "../src/store/dead-letters.js";
 import { eventually, removeDir, shellAppend, tempDir } from "./support/harness.js";

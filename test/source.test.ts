@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { LeaseKeeper } from "../src/agent/lease-keeper.js";
 import { createLogger } from "../src/log.js";
-import { blockKey, recoverSpools, TaskSource } from "../src/source/task-source.js";
+import { recoverSpools } from "../src/source/spool-recovery.js";
+import { blockKey, TaskSource } from "../src/source/task-source.js";
 import { acquireLease, readLease } from "../src/store/lease.js";
 import { removeDir, tempDir } from "./support/harness.js";
 

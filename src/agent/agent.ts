@@ -4,7 +4,7 @@
 // This file only wires them and runs the agent's life cycle: start, reconfigure,
 // status, stop. Agents never share a lock, so one slow or broken agent never holds up
 // another.
-import { join, relative } from "node:path";
+import { relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { Committer } from "../commit/committer.js";
@@ -16,7 +16,8 @@ import { Retirer } from "../schedule/retire.js";
 import { TaskTable, type TaskState, type TrackedTask } from "../schedule/task-table.js";
 import { ExpirySweeper } from "../schedule/ttl.js";
 import { SourceSet } from "../source/source-set.js";
-import { recoverSpools, TaskSource } from "../source/task-source.js";
+import { recoverSpools } from "../source/spool-recovery.js";
+import { TaskSource } from "../source/task-source.js";
 import { ensureDir, readTextIfExists, removeStaleTemps, TextCache, writeFileAtomic } from "../store/files.js";
 import { agentPaths, mailboxesOf, sharedPaths, type AgentPaths } from "../store/layout.js";
 import { Ledger } from "../store/ledger.js";

@@ -2,7 +2,7 @@
 import { relative, resolve } from "node:path";
 import { formatProblem, loadAgentsFile, loadEnv } from "../config/load.js";
 import { providerFor } from "../config/provider.js";
-import { readTaskFile } from "../store/files.js";
+import { readTaskFile } from "../store/task-file-read.js";
 import { agentTaskFiles } from "../store/task-files.js";
 import { parseTaskFile } from "../parse/task-blocks.js";
 

@@ -3,7 +3,6 @@
 // queue), already handled (left for retirement), edited while waiting, moved by a
 // compaction, a duplicate or a broken block (dead letters) — and a task whose block
 // left its file before it ran is forgotten, with a log line.
-import { readdir } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -11,6 +10,7 @@ import type { ParsedBlock, TaskBlock } from "../parse/task-blocks.js";
 import type { SourceSet } from "../source/source-set.js";
 import { blockKey, SLICE_BLOCKS, type SourceKind, type SourceRead, type TaskSource } from "../source/task-source.js";
 import { requeueState } from "../store/dead-letters.js";
+import { listFolder } from "../store/files.js";
 import { isMessageFileName } from "../store/layout.js";
 import type { Ledger } from "../store/ledger.js";
 import type { AgentQueue } from "./agent-queue.js";
@@ -95,8 +95,9 @@ export class Intake {
   /** Finds message files the watcher may have missed (also the safety-net scan). */
   async scanMessageDirs(): Promise<void> {
     for (const [dir, kind] of [[this.ctx.inbox, "inbox"], [this.ctx.handoffs, "handoff"]] as const) {
-      const names = await readdir(dir).catch(() => [] as string[]);
-      for (const n of names.filter(isMessageFileName)) {
+      // Listed, never followed: a link or a special file is refused when it is read, by name.
+      const entries = await listFolder(dir).catch(() => []);
+      for (const n of entries.map((e) => e.name).filter(isMessageFileName)) {
         const path = join(dir, n);
         if (!this.ctx.sources.has(path)) void this.ctx.sources.read(this.ctx.sources.add(path, kind));
       }

@@ -9,11 +9,13 @@
 // is appended to queue.md too. Nothing is ever truncated, and the name queue.md never
 // disappears.
 import { randomBytes } from "node:crypto";
-import { constants, statSync, type Stats } from "node:fs";
-import { link, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { statSync, type Stats } from "node:fs";
+import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { appendDurable, openForAppend, readTaskFile, syncDir } from "../store/files.js";
+import { openForAppend, syncDir } from "../store/files.js";
+import { readTaskFile } from "../store/task-file-read.js";
 import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
+import { decodeLenient, decodeStrict } from "./decode.js";
 
 export { SLICE_BLOCKS } from "../parse/task-blocks.js";
 
@@ -213,7 +215,13 @@ export class TaskSource {
       throw err;
     }
     const spoolBytes = await readFile(spool);
-    const spoolText = decodeLenient(spoolBytes);
+    const spoolText = decodeStrict(spoolBytes);
+    if (spoolText === undefined) {
+      // Invalid UTF-8 arrived since the read: rewriting would turn it into U+FFFD and run it.
+      // Leave the file as it is; the next read reports the bytes by line.
+      await unlink(spool).catch(() => {});
+      return undefined;
+    }
     let keep: ParsedBlock[];
     let head: string;
     let tail: string;
@@ -306,7 +314,7 @@ export class TaskSource {
   }
 
   /** Appends text to queue.md with one O_APPEND write (late bytes from the spool). */
-  private async appendToQueue(text: string): Promise<void> {
+  private async appendToQueue(text: string | Buffer): Promise<void> {
     // Never through a link or into a FIFO (harden: openForAppend checks the descriptor).
     const fh = await openForAppend(this.path, true);
     try {
@@ -317,7 +325,7 @@ export class TaskSource {
         await fh.read(last, 0, 1, size - 1);
         if (last[0] !== 0x0a) prefix = "\n";
       }
-      if (text.length) await fh.write(prefix + text);
+      if (text.length) await fh.write(Buffer.concat([Buffer.from(prefix), Buffer.isBuffer(text) ? text : Buffer.from(text)]));
       await fh.sync();
     } finally {
       await fh.close();
@@ -348,7 +356,8 @@ export class TaskSource {
       if (!s.merge && all.length > s.content.length && all.subarray(0, s.content.length).equals(s.content)) {
         const lastNewline = all.lastIndexOf(0x0a);
         if (lastNewline < s.content.length) continue; // half a line so far: wait for the rest
-        await this.appendToQueue(decodeLenient(all.subarray(s.content.length, lastNewline + 1)));
+        // Moved as bytes: invalid UTF-8 stays invalid (and is reported by the next read), never U+FFFD.
+        await this.appendToQueue(all.subarray(s.content.length, lastNewline + 1));
         s.content = all.subarray(0, lastNewline + 1);
         continue;
       }
@@ -361,37 +370,6 @@ export class TaskSource {
     }
   }
 
-}
-
-/**
- * After a crash in the middle of a compaction: puts every not-yet-handled block of a
- * left-over spool file back into queue.md (unless queue.md already has it), then
- * removes the spool file.
- */
-export async function recoverSpools(queuePath: string, spoolDir: string, isHandledKey: (key: string) => boolean): Promise<number> {
-  const names = (await readdir(spoolDir).catch(() => [] as string[])).filter((n) => n.endsWith(".md")).sort();
-  let restored = 0;
-  for (const name of names) {
-    const path = join(spoolDir, name);
-    const spoolText = decodeLenient(await readFile(path));
-    const current = await readTaskFile(queuePath);
-    const present = new Set(current.ok ? parseTaskFile(current.text, { settled: true }).blocks.map(blockKey) : []);
-    const p = parseTaskFile(spoolText, { settled: true });
-    const back = p.blocks.filter((b) => !isHandledKey(blockKey(b)) && !present.has(blockKey(b))).map((b) => b.block.raw);
-    const tail = p.incompleteAt !== undefined ? spoolText.slice(p.incompleteAt) : "";
-    if (back.length || tail) {
-      const text = back.join("") + tail;
-      await appendDurable(queuePath, current.ok && current.text.length && !current.text.endsWith("\n") ? "\n" + text : text);
-      restored += back.length;
-    }
-    await unlink(path);
-  }
-  return restored;
-}
-
-function decodeLenient(bytes: Buffer): string {
-  const text = bytes.toString("utf8");
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 function countLines(text: string, from: number, to: number): number {
