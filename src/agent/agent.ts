@@ -338,9 +338,10 @@ export class AgentRuntime {
     return this.sources.values().reduce((n, s) => n + s.knownBlocks.length, 0);
   }
 
-  get isPaused(): boolean {
-    return this.worker.pause !== undefined;
-  }
+  /** The prompt as last sent to the model (this process only), section by section in the dashboard. */
+  get lastPrompt() { return this.worker.lastPrompt; }
+
+  get isPaused(): boolean { return this.worker.pause !== undefined; }
 
   /** Tasks known and not finished (waiting, admitted, running, retrying or settling). */
   get outstanding(): number {

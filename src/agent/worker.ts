@@ -48,7 +48,17 @@ export interface WorkerContext {
   finished: { ok: number; failed: number; dead: number };
 }
 
+/** The prompt as last sent to the model, for "what the agent sees" (the dashboard). */
+export interface SentPrompt {
+  task: string;
+  at: string;
+  tokens: number;
+  messages: { role: string; content: string }[];
+  dropped: { part: string; count: number }[];
+}
+
 export class Worker {
+  lastPrompt?: SentPrompt;
   /** `probing`: the probe timer fired and the queue runs again; until then a pause is not a failed probe. */
   private paused?: { reason: string; since: string; probeMs: number; fault?: PauseCause; probing: boolean };
 
@@ -79,7 +89,9 @@ export class Worker {
       }
       ctx.crash("before-llm");
       ctx.log.info(`Processing task: ${t.key}`, { source: t.source.kind, attempt, model: ctx.model.name });
-      const { prompt, result } = await step(ctx.stepContext(), { id: t.key, text: t.block.task, from: t.block.from, parent: t.block.parent }, ctx.signal);
+      const { prompt, result } = await step(ctx.stepContext(), { id: t.key, text: t.block.task, from: t.block.from, parent: t.block.parent }, ctx.signal, (p) => {
+        this.lastPrompt = { task: t.key, at: ctx.now().toISOString(), tokens: p.tokens, messages: p.messages, dropped: p.dropped };
+      });
       ctx.crash("after-llm");
       this.answered();
       const audit = await grade(ctx.grading, { key: t.key, text: t.block.task }, result, ctx.signal);

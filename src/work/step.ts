@@ -78,8 +78,9 @@ function refused(ctx: StepContext, name: string, err: Error): undefined {
 }
 
 /** Builds the prompt and asks the model. */
-export async function step(ctx: StepContext, task: StepTask, signal: AbortSignal): Promise<StepDone> {
+export async function step(ctx: StepContext, task: StepTask, signal: AbortSignal, sent?: (prompt: BuiltPrompt) => void): Promise<StepDone> {
   const prompt = await promptFor(ctx, task);
+  sent?.(prompt);
   const result = await ctx.model.step(prompt.messages, signal);
   return { prompt, result };
 }
