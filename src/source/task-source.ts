@@ -69,6 +69,7 @@ export class TaskSource {
   private resumeLine = 1;
   private ino = -1;
   private changedAt = 0;
+  private changedAtWall = 0;
   private incomplete = false;
   /** Blocks after `resumeAt` are not parsed yet (a big file is read in slices). */
   private more = false;
@@ -84,9 +85,9 @@ export class TaskSource {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** How long ago a read last saw the file change (ms). */
+  /** How long ago a read last saw the file change (ms, the wall clock: writers are real even when the clock is injected). */
   get quietMs(): number {
-    return this.now() - this.changedAt;
+    return performance.now() - this.changedAtWall;
   }
 
   get isIncomplete(): boolean {
@@ -130,7 +131,10 @@ export class TaskSource {
 
   private take(text: string, st: Stats, advance: boolean): SourceRead {
     const ino = st.ino;
-    if (text !== this.text || ino !== this.ino) this.changedAt = this.now();
+    if (text !== this.text || ino !== this.ino) {
+      this.changedAt = this.now();
+      this.changedAtWall = performance.now();
+    }
     const settled = this.now() - this.changedAt >= this.settleMs;
     const prefix = this.text.slice(0, this.resumeAt);
     const incremental = ino === this.ino && this.resumeAt > 0 && text.length >= this.resumeAt && text.startsWith(prefix);
