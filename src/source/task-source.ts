@@ -35,6 +35,8 @@ export interface SourceRead {
   text?: string;
   /** Only a slice was parsed: more blocks wait in the file (`readMore()` parses the next slice). */
   more?: boolean;
+  /** Keys of blocks the last read had and this full read no longer finds. */
+  gone?: string[];
 }
 
 interface Spool {
@@ -145,10 +147,15 @@ export class TaskSource {
       return { blocks: [], full: false, incomplete: false, more: true };
     }
     const p = incremental ? parseSlice(text, this.resumeAt, this.resumeLine, settled) : parseSlice(text, 0, 1, settled);
+    let gone: string[] = [];
     if (incremental) {
       this.blocks = this.blocks.filter((b) => b.block.start < this.resumeAt).concat(p.blocks);
       this.resumeLine += countLines(text, this.resumeAt, p.resumeAt);
     } else {
+      // Blocks the file no longer holds (a person's edit, an editor's save): when the whole
+      // file was parsed, the caller learns which, so a stale copy coming back is a duplicate.
+      const now = new Set(p.blocks.map(blockKey));
+      gone = p.more ? [] : this.blocks.map(blockKey).filter((k) => !now.has(k));
       this.blocks = p.blocks;
       this.resumeLine = 1 + countLines(text, 0, p.resumeAt);
     }
@@ -160,7 +167,7 @@ export class TaskSource {
     this.stamp = stampOf(st);
     this.settledStamp = settled && !this.incomplete && !this.more ? this.stamp : undefined;
     const empty = settled && this.blocks.length === 0 && !this.incomplete && !this.more && text.trim() !== "";
-    return { blocks: p.blocks, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined, more: this.more || undefined };
+    return { blocks: p.blocks, full: !incremental, incomplete: this.incomplete, empty, text: empty ? text : undefined, more: this.more || undefined, gone: gone.length ? gone : undefined };
   }
 
   /**
