@@ -145,8 +145,9 @@ describe("dashboard in a real Chromium", () => {
     expect(await page.locator(".timeline li").count()).toBeGreaterThanOrEqual(3); // two tasks and init
     await page.getByText("Audit: 0").first().waitFor();
     await page.getByRole("rowheader", { name: /explain-rewards/ }).waitFor();
-    await page.getByText("document the reward audit").waitFor();
-    await page.getByText("quote the constraint lines").waitFor();
+    // Also in the prompt section (the goal is in the prompt the agent last sent): the list item is the goal.
+    await page.getByRole("listitem").filter({ hasText: "document the reward audit" }).first().waitFor();
+    await page.getByText("quote the constraint lines").first().waitFor();
     await screenshot("agent", 1280);
     await screenshot("agent", 390);
     await page.setViewportSize({ width: 1280, height: 900 });
