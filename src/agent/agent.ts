@@ -376,8 +376,8 @@ export class AgentRuntime {
     await this.committer.drain();
     await this.applyChain;
     await this.sources.close();
-    // Finished message files go now: left behind, they would look like new mail (or, once the
-    // agent left agents.yaml, become unknown_agent dead letters that could run twice).
+    // Finished message files go now (left behind, they would look like new mail, or unknown_agent
+    // dead letters that could run twice), and handled blocks leave queue.md (`run --once`).
     await this.retirer.run(true).catch(() => {});
     await this.lease.release();
     // The final snapshot, for `agentos status` while stopped (and a restart then rewrites nothing).

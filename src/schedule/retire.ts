@@ -35,6 +35,8 @@ export interface RetireContext {
 export class Retirer {
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** The last run, at stop: queue.md too, at once (what a late writer appends waits in the spool for the next start). */
+  private final = false;
 
   constructor(private readonly ctx: RetireContext) {}
 
@@ -55,10 +57,10 @@ export class Retirer {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Retires every file that has handled blocks; `messagesOnly` leaves queue.md alone (at stop). */
-  async run(messagesOnly = false): Promise<void> {
+  /** Retires every file that has handled blocks; `final` (at stop) does not wait for a still moment. */
+  async run(final = false): Promise<void> {
+    this.final = final;
     for (const src of this.ctx.sources.values()) {
-      if (messagesOnly && src.kind === "queue") continue;
       const handledHere = src.knownBlocks.filter((b) => this.ctx.isBlockHandled(src, b));
       if (handledHere.length === 0) continue;
       try {
@@ -76,7 +78,7 @@ export class Retirer {
     // A 10,000-block backlog is rewritten a few times per slice, not once per task.
     if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
     // Someone is appending right now: compact in the next still moment, not in their way.
-    if (src.quietMs < QUIET_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(QUIET_MS);
+    if (!this.final && src.quietMs < QUIET_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(QUIET_MS);
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
     if (!removed) return;
     this.ctx.ledger.markRemoved(removed);
