@@ -128,8 +128,9 @@ describe("the Docker image", () => {
     expect(c.Healthcheck.Test).toEqual(["CMD", "agentos", "health"]);
     expect(c.Labels["org.opencontainers.image.title"]).toBe("AgentOS");
     expect(c.Labels["org.opencontainers.image.version"]).toMatch(/^\d+\.\d+\.\d+/);
-    // Runtime stage: compiled JS and production dependencies only.
-    const probe = sh("docker", ["run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "ls /app; ls /app/node_modules | tr '\\n' ' '; test ! -e /app/src && test ! -e /app/node_modules/typescript && test ! -e /app/node_modules/vitest && ! command -v git"]);
+    // Runtime stage: compiled JS and production dependencies only, plus the git CLI
+    // (background packing keeps .git small; docs/durability.md).
+    const probe = sh("docker", ["run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "ls /app; ls /app/node_modules | tr '\\n' ' '; test ! -e /app/src && test ! -e /app/node_modules/typescript && test ! -e /app/node_modules/vitest && command -v git"]);
     expect(probe.out).toContain("dist");
     console.log(`[docker smoke] image size ${(info.Size / 1e6).toFixed(0)} MB`);
   });
@@ -339,6 +340,8 @@ describe("the Compose example", () => {
       const logs = () => { const r = compose("logs", "--no-color"); return r.out + r.err; };
       await eventually(() => (logs().match(/Watching for tasks\./g) ?? []).length === 2, 60_000, `${label}: both containers up:\n${logs()}`);
 
+      // The iris container's API listens a moment after its agents are up.
+      await eventually(() => fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.ok, () => false), 60_000, `${label}: the API answers:\n${logs()}`);
       const tasks = readFileSync(join(ROOT, "docs", "compose", "tasks.md"), "utf8");
       const block = (id: string) => "\n" + tasks.slice(tasks.indexOf(`## ${id}`)).split(/\n\n/)[0] + "\n";
       shellAppend(join(data, "agents", "orion", "queue.md"), block("orion-retry-helper"));
