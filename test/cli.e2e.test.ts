@@ -176,8 +176,10 @@ describe("enqueue, status, validate", () => {
     expect(run.status).toBe(0);
     const after = JSON.parse(runCli(["status", "--data", data, "--json"]).stdout)[0];
     expect(after).toMatchObject({ pending: 0, done: 2 });
-    // the one-word task "x" runs last (normal after high) and the offline model scores it 0
-    expect(after.last_reward).toMatchObject({ task: "fixed-id", reward: 0 });
+    // Both start at once (the medium class has two slots), so either may finish last; the
+    // offline model scores the one-word task "x" 0.
+    expect([id, "fixed-id"]).toContain(after.last_reward.task);
+    if (after.last_reward.task === "fixed-id") expect(after.last_reward.reward).toBe(0);
     expect(after.goals).toEqual(["Handle streaming SSE endpoints robustly", "Ask for missing detail when a task is underspecified"]);
     expect(runCli(["status", "--data", data]).stdout).toMatch(/^orion {2}stopped {2}pending 0 {2}in flight 0 {2}done 2/m);
   });

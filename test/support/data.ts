@@ -64,7 +64,8 @@ export function tempDir(prefix = "agentos-test-", owned = false): string {
 }
 
 export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  // Retried: a background `git repack` may still be writing into the repo being removed.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 }
 
 /** A data dir holding agents.yaml: the given YAML, or the seed's six agents. */
