@@ -1,6 +1,7 @@
 // AgentRepo's group commit against the native git CLI: what `git log`, `git status`
 // and `git fsck --strict` show after commitAll, including a folder big enough that its
 // tree is stored uncompressed, and a replay that skips commits git already has.
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -116,6 +117,38 @@ describe("AgentRepo.commitAll", () => {
     const listed = git(dir, "ls-tree", "-r", "--name-only", "HEAD", "results").trim().split("\n");
     expect(listed).toHaveLength(300);
     expect(new Set(listed.map((p) => p.split("/")[1])).size).toBeGreaterThan(64);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("goes on committing while native git repacks beside it without pause: no commit fails, git reads every one", { timeout: 120_000 }, async () => {
+    const { dir, repo } = await freshRepo();
+    // Repacks one after another, as fast as git can: each one writes a .tmp pack, deletes
+    // the loose objects it packed and the emptied object folders, and merges packs.
+    let repacking = true;
+    let repacks = 0;
+    const loop = (async () => {
+      while (repacking) {
+        await new Promise<void>((resolve) => spawn("git", ["-C", dir, "-c", "gc.auto=0", "repack", "-d", "-q", "--geometric=2"], { stdio: "ignore" }).on("exit", () => resolve()));
+        repacks++;
+      }
+    })();
+    const ids = Array.from({ length: 600 }, (_, i) => `r-${i}`);
+    const failures: string[] = [];
+    try {
+      // Results in more fan-out folders than the tree cache keeps: commits read trees back from git.
+      for (let i = 0; i < ids.length; i += 6) {
+        const group = ids.slice(i, i + 6);
+        await repo.commitAll(group.map((id) => ({ subject: `orion(task): ${id}`, trailers: { "Task-Id": id }, files: { [resultFile(id)]: `# ${id}\n`, "rewards.md": `# Rewards\n- ${id}\n` } }))).catch((err: Error) => failures.push(`${group[0]}: ${err.message}`));
+      }
+    } finally {
+      repacking = false;
+      await loop;
+    }
+    expect(failures).toEqual([]);
+    expect(repacks, "git repack ran beside the commits").toBeGreaterThan(3);
+    expect(git(dir, "rev-list", "--count", "HEAD").trim()).toBe(String(ids.length + 1));
+    expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "results").trim().split("\n")).toHaveLength(ids.length);
     expect(git(dir, "status", "--porcelain")).toBe("");
     fsckStrict(dir);
   });

@@ -2,8 +2,8 @@
 // (which also reads packs). Writing never needs the git CLI.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
 import { writePack, type PackedObject } from "./pack-file.js";
@@ -25,6 +25,28 @@ export interface StoredTreeEntry {
  * with deltas either way.
  */
 const STORE_UNCOMPRESSED_FROM = 64 * 1024;
+
+/**
+ * The file system isomorphic-git reads through. A `git repack` beside the runtime writes
+ * its new pack as `objects/pack/.tmp-<pid>-pack-<hash>.idx` before renaming it in;
+ * isomorphic-git takes every `*.idx` it lists for a pack, and fails on that half-written
+ * one ("Could not read packfile"). Names starting with a dot are not packs yet.
+ */
+export const gitFs = {
+  ...fs,
+  promises: {
+    ...fs.promises,
+    readdir: (async (path: string, opts?: unknown) => {
+      const names = (await readdir(path, opts as undefined)) as unknown[];
+      return basename(path) === "pack" ? names.filter((n) => !String(n).startsWith(".")) : names;
+    }) as typeof fs.promises.readdir,
+  },
+};
+
+/** Reads tried again after a failure that a repack beside us explains (see `retried`). */
+const READ_TRIES = 4;
+/** Stores tried again when a repack removed the (empty) object folder under us. */
+const STORE_TRIES = 5;
 
 export class ObjectStore {
   /**
@@ -70,21 +92,26 @@ export class ObjectStore {
     const dir = join(this.gitDir, "objects", oid.slice(0, 2));
     const path = join(dir, oid.slice(2));
     if (fs.existsSync(path)) return oid;
-    this.storing.set(oid, this.store(dir, path, deflateSync(raw, { level: raw.length > STORE_UNCOMPRESSED_FROM ? 0 : 1 })));
+    const storing = this.store(dir, path, deflateSync(raw, { level: raw.length > STORE_UNCOMPRESSED_FROM ? 0 : 1 }));
+    // Awaited by flush() (or abandon()); until then a failure must not count as unhandled.
+    storing.catch(() => {});
+    this.storing.set(oid, storing);
     return oid;
   }
 
   private async store(dir: string, path: string, data: Buffer): Promise<void> {
     // Written aside and renamed: a crash never leaves a torn object under its name.
     const tmp = `${path}.${process.pid}.tmp`;
-    if (!this.objectDirs.has(dir)) await mkdir(dir, { recursive: true });
-    try {
-      await writeFile(tmp, data, { mode: 0o444 });
-    } catch (err) {
-      // `git repack -d` / `prune-packed` removes emptied object folders.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      await mkdir(dir, { recursive: true });
-      await writeFile(tmp, data, { mode: 0o444 });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!this.objectDirs.has(dir) || attempt > 1) await mkdir(dir, { recursive: true });
+        await writeFile(tmp, data, { mode: 0o444 });
+        break;
+      } catch (err) {
+        // `git repack -d` (its prune-packed) removes every object folder it finds empty,
+        // also one made a moment ago for this object: make it again.
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= STORE_TRIES) throw err;
+      }
     }
     this.objectDirs.add(dir);
     await rename(tmp, path);
@@ -124,29 +151,49 @@ export class ObjectStore {
     this.storing.clear();
   }
 
+  /**
+   * A read through isomorphic-git, tried again when it fails: a `git repack -d` beside us
+   * moves objects from loose files into a new pack and deletes the packs it merged, and a
+   * read that listed them a moment before finds a file gone ("Could not read packfile",
+   * or an object missing from both places). The object is still there, in the new pack:
+   * reading again, with the cache of open packs dropped, finds it. What is really
+   * missing stays missing and throws after the last try.
+   */
+  private async retried<T>(read: (cache: object) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read(this.cache);
+      } catch (err) {
+        if (attempt >= READ_TRIES || isMissingPath(err)) throw err;
+        this.forgetCache();
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
+    }
+  }
+
   /** The root tree of a commit. */
   async treeOfCommit(oid: string): Promise<string> {
-    return (await git.readCommit({ fs, dir: this.dir, oid, cache: this.cache })).commit.tree;
+    return (await this.retried((cache) => git.readCommit({ fs: gitFs, dir: this.dir, oid, cache }))).commit.tree;
   }
 
   async readTree(oid: string): Promise<StoredTreeEntry[]> {
-    const { tree } = await git.readTree({ fs, dir: this.dir, oid, cache: this.cache });
+    const { tree } = await this.retried((cache) => git.readTree({ fs: gitFs, dir: this.dir, oid, cache }));
     return tree.map((e) => ({ name: e.path, mode: e.mode === "040000" ? "40000" : e.mode, oid: e.oid }));
   }
 
   /** The newest `depth` commits from HEAD, newest first. */
   async log(depth: number): Promise<{ oid: string; message: string }[]> {
-    const entries = await git.log({ fs, dir: this.dir, depth, cache: this.cache });
+    const entries = await this.retried((cache) => git.log({ fs: gitFs, dir: this.dir, depth, cache }));
     return entries.map((e) => ({ oid: e.oid, message: e.commit.message }));
   }
 
   /** A file's text as of a commit, or undefined when the commit does not have it. */
   async fileAt(commit: string, path: string): Promise<string | undefined> {
     try {
-      const { blob } = await git.readBlob({ fs, dir: this.dir, oid: commit, filepath: path, cache: this.cache });
+      const { blob } = await this.retried((cache) => git.readBlob({ fs: gitFs, dir: this.dir, oid: commit, filepath: path, cache }));
       return Buffer.from(blob).toString("utf8");
     } catch (err) {
-      if ((err as { code?: string }).code === "NotFoundError") return undefined;
+      if (isMissingPath(err)) return undefined;
       throw err;
     }
   }
@@ -155,4 +202,10 @@ export class ObjectStore {
   get isoCache(): object {
     return this.cache;
   }
+}
+
+/** isomorphic-git's answer for a path a tree does not have (as opposed to an object it cannot find). */
+function isMissingPath(err: unknown): boolean {
+  const e = err as { code?: string; data?: { what?: string } };
+  return e.code === "NotFoundError" && (e.data?.what ?? "").startsWith("file or directory found at");
 }

@@ -15,7 +15,7 @@ import git from "isomorphic-git";
 import { writeFilesAtomic } from "../../store/files.js";
 import { IndexFile } from "./index-file.js";
 import { commitMessage, commitObject, parseTrailers, type Signature, type Trailers } from "./message.js";
-import { ObjectStore } from "./objects.js";
+import { gitFs, ObjectStore } from "./objects.js";
 import { moveHead, readHead, type RefStep } from "./refs.js";
 import { TreeCache, type ChangedFile } from "./tree-cache.js";
 import { Packer } from "./packing.js";
@@ -252,12 +252,12 @@ export class AgentRepo {
       const removed = entries.filter(([, c]) => c === null).map(([path]) => path);
       await Promise.all(removed.map((path) => unlink(join(this.dir, path)).catch(() => {})));
       if (skip?.(i)) continue;
-      const tracked = new Set(await git.listFiles({ fs, dir: this.dir, cache }));
+      const tracked = new Set(await git.listFiles({ fs: gitFs, dir: this.dir, cache }));
       const changed = entries.filter(([, c]) => c !== null).map(([path]) => path);
       const who = { ...this.signature(plan.at), timezoneOffset: 0 };
-      if (changed.length) await git.add({ fs, dir: this.dir, filepath: changed, cache });
-      for (const filepath of removed.filter((p) => tracked.has(p))) await git.remove({ fs, dir: this.dir, filepath, cache });
-      oids.push(await git.commit({ fs, dir: this.dir, message: commitMessage(plan.subject, plan.body, plan.trailers), author: who, committer: who, cache }));
+      if (changed.length) await git.add({ fs: gitFs, dir: this.dir, filepath: changed, cache });
+      for (const filepath of removed.filter((p) => tracked.has(p))) await git.remove({ fs: gitFs, dir: this.dir, filepath, cache });
+      oids.push(await git.commit({ fs: gitFs, dir: this.dir, message: commitMessage(plan.subject, plan.body, plan.trailers), author: who, committer: who, cache }));
     }
     return oids;
   }

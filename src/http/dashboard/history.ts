@@ -2,9 +2,9 @@
 // tokens per day all come from commit subjects and trailers. Read-only, through
 // isomorphic-git; each agent's newest commits are cached by HEAD, and a new HEAD costs
 // only the commits added since (a first-parent walk stops at the newest one known).
-import * as fs from "node:fs";
 import git from "isomorphic-git";
 import { parseTrailers } from "../../commit/git/message.js";
+import { gitFs } from "../../commit/git/objects.js";
 import { readHead } from "../../commit/git/refs.js";
 
 export interface HistoryCommit {
@@ -55,7 +55,15 @@ export class AgentHistories {
     const fresh: HistoryCommit[] = [];
     let oid: string | undefined = head;
     while (oid && !knownOids.has(oid) && fresh.length < HISTORY_DEPTH) {
-      const { commit } = await git.readCommit({ fs, dir, oid, cache });
+      // A repack beside us may have deleted a pack this cache opened: the next poll starts afresh.
+      let read: Awaited<ReturnType<typeof git.readCommit>>;
+      try {
+        read = await git.readCommit({ fs: gitFs, dir, oid, cache });
+      } catch (err) {
+        this.gitCaches.delete(dir);
+        throw err;
+      }
+      const { commit } = read;
       fresh.push(toHistoryCommit(oid, commit.message, commit.committer.timestamp));
       oid = commit.parent[0];
     }
