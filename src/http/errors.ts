@@ -19,6 +19,37 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "AGENTOS_INVALID_JSON",
 };
 
+/**
+ * A body over the limit is read to its end (and thrown away) before the 413 goes out, if
+ * it is at most this big: a client still sending it would otherwise find the connection
+ * closed under it (EPIPE, "fetch failed") and never see the answer — what nginx's
+ * lingering close is for. A bigger one is answered at once; the request timeout bounds
+ * a slow one either way.
+ */
+const DRAIN_TOO_LARGE_BYTES = 8 * 1024 * 1024;
+
+/** Reads the rest of a request body and drops it; resolves at its end, or once over `max` bytes. */
+function discardBody(req: FastifyRequest, max: number): Promise<void> {
+  const raw = req.raw;
+  if (raw.complete || raw.destroyed || Number(req.headers["content-length"] ?? 0) > max) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      raw.off("data", count);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > max) done();
+    };
+    raw.on("data", count);
+    raw.once("end", done);
+    raw.once("error", done);
+    raw.once("close", done);
+    raw.resume();
+  });
+}
+
 /** The patterns of our schemas, in words, for "expected ..., got ..." messages. */
 const PATTERNS: Record<string, string> = {
   [NAME_PATTERN.source]: "an agent name (1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit)",
@@ -73,7 +104,7 @@ function send(reply: FastifyReply, code: ErrorCode, error: string, extra: Record
 
 /** Installs the error and not-found handlers; `routes` are every route the server has, for 405's Allow. */
 export function installErrorHandlers(app: FastifyInstance, routes: () => ApiRoute[], log: Logger, dataDir: string): void {
-  app.setErrorHandler((error: FastifyError & { validation?: AjvError[]; validationContext?: string }, req: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError & { validation?: AjvError[]; validationContext?: string }, req: FastifyRequest, reply: FastifyReply) => {
     // Paths relative to DATA_DIR, as everywhere else in the API: a client has no use for the host's layout.
     if (error instanceof UserError) return send(reply, error.code, error.message.replaceAll(`${dataDir}/`, ""), {}, error.headers);
     if (error.validation) {
@@ -87,6 +118,7 @@ export function installErrorHandlers(app: FastifyInstance, routes: () => ApiRout
       return send(reply, "AGENTOS_INTERNAL", "internal error; see the runtime's log");
     }
     const ours = FASTIFY_CODES[error.code] ?? (error instanceof SyntaxError ? "AGENTOS_INVALID_JSON" : undefined);
+    if (ours === "AGENTOS_BODY_TOO_LARGE") await discardBody(req, DRAIN_TOO_LARGE_BYTES);
     const message =
       ours === "AGENTOS_BODY_TOO_LARGE" ? `request body is over the limit of ${BODY_LIMIT_BYTES} bytes`
       : ours === "AGENTOS_UNSUPPORTED_MEDIA_TYPE" ? `expected Content-Type: application/json, got '${req.headers["content-type"] ?? "(none)"}'`
