@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Ledger } from "../src/store/ledger.js";
+import { Ledger, readLedger } from "../src/store/ledger.js";
 import { countEffects, eventually } from "./support/checker.js";
 import { agent, agentDir, block, dataDir, queue, read, shellAppend, tempDir, yaml } from "./support/data.js";
 import { scriptedLlm } from "./support/llm-server.js";
@@ -144,6 +144,65 @@ describe("the processed ledger", () => {
     expect(ledger.adoptFromGit(["t1", "t2"])).toBe(0);
     ledger.close();
     expect(reopened(path).size).toBe(3);
+  });
+
+  it("remembers when a task arrived across a restart, without an fsync, until the task is handled", async () => {
+    const { path, ledger } = ledgerAt();
+    ledger.markSeen("msg-1", 1_800_000_000_000);
+    ledger.markSeen("msg-2", 1_800_000_001_000);
+    expect(readFileSync(path, "utf8")).toBe("seen\tmsg-1\t1800000000000\nseen\tmsg-2\t1800000001000\n");
+    ledger.close();
+    const again = reopened(path);
+    expect([again.arrivalOf("msg-1"), again.arrivalOf("msg-2"), again.arrivalOf("never")]).toEqual([1_800_000_000_000, 1_800_000_001_000, undefined]);
+    // Handled: the arrival is no longer needed (and a requeued copy must arrive anew).
+    again.mark("msg-1", "done");
+    expect(again.arrivalOf("msg-1")).toBeUndefined();
+    again.close();
+    // The next load compacts the handled task's arrival away; the waiting one's stays.
+    const third = reopened(path);
+    expect([third.arrivalOf("msg-1"), third.arrivalOf("msg-2")]).toEqual([undefined, 1_800_000_001_000]);
+    third.close();
+    expect(readFileSync(path, "utf8")).toBe("done\tmsg-1\nseen\tmsg-2\t1800000001000\n");
+    // The read-only view (CLI, REST API) does not count an arrival as anything handled.
+    const view = await readLedger(path);
+    expect([view.isHandled("msg-2"), view.state("msg-2"), view.done]).toEqual([false, undefined, 1]);
+  });
+
+  it("keeps the arrival of a requeued copy (seen after its dead line) and drops the dead-lettered one's", () => {
+    const { path, ledger } = ledgerAt(["seen\told\t1800000000000", "dead\told", "seen\trequeued\t1800000000000", "dead\trequeued", "seen\trequeued\t1800000600000", ""].join("\n"));
+    expect([ledger.state("old"), ledger.arrivalOf("old"), ledger.state("requeued"), ledger.arrivalOf("requeued")]).toEqual(["dead", undefined, "dead", 1_800_000_600_000]);
+    ledger.close();
+    expect(readFileSync(path, "utf8")).toBe("dead\told\ndead\trequeued\nseen\trequeued\t1800000600000\n");
+    // The compacted order still reads the same way on the next start.
+    const again = reopened(path);
+    expect(again.arrivalOf("requeued")).toBe(1_800_000_600_000);
+    again.close();
+  });
+
+  it("forgets an arrival when asked (the block left its file before it ran), across a restart too", () => {
+    const { path, ledger } = ledgerAt();
+    ledger.markSeen("gone", 1_800_000_000_000);
+    ledger.forgetSeen("gone");
+    ledger.forgetSeen("never-seen"); // nothing to forget: nothing written
+    expect(readFileSync(path, "utf8")).toBe("seen\tgone\t1800000000000\nunseen\tgone\n");
+    ledger.close();
+    const again = reopened(path);
+    expect(again.arrivalOf("gone")).toBeUndefined();
+    again.close();
+    expect(readFileSync(path, "utf8")).toBe("");
+  });
+
+  it("ignores a torn last arrival line (a crash in the middle of its unsynced write): the task arrives again", () => {
+    // `seen\tb\t18` is what is left of `seen\tb\t1800000001000\n`: read as a time it would be 1970.
+    const { path, ledger } = ledgerAt("seen\ta\t1800000000000\nattempt\ta\t1\nseen\tb\t18");
+    expect([ledger.arrivalOf("a"), ledger.arrivalOf("b"), ledger.attemptsOf("a")]).toEqual([1_800_000_000_000, undefined, 1]);
+    // Junk after a complete line is refused too, and appends start on a line of their own.
+    ledger.markSeen("c", 1_800_000_002_000);
+    ledger.close();
+    expect(readFileSync(path, "utf8")).toBe("attempt\ta\t1\nseen\ta\t1800000000000\nseen\tc\t1800000002000\n");
+    const { ledger: junk } = ledgerAt("seen\tx\tsoon\nseen\ty\t-5\nseen\tz\n");
+    expect(["x", "y", "z"].map((k) => junk.arrivalOf(k))).toEqual([undefined, undefined, undefined]);
+    junk.close();
   });
 
   it("refuses to be written before load() (a programmer error)", () => {

@@ -1,7 +1,8 @@
 // The processed ledger of one agent (.agentos/ledger.log): which tasks are done or
-// dead-lettered, which handled blocks are already gone from their files, and how
-// many attempts each task has had. Append-only with fsync; rebuilt from git
-// `Task-Id` trailers when missing.
+// dead-lettered, which handled blocks are already gone from their files, how many
+// attempts each task has had, and when a task with a TTL arrived (its TTL counts from
+// then, across restarts). Append-only with fsync; rebuilt from git `Task-Id` trailers
+// when missing.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
@@ -11,18 +12,32 @@ interface LedgerEntries {
   handled: Map<string, Handled>;
   removed: Set<string>;
   attempts: Map<string, number>;
+  /** Arrival (ms) of tasks not handled since they arrived. */
+  seen: Map<string, number>;
 }
 
-/** The ledger's lines as state: the last word on each key wins. */
+/**
+ * The ledger's lines as state: the last word on each key wins. A `seen` line counts only
+ * until the task is handled: a `seen` after `dead` is a requeued copy, a new delivery.
+ */
 function parseLedger(text: string): LedgerEntries {
-  const out: LedgerEntries = { handled: new Map(), removed: new Set(), attempts: new Map() };
-  for (const line of text.split("\n")) {
+  const out: LedgerEntries = { handled: new Map(), removed: new Set(), attempts: new Map(), seen: new Map() };
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
     const [event, key, extra] = line.split("\t");
-    if (!event || !key) continue;
-    if (event === "done" || event === "dead") out.handled.set(key, event);
-    else if (event === "removed") out.removed.add(key);
+    if (!event || !key) return;
+    if (event === "done" || event === "dead") {
+      out.handled.set(key, event);
+      out.seen.delete(key);
+    } else if (event === "removed") out.removed.add(key);
     else if (event === "attempt") out.attempts.set(key, Number(extra) || 0);
-  }
+    else if (event === "seen") {
+      // Unsynced, so a crash may tear the last line: without its newline its time may be cut
+      // short (a moment in 1970 would expire the task at once); the task just arrives again.
+      const torn = i === lines.length - 1;
+      if (!torn && /^\d{1,15}$/.test(extra ?? "")) out.seen.set(key, Number(extra));
+    } else if (event === "unseen") out.seen.delete(key);
+  });
   return out;
 }
 
@@ -52,6 +67,7 @@ export class Ledger {
   private readonly handled = new Map<string, Handled>();
   private readonly removed = new Set<string>();
   private readonly attempts = new Map<string, number>();
+  private readonly seen = new Map<string, number>();
   private fd: number | undefined;
 
   constructor(private readonly path: string) {}
@@ -69,10 +85,13 @@ export class Ledger {
     for (const k of parsed.removed) this.removed.add(k);
     for (const [k, n] of parsed.attempts) this.attempts.set(k, n);
     for (const key of this.handled.keys()) this.attempts.delete(key);
+    for (const [k, at] of parsed.seen) this.seen.set(k, at);
     const lines = [
       ...[...this.handled].map(([k, v]) => `${v}\t${k}`),
       ...[...this.removed].map((k) => `removed\t${k}`),
       ...[...this.attempts].filter(([, n]) => n > 0).map(([k, n]) => `attempt\t${k}\t${n}`),
+      // After the handled lines, so a requeued copy's arrival still reads as newer than its `dead`.
+      ...[...this.seen].map(([k, at]) => `seen\t${k}\t${at}`),
     ];
     const compacted = lines.length ? lines.join("\n") + "\n" : "";
     // Rewritten only when compacting changes it (a start of 1,000 agents paid a synchronous
@@ -115,6 +134,24 @@ export class Ledger {
     this.append(`attempt\t${key}\t${n}`, false);
   }
 
+  /** When the task arrived (ms), if it arrived and has not been handled since. */
+  arrivalOf(key: string): number | undefined {
+    return this.seen.get(key);
+  }
+
+  /** Records when a task with a TTL arrived, so a restart does not give it a fresh TTL. */
+  markSeen(key: string, at: number): void {
+    this.seen.set(key, at);
+    // Not fsynced, like attempts: a lost line only gives the task one more TTL.
+    this.append(`seen\t${key}\t${Math.round(at)}`, false);
+  }
+
+  /** Forgets an arrival (its block left its file before it ran): a copy dropped again later is a new delivery. */
+  forgetSeen(key: string): void {
+    if (!this.seen.delete(key)) return;
+    this.append(`unseen\t${key}`, false);
+  }
+
   mark(key: string, how: Handled): void {
     this.markAll([key], how);
   }
@@ -125,6 +162,7 @@ export class Ledger {
     for (const key of keys) {
       this.handled.set(key, how);
       this.attempts.delete(key);
+      this.seen.delete(key);
     }
     this.append(keys.map((key) => `${how}\t${key}`).join("\n"));
   }
