@@ -6,9 +6,12 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { baseEnv, dataDirWith, eventually, read, runCli, runCliAsync, startRun } from "./support/harness.js";
+import { scriptedLlm } from "./support/llm-server.js";
+import { scriptedEnv } from "./support/runtime.js";
 
 const TWO = `agents:\n  - name: orion\n    persona: "Backend engineer."\n  - name: iris\n    persona: "Data analyst."\n`;
 const offline = () => baseEnv({ LLM_MODEL: "offline", SHUTDOWN_GRACE_SECONDS: "5" });
+const llm = await scriptedLlm();
 
 describe("a first run", () => {
   it("creates every agent's inbox and handoff folders at start, also of agents another process runs", async () => {
@@ -22,13 +25,16 @@ describe("a first run", () => {
   });
 
   it("refuses a second requeue of a dead letter whose first copy already ran, and lists when it was requeued", async () => {
-    const data = dataDirWith(TWO);
+    // One task at a time, so refund-rate waits behind a slow one past its 1 s ttl (counted from arrival: its old `created:` does not matter).
+    const data = dataDirWith(TWO + "throughput_classes:\n  medium: { concurrency: 1, max_queue_depth: 10 }\n");
     expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(0);
     const inbox = join(data, "shared", "iac", "inbox", "iris");
-    writeFileSync(join(inbox, "refund-rate.md"), "## refund-rate\ntask: What share of orders were refunded?\nttl_seconds: 1\ncreated: 2020-01-01T00:00:00Z\n");
-    await new Promise((r) => setTimeout(r, 1500));
-    const first = runCli(["run", "--once", "--offline", "--data", data]);
+    const slow = "## long-analysis\ntask: Scan a year of logs. [delay:2500]\n\n";
+    writeFileSync(join(inbox, "refund-rate.md"), slow + "## refund-rate\ntask: What share of orders were refunded?\nttl_seconds: 1\ncreated: 2020-01-01T00:00:00Z\n");
+    const first = await runCliAsync(["run", "--once", "--data", data], scriptedEnv(llm, { SHUTDOWN_GRACE_SECONDS: "5" }));
     expect(first.stdout).toMatch(/dead letter \(expired\): refund-rate/);
+    expect(first.stdout).toMatch(/Task long-analysis done/);
+    expect(llm.requestsFor("refund-rate")).toHaveLength(0);
     const [letter] = readdirSync(join(data, "shared", "iac", "dead_letters"));
     const requeue = () => runCliAsync(["dead-letters", "requeue", letter!, "--data", data]);
     const once = await requeue();

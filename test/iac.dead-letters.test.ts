@@ -39,7 +39,7 @@ describe("TTL and dead letters through the CLI", () => {
     // list (text and JSON, filtered), show
     const list = cli("dead-letters", "list", "--data", data);
     expect(list.status).toBe(0);
-    expect(list.stdout).toMatch(/expired\s+iris\s+quick-question\s+\S+-iris-quick-question-\w+\.md\n {4}expired \d+ s after it was created \(ttl 2 s\)/);
+    expect(list.stdout).toMatch(/expired\s+iris\s+quick-question\s+\S+-iris-quick-question-\w+\.md\n {4}expired \d+ s after it arrived \(ttl 2 s\)/);
     const json = JSON.parse(cli("dead-letters", "list", "--data", data, "--reason", "expired", "--agent", "iris", "--json").stdout);
     expect(json).toHaveLength(1);
     expect(json[0]).toMatchObject({ reason: "expired", agent: "iris", taskId: "quick-question", source: `shared/iac/inbox/iris/${dropped}:1`, attempts: 0, original, requeued: [] });
@@ -51,13 +51,19 @@ describe("TTL and dead letters through the CLI", () => {
     expect(show.stdout).toContain("# Dead letter: quick-question\n\n- reason: expired\n- agent: iris\n- task: quick-question\n");
     expect(show.stdout).toContain("## Original block\n\n```markdown\n" + original);
 
-    // requeue: back into the inbox with a fresh created and ttl; the running runtime picks it up.
+    // requeue: back into the inbox with a fresh created and ttl; the running runtime picks it up
+    // as a new arrival (the first copy's arrival is long past its 2 s ttl).
+    const requeuedAt = Date.now();
     const rq = cli("dead-letters", "requeue", name, "--data", data);
     expect(rq.status).toBe(0);
     expect(rq.stdout).toMatch(/^requeued quick-question to iris: \S+\/shared\/iac\/inbox\/iris\/quick-question-requeued-\d{8}T\d{6}Z\.md$/m);
     await eventually(() => committed(data, "iris", "iris(task): quick-question"), 15_000, "the requeued message ran");
     expect(lastCommit(data, "iris", "Task-Id: quick-question")).toContain("Source: inbox");
     expect(llm.requestsFor("quick-question")).toHaveLength(1);
+    const arrivals = [...read(join(agentDir(data, "iris"), ".agentos", "ledger.log")).matchAll(/^seen\tquick-question\t(\d+)$/gm)].map((m) => Number(m[1]));
+    expect(arrivals).toHaveLength(2);
+    expect(arrivals[0]).toBeLessThan(requeuedAt);
+    expect(arrivals[1]).toBeGreaterThanOrEqual(requeuedAt);
     const after = JSON.parse(cli("dead-letters", "list", "--data", data, "--json").stdout);
     expect(after).toHaveLength(1);
     expect(after[0].requeued).toHaveLength(1);

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { requeueDeadLetter } from "../src/ops/dead-letters.js";
 import { listDeadLetters } from "../src/store/dead-letters.js";
 import { committed, deadLettersEventually, eventually, fsckStrict, git, lastCommit, subjects } from "./support/checker.js";
-import { agent, agentDir, block, dataDir, deadLetterDir, handoffs, inbox, iso, queue, read, shellAppend, tempDir, yaml } from "./support/data.js";
+import { agent, agentDir, block, dataDir, deadLetterDir, handoffs, inbox, iso, queue, read, ROOT, shellAppend, tempDir, yaml } from "./support/data.js";
 import { scriptedLlm } from "./support/llm-server.js";
 import { startRuntime } from "./support/runtime.js";
 import { resultFile } from "../src/store/layout.js";
@@ -103,47 +103,85 @@ describe("handoffs", () => {
 
 describe("TTL with an injected clock", () => {
   const T0 = Date.parse("2026-05-01T12:00:00Z");
+  const WEEK = 7 * 86_400_000;
+  const ledgerText = (data: string, name: string) => read(join(agentDir(data, name), ".agentos", "ledger.log"));
 
-  it("expires a message that is already too old on arrival: dead letter, escalation commit and reflection; it never reaches the LLM", async () => {
+  it("runs a message copied from getting-started whose `created:` is a week old: the ttl counts from arrival", async () => {
+    // The example exactly as the docs give it (between `<< 'EOF'` and `EOF`).
+    const doc = read(join(ROOT, "docs", "getting-started.md"));
+    const copied = /cat > \/tmp\/incident-summary\.md << 'EOF'\n([\s\S]*?\n)EOF\n/.exec(doc)?.[1];
+    expect(copied).toMatch(/^## incident-summary\ntask: .+\n[\s\S]*created: (\S+)\n/);
+    const created = Date.parse(/created: (\S+)/.exec(copied!)![1]!);
+    const now = created + WEEK;
+    const data = dataDir(yaml([agent("orion")]));
+    await startRuntime(data, llm, { now: () => new Date(now) });
+    writeFileSync(join(inbox(data, "orion"), "incident-summary.md"), copied!);
+    await eventually(() => committed(data, "orion", "orion(task): incident-summary"), 10_000, "the copied message ran");
+    await eventually(() => !existsSync(join(inbox(data, "orion"), "incident-summary.md")), 5_000, "the inbox file removed");
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
+    expect(llm.requestsFor("incident-summary")).toHaveLength(1);
+  });
+
+  it("expires at once on restart a message whose ttl ran out while the runtime was stopped: its arrival is in the ledger; dead letter, escalation commit and reflection; it never reaches the LLM", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris", "slow")]));
-    await startRuntime(data, llm, { now: () => new Date(now) });
-    writeFileSync(join(inbox(data, "iris"), "old.md"), block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
+    const env = { SHUTDOWN_GRACE_SECONDS: "1" };
+    const first = await startRuntime(data, llm, { now: () => new Date(now), env });
+    shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:3000]", {}, iso(T0)));
+    await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
+    // Copied from somewhere with a week-old `created:`: that alone does not expire it.
+    const copied = block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - WEEK)).slice(1);
+    writeFileSync(join(inbox(data, "iris"), "old.md"), copied);
+    await eventually(() => first.rt.agents.get("iris")!.outstanding === 2, 10_000, "the message held behind busy");
+    expect(ledgerText(data, "iris")).toContain(`seen\tstale-question\t${T0}\n`);
+    await first.rt.agents.get("iris")!.sweep();
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
+    await first.rt.stop(); // busy is cut short: it runs again after the restart
+
+    now = T0 + 301_000;
+    await startRuntime(data, llm, { now: () => new Date(now), env });
     await eventually(() => committed(data, "iris", "iris(escalation): stale-question expired"), 10_000, "the escalation commit");
     const [d] = await listDeadLetters(deadLetterDir(data));
-    expect(d).toMatchObject({ reason: "expired", agent: "iris", taskId: "stale-question", source: "shared/iac/inbox/iris/old.md:1", attempts: 0, at: iso(T0), firstSeen: iso(T0) });
-    expect(d!.lastError).toBe("expired 301 s after it was created (ttl 300 s)");
-    expect(d!.original).toBe(block("stale-question", "Count yesterday's orders.", { from: "orion" }, iso(T0 - 301_000)).slice(1));
+    // Not a fresh ttl from the restart: 301 s after it first arrived, before the stop.
+    expect(d).toMatchObject({ reason: "expired", agent: "iris", taskId: "stale-question", source: "shared/iac/inbox/iris/old.md:1", attempts: 0, at: iso(now), firstSeen: iso(T0) });
+    expect(d!.lastError).toBe("expired 301 s after it arrived (ttl 300 s)");
+    expect(d!.original).toBe(copied);
     const esc = lastCommit(data, "iris", "Escalation: expired");
     expect(esc).toContain("Task-Id: stale-question");
     expect(esc).toMatch(/Dead letter: shared\/iac\/dead_letters\/\S+-iris-stale-question-\w+\.md/);
-    expect(read(join(agentDir(data, "iris"), "reflections.md"))).toContain("[escalation] stale-question went to dead letters (expired)");
+    expect(read(join(agentDir(data, "iris"), "reflections.md"))).toContain("[escalation] stale-question went to dead letters (expired): expired 301 s after it arrived (ttl 300 s)");
     await eventually(() => !existsSync(join(inbox(data, "iris"), "old.md")), 5_000, "the inbox file removed");
+    await eventually(() => committed(data, "iris", "iris(task): busy"), 15_000, "busy ran after the restart");
     expect(llm.requestsFor("stale-question")).toHaveLength(0);
     expect(git(agentDir(data, "iris"), "status", "--porcelain")).toBe("");
     fsckStrict(agentDir(data, "iris"));
   });
 
-  it("the sweeper dead-letters messages stuck behind a running task on time, ready or waiting, while queue.md tasks without ttl_seconds never expire", async () => {
+  it("the sweeper dead-letters messages stuck behind a running task on time from their arrival, ready or waiting, while queue.md tasks without ttl_seconds never expire", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris", "slow")], "throughput_classes:\n  slow: { concurrency: 1, max_queue_depth: 2 }\n"));
     const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
     shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:6000]", {}, iso(T0)));
     await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
     // Behind `busy`: depth 2 admits msg-ready; msg-waiting and an old queue.md task wait in their files.
+    // Their `created:` is a week old: the ttl still counts from when they arrive (T0).
     const iris = rt.agents.get("iris")!;
-    writeFileSync(join(inbox(data, "iris"), "m1.md"), block("msg-ready", "First message.", { ttl_seconds: 60 }, iso(T0)).slice(1));
+    writeFileSync(join(inbox(data, "iris"), "m1.md"), block("msg-ready", "First message.", { ttl_seconds: 60 }, iso(T0 - WEEK)).slice(1));
     await eventually(() => iris.status().ready === 1, 10_000, "msg-ready admitted");
-    writeFileSync(join(inbox(data, "iris"), "m2.md"), block("msg-waiting", "Second message.", { ttl_seconds: 60 }, iso(T0)).slice(1));
+    writeFileSync(join(inbox(data, "iris"), "m2.md"), block("msg-waiting", "Second message.", { ttl_seconds: 60 }, iso(T0 - WEEK)).slice(1));
     shellAppend(queue(data, "iris"), block("old-queue-task", "No ttl: never expires.", {}, iso(T0 - 10 * 86_400_000)));
     await eventually(() => iris.status().waiting === 2, 10_000, "two waiting");
     expect(iris.status()).toMatchObject({ in_flight: 1, ready: 1, waiting: 2 });
 
+    now = T0 + 59_000;
+    await iris.sweep();
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]); // not yet: 59 s after arrival
     now = T0 + 61_000;
     await iris.sweep();
     // Both messages are dead letters while `busy` is still running.
     const letters = await listDeadLetters(deadLetterDir(data));
     expect(letters.map((d) => `${d.reason}:${d.taskId}`).sort()).toEqual(["expired:msg-ready", "expired:msg-waiting"]);
+    expect(letters.map((d) => d.lastError)).toEqual(["expired 61 s after it arrived (ttl 60 s)", "expired 61 s after it arrived (ttl 60 s)"]);
     expect(committed(data, "iris", "iris(task): busy")).toBe(false);
     expect(subjects(data, "iris").filter((s) => s.includes("(escalation)")).sort()).toEqual(["iris(escalation): msg-ready expired", "iris(escalation): msg-waiting expired"]);
 
@@ -151,9 +189,12 @@ describe("TTL with an injected clock", () => {
     expect(subjects(data, "iris").indexOf("iris(task): busy")).toBeGreaterThan(0); // busy is older than old-queue-task
     expect(llm.requestsFor("msg-ready").length + llm.requestsFor("msg-waiting").length).toBe(0);
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "both message files removed");
+    // Handled: their arrivals are no longer needed, and the next load drops them.
+    await rt.stop();
+    await startRuntime(data, llm, { now: () => new Date(now) });
+    expect(ledgerText(data, "iris")).not.toMatch(/^seen\t/m);
     fsckStrict(agentDir(data, "iris"));
   });
-
   it("the sweeper dead-letters messages held by a paused agent on time", async () => {
     let now = T0;
     const data = dataDir(yaml([agent("iris")]));
@@ -174,27 +215,44 @@ describe("TTL with an injected clock", () => {
     expect(read(queue(data, "iris"))).toContain("## refused"); // the paused agent's own task is kept
   });
 
-  it("requeues an expired message under its own id; a requeued copy that expires again is a new dead letter, not a duplicate", async () => {
+  it("requeues an expired message under its own id; the requeued copy arrives anew (whatever its `created`), and one that expires again is a new dead letter, not a duplicate", async () => {
     let now = T0;
-    const data = dataDir(yaml([agent("iris")]));
+    const data = dataDir(yaml([agent("iris", "slow")]));
     const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
+    const iris = rt.agents.get("iris")!;
+    // `busy` holds iris's only slot while the clock moves; the message waits behind it.
+    shellAppend(queue(data, "iris"), block("busy", "A long analysis. [delay:12000]", {}, iso(T0)));
+    await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
     writeFileSync(join(inbox(data, "iris"), "q.md"), block("again", "Which region grew fastest?", {}, iso(T0 - 400_000)).slice(1));
+    await eventually(() => iris.outstanding === 2, 10_000, "the message held behind busy");
+    now = T0 + 301_000;
+    await iris.sweep();
     const letters = (n: number) => deadLettersEventually(data, n);
     const [first] = await letters(1);
+    expect(first!.lastError).toBe("expired 301 s after it arrived (ttl 300 s)");
+    await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the expired file removed");
 
-    // Requeued with a `created` that is already too old: it expires again at once.
+    // Requeued with a `created` long past: not the old arrival, not its `created`: it waits its full ttl from now.
     await requeueDeadLetter(data, rt.config, first!.file, undefined, new Date(T0 - 400_000));
+    await eventually(() => iris.outstanding === 2, 10_000, "the requeued copy held behind busy");
+    expect(ledgerText(data, "iris")).toContain(`seen\tagain\t${now}\n`);
+    await iris.sweep();
+    expect(await listDeadLetters(deadLetterDir(data))).toHaveLength(1);
+    now += 301_000;
+    await iris.sweep();
     const two = await letters(2);
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
     expect(two.map((d) => d.reason)).toEqual(["expired", "expired"]);
     const second = two.find((d) => d.file !== first!.file)!;
     expect(second.source).toMatch(/^shared\/iac\/inbox\/iris\/again-requeued-\d{8}T\d{6}Z\.md:1$/);
+    expect(second.lastError).toBe("expired 301 s after it arrived (ttl 300 s)");
+    expect(second.firstSeen).toBe(iso(T0 + 301_000));
     expect(two.find((d) => d.file === first!.file)!.requeued).toHaveLength(1);
 
-    // Requeued again with a fresh `created`: now it runs, once.
+    // Requeued again: now it runs (once busy is done), once.
     const r = await requeueDeadLetter(data, rt.config, second.file, undefined, new Date(now));
     expect(read(r.target)).toBe(`## again\ntask: Which region grew fastest?\npriority: normal\nttl_seconds: 300\ncreated: ${iso(now)}\n`);
-    await eventually(() => committed(data, "iris", "iris(task): again"), 10_000, "the requeued message ran");
+    await eventually(() => committed(data, "iris", "iris(task): again"), 25_000, "the requeued message ran");
     await eventually(() => readdirSync(inbox(data, "iris")).length === 0, 5_000, "the requeued file removed");
     await rt.agents.get("iris")!.reconcile();
     expect((await listDeadLetters(deadLetterDir(data))).map((d) => d.reason)).toEqual(["expired", "expired"]);
@@ -202,15 +260,24 @@ describe("TTL with an injected clock", () => {
     expect(subjects(data, "iris").filter((s) => s.includes("again"))).toEqual(["iris(task): again", "iris(escalation): again expired", "iris(escalation): again expired"]);
   });
 
-  it("expires a queue.md task only when it carries ttl_seconds", async () => {
+  it("expires a queue.md task only when it carries ttl_seconds, counted from arrival too", async () => {
     let now = T0;
-    const data = dataDir(yaml([agent("orion")]));
-    await startRuntime(data, llm, { now: () => new Date(now) });
+    const data = dataDir(yaml([agent("orion", "slow")]));
+    const { rt } = await startRuntime(data, llm, { now: () => new Date(now) });
+    const orion = rt.agents.get("orion")!;
+    shellAppend(queue(data, "orion"), block("busy", "A long analysis. [delay:4000]", {}, iso(T0)));
+    await eventually(() => llm.requests.some((r) => r.taskId === "busy"), 10_000, "busy started");
     const header = read(queue(data, "orion")).split("\n").length + 1; // the appended block starts with a blank line
-    shellAppend(queue(data, "orion"), block("q-ttl", "Has a ttl.", { ttl_seconds: 30 }, iso(T0 - 31_000)) + block("q-plain", "No ttl.", {}, iso(T0 - 86_400_000)));
-    await eventually(() => committed(data, "orion", "orion(escalation): q-ttl expired") && committed(data, "orion", "orion(task): q-plain"), 10_000, "one expired, one ran");
+    shellAppend(queue(data, "orion"), block("q-ttl", "Has a ttl.", { ttl_seconds: 30 }, iso(T0 - 86_400_000)) + block("q-plain", "No ttl.", {}, iso(T0 - 86_400_000)));
+    await eventually(() => orion.outstanding === 3, 10_000, "both held behind busy");
+    await orion.sweep();
+    expect(await listDeadLetters(deadLetterDir(data))).toEqual([]); // a day-old `created:` does not expire it
+    now = T0 + 31_000;
+    await orion.sweep();
+    await eventually(() => committed(data, "orion", "orion(escalation): q-ttl expired") && committed(data, "orion", "orion(task): q-plain"), 15_000, "one expired, one ran");
     const [d] = await listDeadLetters(deadLetterDir(data));
-    expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: `agents/orion/queue.md:${header}` });
+    expect(d).toMatchObject({ reason: "expired", taskId: "q-ttl", source: `agents/orion/queue.md:${header}`, lastError: "expired 31 s after it arrived (ttl 30 s)" });
+    expect(llm.requestsFor("q-ttl")).toHaveLength(0);
     await eventually(() => !read(queue(data, "orion")).includes("## q-"), 5_000, "queue.md compacted");
   });
 });

@@ -88,6 +88,8 @@ describe("a hostile model", { timeout: 240_000 }, () => {
     writeFileSync(join(inbox(data, "orion"), "future.md"), block("from-2099", "Never expires?", { ttl_seconds: 2 }, "2099-01-01T00:00:00Z").slice(1));
     const d = await eventually(async () => (await letters(data)).find((x) => x.taskId === "from-2099"), 60_000, "the future message's dead letter");
     expect(d.reason).toBe("expired");
+    // Its `created:` is informational: the ttl ran from arrival, behind the blocker.
+    expect(d.lastError).toMatch(/^expired \d+ s after it arrived \(ttl 2 s\)$/);
     expect(llm.requests.some((r) => r.taskId === "from-2099")).toBe(false);
     shellAppend(queue(data, "iris"), block("i-ok", "Fine."));
     await eventually(() => committed(data, "iris", "iris(task): i-ok") && committed(data, "orion", "orion(task): blocker"), 90_000, "both agents' commits");

@@ -173,7 +173,9 @@ export class Intake {
     for (const t of [...this.ctx.table.values()]) {
       if (t.source === src && !present.has(t.key) && t.state === "waiting" && this.ctx.queue.withdraw(t.key)) {
         this.ctx.table.forget(t);
-        if (!sliced) this.ctx.log.warn(`task ${t.key} was removed from ${this.rel(src.path)} before it ran; dropped`);
+        if (sliced) continue; // still in its file, beyond this slice: it keeps its arrival
+        this.ctx.log.warn(`task ${t.key} was removed from ${this.rel(src.path)} before it ran; dropped`);
+        this.ctx.ledger.forgetSeen(t.key);
       }
     }
   }
@@ -206,20 +208,17 @@ export class Intake {
       await this.ctx.office.send("hop_limit", { block, file: src.path, lastError: `hops ${block.hops} is over iac.max_hops ${file.iac.max_hops}`, key });
       return;
     }
-    const firstSeen = this.ctx.now();
-    // A `created:` in the future counts as now (harden): a message cannot make itself immortal.
-    const bornAt = block.created ? Math.min(Date.parse(block.created), firstSeen.getTime()) : firstSeen.getTime();
-    const t = this.ctx.table.add({
-      key,
-      priority: block.priority,
-      seenAt: firstSeen.getTime(),
-      block,
-      source: src,
-      firstSeen,
-      bornAt,
-      expiresAt: expiryOf(block, src.kind, file.iac.default_message_ttl, bornAt),
-    });
-    if (t.expiresAt !== undefined && t.expiresAt <= firstSeen.getTime()) return this.ctx.expire(t);
+    // The TTL counts from arrival, never from `created:` (the sender's word, informational):
+    // a date copied from the docs does not kill a message, one in the future does not keep it
+    // alive. An arrival in the ledger survives a restart; a requeued copy arrives anew (its
+    // `dead` line cleared the old one).
+    const now = this.ctx.now().getTime();
+    const recorded = this.ctx.ledger.arrivalOf(key);
+    const bornAt = recorded !== undefined && recorded <= now ? recorded : now;
+    const expiresAt = expiryOf(block, src.kind, file.iac.default_message_ttl, bornAt);
+    if (expiresAt !== undefined && recorded !== bornAt) this.ctx.ledger.markSeen(key, bornAt);
+    const t = this.ctx.table.add({ key, priority: block.priority, seenAt: bornAt, block, source: src, firstSeen: new Date(bornAt), bornAt, expiresAt });
+    if (t.expiresAt !== undefined && t.expiresAt <= now) return this.ctx.expire(t);
     this.ctx.queue.offer(t);
     if (t.expiresAt !== undefined) this.ctx.onTtl();
   }

@@ -1,9 +1,8 @@
 // Time to live. A message (inbox or handoff file) lives `ttl_seconds`, or the data
-// dir's `iac.default_message_ttl`, counted from when it arrived: the file's
-// modification time when the runtime first saw it, never later than that moment. A
-// `created:` date does not move it: one copied from the docs (in the past) would expire
-// at once, one in the future (a skewed clock, or a writer that wants to live forever)
-// would outlive its TTL. queue.md tasks have no TTL unless they set `ttl_seconds`.
+// dir's `iac.default_message_ttl`, from the moment its agent's runtime first saw it (the
+// arrival, kept in the ledger across restarts). `created:` is informational, the sender's
+// word: one copied from the docs would otherwise expire at once, one in the future would
+// outlive its TTL. queue.md tasks have no TTL unless they set `ttl_seconds`.
 import type { TaskBlock } from "../parse/task-blocks.js";
 import type { SourceKind } from "../source/task-source.js";
 import type { Ledger } from "../store/ledger.js";
@@ -12,16 +11,16 @@ import type { DeadLetterOffice } from "./dead-letter-office.js";
 import type { TaskTable, TrackedTask } from "./task-table.js";
 
 /** When the task's TTL runs out (ms since the epoch), or undefined if it has none. */
-export function expiryOf(block: TaskBlock, kind: SourceKind, defaultTtlSeconds: number, bornAt: number): number | undefined {
+export function expiryOf(block: TaskBlock, kind: SourceKind, defaultTtlSeconds: number, arrivedAt: number): number | undefined {
   const ttl = block.ttlSeconds ?? (kind === "queue" ? undefined : defaultTtlSeconds);
-  return ttl === undefined ? undefined : bornAt + ttl * 1000;
+  return ttl === undefined ? undefined : arrivedAt + ttl * 1000;
 }
 
 /** The dead letter's reason text for an expired task. */
 export function expiredBecause(t: TrackedTask, now: number): string {
   const age = Math.round((now - t.bornAt) / 1000);
   const ttl = Math.round(((t.expiresAt ?? t.bornAt) - t.bornAt) / 1000);
-  return `expired ${age} s after it was created (ttl ${ttl} s)`;
+  return `expired ${age} s after it arrived (ttl ${ttl} s)`;
 }
 
 /**
