@@ -106,20 +106,32 @@ describe("TTL with an injected clock", () => {
   const WEEK = 7 * 86_400_000;
   const ledgerText = (data: string, name: string) => read(join(agentDir(data, name), ".agentos", "ledger.log"));
 
-  it("runs a message copied from getting-started whose `created:` is a week old: the ttl counts from arrival", async () => {
-    // The example exactly as the docs give it (between `<< 'EOF'` and `EOF`).
-    const doc = read(join(ROOT, "docs", "getting-started.md"));
-    const copied = /cat > \/tmp\/incident-summary\.md << 'EOF'\n([\s\S]*?\n)EOF\n/.exec(doc)?.[1];
-    expect(copied).toMatch(/^## incident-summary\ntask: .+\n[\s\S]*created: (\S+)\n/);
-    const created = Date.parse(/created: (\S+)/.exec(copied!)![1]!);
-    const now = created + WEEK;
-    const data = dataDir(yaml([agent("orion")]));
+  it("runs the docs' example messages as copied, a year after their fixed `created:`: the ttl counts from arrival", async () => {
+    // Each example exactly as the docs give it: the heredocs that drop a message into an inbox, and iac.md's format example.
+    const gettingStarted = read(join(ROOT, "docs", "getting-started.md"));
+    const iac = read(join(ROOT, "docs", "iac.md"));
+    const examples: { agent: string; name: string; text: string }[] = [];
+    const summary = /cat > \/tmp\/incident-summary\.md << 'EOF'\n([\s\S]*?\n)EOF\n/.exec(gettingStarted)?.[1];
+    if (summary) examples.push({ agent: "orion", name: "incident-summary.md", text: summary });
+    for (const m of iac.matchAll(/^( *)cat > data\/shared\/iac\/inbox\/(\w+)\/(\S+\.md) << 'EOF'\n([\s\S]*?\n)\1EOF$/gm)) {
+      examples.push({ agent: m[2]!, name: m[3]!, text: m[4]!.split("\n").map((l) => l.slice(m[1]!.length)).join("\n") });
+    }
+    const format = /### Message file[\s\S]*?```markdown\n([\s\S]*?\n)```/.exec(iac)?.[1];
+    if (format) examples.push({ agent: "orion", name: "format.md", text: format });
+    expect(examples.map((e) => `${e.agent}/${e.name}`)).toEqual(["orion/incident-summary.md", "iris/refund-rate.md", "iris/orders-today.md", "orion/format.md"]);
+    const ids = examples.map((e) => /^## (\S+)\n/.exec(e.text)![1]!);
+    const created = examples.map((e) => Date.parse(/^created: (\S+)/m.exec(e.text)![1]!));
+    expect(created.every(Number.isFinite)).toBe(true);
+
+    const now = Math.max(...created) + 365 * 86_400_000;
+    const data = dataDir(yaml([agent("orion"), agent("iris")]));
     await startRuntime(data, llm, { now: () => new Date(now) });
-    writeFileSync(join(inbox(data, "orion"), "incident-summary.md"), copied!);
-    await eventually(() => committed(data, "orion", "orion(task): incident-summary"), 10_000, "the copied message ran");
-    await eventually(() => !existsSync(join(inbox(data, "orion"), "incident-summary.md")), 5_000, "the inbox file removed");
+    for (const e of examples) writeFileSync(join(inbox(data, e.agent), e.name), e.text);
+    await eventually(() => examples.every((e, i) => committed(data, e.agent, `${e.agent}(task): ${ids[i]}`)), 15_000, "every copied message ran");
+    await eventually(() => readdirSync(inbox(data, "orion")).length + readdirSync(inbox(data, "iris")).length === 0, 5_000, "the inbox files removed");
     expect(await listDeadLetters(deadLetterDir(data))).toEqual([]);
-    expect(llm.requestsFor("incident-summary")).toHaveLength(1);
+    // Once each (iac.md's format example and its step 3 share the id refund-rate, for two agents).
+    for (const id of ids) expect(llm.requestsFor(id)).toHaveLength(ids.filter((x) => x === id).length);
   });
 
   it("expires at once on restart a message whose ttl ran out while the runtime was stopped: its arrival is in the ledger; dead letter, escalation commit and reflection; it never reaches the LLM", async () => {
