@@ -1,7 +1,8 @@
 // Bounds: configuration that would exhaust memory (YAML alias bombs), paths that would
 // loop or escape DATA_DIR, oversized files. Each is refused with a message, never a crash.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Env } from "../src/config/schema.js";
@@ -12,6 +13,7 @@ import { eventually, shellAppend } from "./support/harness.js";
 import { answerFor, startLlmServer } from "./support/llm-server.js";
 import { block, committed, queue } from "./support/iac.js";
 import { loadAgentsFile, loadEnv, parseAgentsFile } from "../src/config/load.js";
+import { readAt } from "../src/store/files.js";
 import { readTaskFile, readTaskFileSlice } from "../src/store/task-file-read.js";
 import { dataDirWith, removeDir, runCli, baseEnv, tempDir } from "./support/harness.js";
 
@@ -116,6 +118,23 @@ describe("task files", () => {
     writeFileSync(file, "x".repeat(2 * 1024 * 1024));
     const r = await readTaskFile(file, 1024 * 1024);
     expect(!r.ok && r.message).toMatch(/is 2\.0 MB, over the 1 MB limit/);
+  });
+
+  it("reads what a file gained after its fstat, up to the limit and never past it", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const file = join(dir, "growing.md");
+    writeFileSync(file, "## a\ntask: x\n");
+    const fh = await open(file, "r");
+    try {
+      const { size } = await fh.stat();
+      appendFileSync(file, "y".repeat(100_000)); // a writer appends between the fstat and the read
+      expect((await readAt(fh, 0, 1024 * 1024, size)).length).toBe(size + 100_000);
+      expect((await readAt(fh, 0, 50_001, size)).length).toBe(50_001);
+      expect((await readAt(fh, 5, 1024 * 1024, size)).subarray(0, 10).toString()).toBe("task: x\nyy");
+    } finally {
+      await fh.close();
+    }
   });
 });
 

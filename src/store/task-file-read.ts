@@ -35,7 +35,7 @@ export async function readTaskFile(path: string, maxBytes = MAX_TASK_FILE_BYTES)
   try {
     if (st.size > maxBytes) return { ok: false, missing: false, message: tooBig(st.size, maxBytes) };
     // Bounded even if the file grows between fstat and read.
-    bytes = await readAt(fh, 0, maxBytes + 1);
+    bytes = await readAt(fh, 0, maxBytes + 1, st.size);
     if (bytes.length > maxBytes) return { ok: false, missing: false, message: tooBig(bytes.length, maxBytes) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -87,7 +87,7 @@ export async function readTaskFileSlice(path: string, from: number, maxBytes: nu
   }
   if (!opened) return { ok: false, missing: true, message: "file is missing" };
   try {
-    let bytes = await readAt(opened.fh, from, maxBytes);
+    let bytes = await readAt(opened.fh, from, maxBytes, opened.stat.size);
     const atEnd = from + bytes.length >= opened.stat.size;
     if (!atEnd) {
       const nl = bytes.lastIndexOf(0x0a);
