@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { flatResultFile, resultFile } from "../src/store/layout.js";
-import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, shellAppend, startRun } from "./support/harness.js";
+import { baseEnv, dataDirWith, eventually, fsckStrict, git, read, removeDir, runCli, runCliAsync, shellAppend, startRun } from "./support/harness.js";
 import { startLlmServer } from "./support/llm-server.js";
 
 const llm = await startLlmServer();
@@ -75,6 +75,42 @@ describe("results by task id", () => {
     expect(git(dir, "ls-files", "results/*/new-1.md")).toBe(`results/${createHash("sha1").update("new-1").digest("hex").slice(0, 2)}/new-1.md\n`);
     const commit = git(dir, "log", "-1", "--format=%H", "--grep=^Task-Id: old-2$").trim();
     expect(git(dir, "show", `${commit}:results/old-2.md`)).toBe("# old-2\n\nAn answer from before.\n");
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  }, 90_000);
+
+  it("keeps the newest keep_results results in the work tree: older ones leave it with a later task's commit and are found in history", async () => {
+    // One task at a time (the slow class): the order results are written in is the queue's.
+    const data = dataDirWith(`${AGENTS.replace('persona: "Backend engineer."', 'persona: "Backend engineer."\n    throughput_class: slow')}  keep_results: 3\n`);
+    dirs.push(data);
+    const dir = join(data, "agents", "orion");
+    expect(runCli(["run", "--once", "--data", data], env()).status).toBe(0);
+    // A data dir from before the window: four flat results, committed.
+    for (const id of ["old-1", "old-2", "old-3", "old-4"]) {
+      writeFileSync(join(dir, flatResultFile(id)), `# ${id}\n\nAn answer from before.\n`);
+      git(dir, "add", flatResultFile(id));
+      git(dir, "-c", "user.name=orion", "-c", "user.email=orion@agentos.local", "commit", "-q", "-m", `orion(task): ${id}\n\nOld task.\n\nTask-Id: ${id}\nSource: queue`);
+    }
+    const ids = ["w-1", "w-2", "w-3", "w-4", "w-5"];
+    writeFileSync(join(dir, "queue.md"), ids.map((id) => `## ${id}\ntask: Answer ${id}.\npriority: normal\n\n`).join(""));
+    // Async: the scripted model answers from this process.
+    const once = await runCliAsync(["run", "--once", "--data", data], env());
+    expect(once.status, once.stdout.slice(-3000)).toBe(0);
+    const tracked = git(dir, "ls-files", "results").trim().split("\n").filter((p) => p.endsWith(".md"));
+    expect(tracked.sort()).toEqual(["w-3", "w-4", "w-5"].map(resultFile).sort());
+    // Each task's commit adds its result and takes the oldest ones out, down to three: w-1's
+    // the two oldest of the four from before, w-2's and w-3's the other two, w-4's w-1.
+    const changed = (id: string) => git(dir, "show", "--no-renames", "--name-status", "--format=", git(dir, "log", "-1", "--format=%H", `--grep=^Task-Id: ${id}$`).trim()).trim().split("\n").filter((l) => l.includes("results/")).sort();
+    expect(changed("w-1")).toEqual([`A\t${resultFile("w-1")}`, ...["old-1", "old-2"].map((id) => `D\t${flatResultFile(id)}`)].sort());
+    expect(changed("w-3")).toEqual([`A\t${resultFile("w-3")}`, `D\t${flatResultFile("old-4")}`].sort());
+    expect(changed("w-4")).toEqual([`A\t${resultFile("w-4")}`, `D\t${resultFile("w-1")}`].sort());
+    for (const id of ["old-1", "old-4", "w-1", "w-2"]) {
+      expect(existsSync(join(dir, resultFile(id))) || existsSync(join(dir, flatResultFile(id))), `${id} left the work tree`).toBe(false);
+      const r = runCli(["result", id, "--data", data], env());
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(id.startsWith("old") ? "An answer from before" : `# ${id}`));
+    }
+    expect(runCli(["result", "w-5", "--data", data], env()).stdout).toBe(read(join(dir, resultFile("w-5"))));
     expect(git(dir, "status", "--porcelain")).toBe("");
     fsckStrict(dir);
   }, 90_000);

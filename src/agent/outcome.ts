@@ -8,6 +8,7 @@ import type { Logger } from "../log.js";
 import type { Applied } from "../apply/apply.js";
 import type { Audit } from "../apply/audit.js";
 import { planOutcome } from "../apply/plan.js";
+import { ResultsWindow } from "../apply/results-window.js";
 import { appendReflection } from "../apply/reflections.js";
 import { countTotals, type Reward, type Totals } from "../store/rewards.js";
 import type { Committer } from "../commit/committer.js";
@@ -16,6 +17,7 @@ import type { DeadLetterOffice } from "../schedule/dead-letter-office.js";
 import type { TrackedTask } from "../schedule/task-table.js";
 import type { DeadLetterReason } from "../store/dead-letters.js";
 import { formatProblem, isoSecond } from "../store/markdown.js";
+import { listResults } from "../store/results-listing.js";
 import type { BuiltPrompt } from "../work/prompt.js";
 import type { StepResult } from "../work/llm/types.js";
 import type { SourceKind } from "../source/task-source.js";
@@ -61,6 +63,7 @@ export class OutcomeApplier {
   /** Problems in hand-edited learning files, each logged once per process. */
   private readonly reported = new Set<string>();
   private escalations = 0;
+  private window?: ResultsWindow;
 
   constructor(private readonly ctx: OutcomeContext) {}
 
@@ -71,6 +74,7 @@ export class OutcomeApplier {
   apply(a: Answer): Promise<{ committed: Promise<void> }> {
     const { ctx } = this;
     return ctx.committer.apply(async () => {
+      const window = await this.resultsWindow();
       const onDisk = (await readdir(ctx.skillsArchiveDir).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
       const archived = [...new Set([...onDisk, ...ctx.committer.pendingPaths("skills/archive")])];
       const b = a.t.block;
@@ -82,6 +86,7 @@ export class OutcomeApplier {
           read: ctx.committer.read,
           archived,
           rewardHistory: () => this.rewardTotalsFromGit(),
+          resultWritten: (path) => window.add(path),
           knownAgents: ctx.knownAgents(),
           handoffsRoot: ctx.handoffsRoot,
           segmentsDir: ctx.segmentsDir,
@@ -99,6 +104,18 @@ export class OutcomeApplier {
       }
       return { task: plan.task, onDone: () => this.reportDone(a, plan.applied) };
     });
+  }
+
+  /**
+   * results/ as a window of the newest results, listed from the work tree on the first
+   * outcome (never at start-up: 1,000 agents start without listing anything). A plan
+   * that is dropped after it took a result out of the window (its group failed before it
+   * was recorded) leaves that file in the tree until the next start lists it again.
+   */
+  private async resultsWindow(): Promise<ResultsWindow> {
+    const keep = this.ctx.file().tasks.keep_results;
+    if (!this.window || this.window.keep !== keep) this.window = new ResultsWindow(await listResults(this.ctx.repo.dir), keep);
+    return this.window;
   }
 
   /** The reflection and commit that follow a dead letter of a task that had been accepted. */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { AgentsFile } from "../config/schema.js";
 import { serializeBlock, taskTextProblem } from "../parse/serialize.js";
 import type { DeadLetterReason } from "../store/dead-letters.js";
+import { resultFile } from "../store/layout.js";
 import { isoSecond, oneLine, slugify } from "../store/markdown.js";
 import type { StepResponse } from "../work/llm/schema.js";
 import type { StepResult } from "../work/llm/types.js";
@@ -58,6 +59,8 @@ export interface PlanContext {
   knownAgents: Set<string>;
   handoffsRoot: string;
   segmentsDir: string;
+  /** A result is written at this path: the older results that leave the work tree with it (apply/results-window.ts). */
+  resultWritten?(path: string): string[];
 }
 
 export interface OutcomePlan {
@@ -107,6 +110,9 @@ export async function planOutcome(ctx: PlanContext, o: Answered): Promise<Outcom
     },
     ctx.file,
   );
+  // Older results leave the work tree in this task's commit (they stay in history).
+  const task = applied.commits[0]!;
+  for (const gone of ctx.resultWritten?.(resultFile(o.task.key)) ?? []) task.files[gone] = null;
   const letters: OutcomePlan["letters"] = [];
   const external: ExternalEffect[] = [];
   if (r.handoff) {

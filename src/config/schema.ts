@@ -148,6 +148,11 @@ export const AgentsFile = z
           .min(0)
           .default(500)
           .describe("A block without a trailing `created:` line runs after the file is quiet this long"),
+        keep_results: z
+          .int()
+          .min(0)
+          .default(1000)
+          .describe("results/ keeps the newest this many results; older ones stay in git history (`agentos result <id>` finds them). 0 keeps every one"),
       })
       .prefault({}),
     watch: z

@@ -52,17 +52,31 @@ export interface EffectCount {
   deadLetters: string[];
 }
 
-/** Commits per Task-Id trailer (native git), and which expected tasks lack a commit or a result file. */
+/**
+ * Commits per Task-Id trailer (native git), and which expected tasks lack a commit or a
+ * result: in the work tree, or — for one that left it (results/ keeps the newest
+ * `tasks.keep_results`) — in the commit of its task.
+ */
 export function countEffects(agentDir: string, expected: string[], deadLetterDir?: string): EffectCount {
   const commits = new Map<string, number>();
-  const out = git(agentDir, "log", "--format=%s%x09%(trailers:key=Task-Id,valueonly,separator=)");
+  const commitOf = new Map<string, string>();
+  const out = git(agentDir, "log", "--format=%H%x09%s%x09%(trailers:key=Task-Id,valueonly,separator=)");
   for (const line of out.split("\n")) {
-    const [subject, id] = line.split("\t");
+    const [oid, subject, id] = line.split("\t");
     if (!subject?.includes("(task):") || !id) continue;
     commits.set(id, (commits.get(id) ?? 0) + 1);
+    commitOf.set(id, oid!);
   }
   const deadLetters = deadLetterDir && existsSync(deadLetterDir) ? readdirSync(deadLetterDir).filter((f) => f.endsWith(".md")) : [];
-  const lost = expected.filter((id) => !commits.has(id) || !existsSync(join(agentDir, resultFile(id))));
+  const notInTree = expected.filter((id) => commits.has(id) && !existsSync(join(agentDir, resultFile(id))));
+  const inHistory = new Set<string>();
+  if (notInTree.length) {
+    const r = spawnSync("git", ["-C", agentDir, "cat-file", "--batch-check"], { input: notInTree.map((id) => `${commitOf.get(id)}:${resultFile(id)}`).join("\n") + "\n", encoding: "utf8" });
+    r.stdout.trim().split("\n").forEach((l, i) => {
+      if (/ blob \d+$/.test(l)) inHistory.add(notInTree[i]!);
+    });
+  }
+  const lost = expected.filter((id) => !commits.has(id) || (!existsSync(join(agentDir, resultFile(id))) && !inHistory.has(id)));
   const duplicated = [...commits].filter(([, n]) => n > 1).map(([id]) => id);
   return { lost, duplicated, commits, deadLetters };
 }
