@@ -4,6 +4,7 @@
 // This file only wires them and runs the agent's life cycle: start, reconfigure,
 // status, stop. Agents never share a lock, so one slow or broken agent never holds up
 // another.
+import { once } from "node:events";
 import { relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -344,14 +345,12 @@ export class AgentRuntime {
   get isPaused(): boolean { return this.worker.pause !== undefined; }
 
   /** Tasks known and not finished (waiting, admitted, running, retrying or settling). */
-  get outstanding(): number {
-    return this.table.size;
-  }
+  get outstanding(): number { return this.table.size; }
 
-  /** Resolves when a task leaves the table (done, dead or forgotten), at once if none is held. */
-  onTaskLeft(): Promise<void> {
+  /** Resolves when a task leaves the table (done, dead or forgotten), at once if none is held, or when `signal` aborts (its listener goes). */
+  onTaskLeft(signal?: AbortSignal): Promise<void> {
     if (this.table.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.table.once("left", () => resolve()));
+    return once(this.table, "left", { signal }).then(() => undefined, () => undefined);
   }
 
   /** Stop taking tasks; give running ones `graceMs`, then abort them (they run again after restart). */

@@ -356,7 +356,9 @@ export class Runtime {
       }
       // Woken by the next task to finish anywhere; the timer only catches an agent that paused meanwhile.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([...working.map((a) => a.onTaskLeft()), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+      const woken = new AbortController(); // the others' listeners go (a long task would pile them up)
+      await Promise.race([...working.map((a) => a.onTaskLeft(woken.signal)), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+      woken.abort();
       clearTimeout(timer);
     }
   }
