@@ -108,15 +108,16 @@ describe("AgentRepo.commitAll", () => {
     fsckStrict(dir);
   }, 120_000);
 
-  it("keeps at most 64 folders' trees in memory and reads a dropped one back: results in 100 fan-out folders, all in HEAD", async () => {
-    const { dir, repo } = await freshRepo();
+  it("keeps at most treeFolders folders' trees in memory and reads a dropped one back: results in 100 fan-out folders, all in HEAD", async () => {
+    const { dir } = await freshRepo();
+    const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" }, { treeFolders: 16 });
     const ids = Array.from({ length: 300 }, (_, i) => `f-${i}`);
     for (let i = 0; i < ids.length; i += 30) {
       await repo.commitAll(ids.slice(i, i + 30).map((id) => ({ subject: `orion(task): ${id}`, trailers: { "Task-Id": id }, files: { [resultFile(id)]: `# ${id}\n` } })));
     }
     const listed = git(dir, "ls-tree", "-r", "--name-only", "HEAD", "results").trim().split("\n");
     expect(listed).toHaveLength(300);
-    expect(new Set(listed.map((p) => p.split("/")[1])).size).toBeGreaterThan(64);
+    expect(new Set(listed.map((p) => p.split("/")[1])).size).toBeGreaterThan(16);
     expect(git(dir, "status", "--porcelain")).toBe("");
     fsckStrict(dir);
   });

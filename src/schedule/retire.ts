@@ -75,8 +75,11 @@ export class Retirer {
   private async compact(src: TaskSource, handledHere: ParsedBlock[]): Promise<void> {
     const bytes = src.knownBlocks.reduce((n, b) => n + b.block.raw.length, 0);
     const done = handledHere.reduce((n, b) => n + b.block.raw.length, 0);
-    // A 10,000-block backlog is rewritten a few times per slice, not once per task.
-    if (bytes > COMPACT_AT_ONCE_BYTES && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
+    // A 10,000-block backlog is rewritten a few times per slice, not once per task. A file
+    // read in slices is big whatever its parsed part weighs: compacting it after every
+    // burst rewrote a megabyte every dozen tasks (and left a spool of it each time).
+    const big = src.hasMore || bytes > COMPACT_AT_ONCE_BYTES;
+    if (big && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
     // Someone is appending right now: compact in the next still moment, not in their way.
     if (!this.final && src.quietMs < QUIET_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(QUIET_MS);
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);

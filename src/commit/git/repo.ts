@@ -78,11 +78,12 @@ export class AgentRepo {
   constructor(
     readonly dir: string,
     private readonly author: { name: string; email: string },
-    opts: { log?: Logger } = {},
+    /** `treeFolders`: how many folders' trees stay in memory (tree-cache.ts; tests make it small). */
+    opts: { log?: Logger; treeFolders?: number } = {},
   ) {
     this.gitDir = join(dir, ".git");
     this.objects = new ObjectStore(dir, this.gitDir);
-    this.trees = new TreeCache(this.objects);
+    this.trees = new TreeCache(this.objects, opts.treeFolders);
     this.index = new IndexFile(this.gitDir);
     this.packer = new Packer(dir, () => this.objects.forgetCache(), opts.log);
   }

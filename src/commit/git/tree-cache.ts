@@ -93,10 +93,13 @@ const depth = (f: string) => (f === "" ? 0 : f.split("/").length);
 
 /**
  * Folders whose trees stay in memory: the root, `results/`, the learning files' folders
- * and the fan-out folders used most recently. Without a bound the 256 fan-out folders
- * would end up holding every result's entry (months of results in memory).
+ * and the fan-out folders used most recently — all 256 of those, since results/ keeps
+ * only the newest `tasks.keep_results` (1,000: some 4 entries a folder). With 64, most
+ * commits read a fan-out folder's tree back from git (isomorphic-git, 3–5 % of a drain's
+ * CPU). The bound still holds with `keep_results: 0` (every result kept): 100,000
+ * results are about 12 MB of entries here.
  */
-const MAX_FOLDERS = 64;
+export const MAX_FOLDERS = 300;
 
 /** The trees of the folders touched so far, as of one commit (`base`). */
 export class TreeCache {
@@ -104,12 +107,16 @@ export class TreeCache {
   private readonly folders = new Map<string, FolderTree>();
   private base?: string;
 
-  constructor(private readonly objects: ObjectStore) {}
+  constructor(
+    private readonly objects: ObjectStore,
+    /** At most this many folders' trees are kept between commits. */
+    private readonly maxFolders = MAX_FOLDERS,
+  ) {}
 
   /**
    * Starts from commit `head`: the trees in memory are kept only if they are of that
    * commit. Between commits (every object stored) the least recently used folders over
-   * MAX_FOLDERS are dropped; their parents name their trees, read again when needed.
+   * `maxFolders` are dropped; their parents name their trees, read again when needed.
    */
   startFrom(head: string | undefined): void {
     if (head !== this.base) {
@@ -118,7 +125,7 @@ export class TreeCache {
       return;
     }
     for (const path of this.folders.keys()) {
-      if (this.folders.size <= MAX_FOLDERS) break;
+      if (this.folders.size <= this.maxFolders) break;
       if (path !== "") this.folders.delete(path);
     }
   }
