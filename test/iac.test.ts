@@ -165,6 +165,9 @@ describe("TTL with an injected clock", () => {
     await eventually(() => !existsSync(join(inbox(data, "iris"), "old.md")), 5_000, "the inbox file removed");
     await eventually(() => committed(data, "iris", "iris(task): busy"), 15_000, "busy ran after the restart");
     expect(llm.requestsFor("stale-question")).toHaveLength(0);
+    // As with git commit, the branch moves a moment before the index is renamed in: a
+    // status in between shows the new HEAD against the old index.
+    await eventually(() => git(agentDir(data, "iris"), "status", "--porcelain") === "", 5_000, "a clean git status");
     expect(git(agentDir(data, "iris"), "status", "--porcelain")).toBe("");
     fsckStrict(agentDir(data, "iris"));
   });

@@ -374,6 +374,7 @@ export class AgentRuntime {
     // Answers already in are committed, not thrown away.
     await this.committer.drain();
     await this.applyChain;
+    await this.repo.packed; // a stopped runtime leaves no git repack of its own running (a person's git gc is next)
     await this.sources.close();
     // Finished message files go now (left behind, they would look like new mail, or unknown_agent
     // dead letters that could run twice), and handled blocks leave queue.md (`run --once`).
