@@ -17,6 +17,11 @@ const COMPACT_AT_ONCE_BYTES = 64 * 1024;
  * (two fsyncs and a rename), and a task appended meanwhile would wait for it.
  */
 const QUIET_MS = 250;
+/**
+ * At most one compaction a second per file (unless half a slice is handled): a drain's
+ * tail, a small file, was rewritten every few tasks, each time leaving a spool.
+ */
+const COMPACT_GAP_MS = 1_000;
 
 export interface RetireContext {
   dataDir: string;
@@ -37,6 +42,8 @@ export class Retirer {
   private stopped = false;
   /** The last run, at stop: queue.md too, at once (what a late writer appends waits in the spool for the next start). */
   private final = false;
+  /** When each queue.md was last compacted (wall clock: see COMPACT_GAP_MS). */
+  private readonly compactedAt = new WeakMap<TaskSource, number>();
 
   constructor(private readonly ctx: RetireContext) {}
 
@@ -82,6 +89,9 @@ export class Retirer {
     if (big && done * 2 < bytes && handledHere.length < SLICE_BLOCKS / 2 && this.ctx.table.inSource(src)) return;
     // Someone is appending right now: compact in the next still moment, not in their way.
     if (!this.final && src.quietMs < QUIET_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(QUIET_MS);
+    const since = performance.now() - (this.compactedAt.get(src) ?? -Infinity);
+    if (!this.final && since < COMPACT_GAP_MS && handledHere.length < SLICE_BLOCKS / 2) return this.soon(COMPACT_GAP_MS - since);
+    this.compactedAt.set(src, performance.now());
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
     if (!removed) return;
     this.ctx.ledger.markRemoved(removed);

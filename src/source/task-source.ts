@@ -8,7 +8,7 @@
 // bytes in the old inode (the spool name), which is checked again: whatever arrived late
 // is appended to queue.md too. Nothing is ever truncated, and the name queue.md never
 // disappears.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { statSync, type Stats } from "node:fs";
 import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
@@ -18,6 +18,8 @@ import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-block
 import { decodeLenient, decodeStrict } from "./decode.js";
 
 export { SLICE_BLOCKS } from "../parse/task-blocks.js";
+export { blockKey } from "../parse/block-key.js";
+import { blockKey } from "../parse/block-key.js";
 
 export type SourceKind = "queue" | "inbox" | "handoff";
 
@@ -41,30 +43,23 @@ export interface SourceRead {
 
 interface Spool {
   path: string;
-  /** What of the old file is accounted for (in queue.md already). */
-  content: Buffer;
+  /**
+   * What of the old file is accounted for (in queue.md already): its first `size` bytes,
+   * known by their SHA-1 — never held (a spool is the whole old queue.md: dozens of them
+   * at once held 70 MB of a drain's memory).
+   */
+  size: number;
+  hash: string;
   /** A file someone else put in place: merge its blocks, never move its bytes. */
   merge?: boolean;
   lastGrowth: number;
-  /** The file's mtime when `content` was taken: with the same size, nothing was written since. */
+  /** The file's mtime when it was last read: with the same size, nothing was written since. */
   mtimeMs?: number;
 }
 
+const sha1 = (b: Buffer) => createHash("sha1").update(b).digest("hex");
+
 const SPOOL_QUIET_MS = 10_000;
-
-/**
- * The ledger key of a block: its id, or for a block that cannot run, its text and place
- * (two identical broken blocks are two dead letters, never one dropped in silence).
- */
-export const blockKey = (b: ParsedBlock): string =>
-  b.kind === "task" ? b.block.id : `invalid:${hashText(b.block.raw)}:${b.block.start}`;
-
-function hashText(s: string): string {
-  // FNV-1a: a stable key for blocks without a usable id.
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return h.toString(16).padStart(8, "0") + s.length.toString(16);
-}
 
 export class TaskSource {
   private text = "";
@@ -271,8 +266,8 @@ export class TaskSource {
     const displaced = spool.replace(/\.md$/, "-displaced.md");
     const ino = await this.replaceQueue(kept + tail, displaced);
     const [was, read] = await Promise.all([stat(displaced).catch(() => undefined), stat(spool)]);
-    this.spools.push({ path: spool, content: spoolBytes, lastGrowth: this.now(), mtimeMs: read.mtimeMs });
-    if (was && was.ino !== read.ino) this.spools.push({ path: displaced, content: Buffer.alloc(0), lastGrowth: this.now(), merge: true });
+    this.spools.push({ path: spool, size: spoolBytes.length, hash: sha1(spoolBytes), lastGrowth: this.now(), mtimeMs: read.mtimeMs });
+    if (was && was.ino !== read.ino) this.spools.push({ path: displaced, size: 0, hash: sha1(Buffer.alloc(0)), lastGrowth: this.now(), merge: true });
     else await unlink(displaced).catch(() => {});
     // Bytes written to the old file between our read and the swap: move them now.
     await this.checkSpools(isHandledKey);
@@ -356,14 +351,14 @@ export class TaskSource {
       // A stat first: a spool is the whole old queue.md (a megabyte for a big backlog),
       // and reading every one on every check was 7 % of a 3,000-task drain's CPU.
       const st = await stat(s.path).catch(() => undefined);
-      const same = st !== undefined && st.size === s.content.length && st.mtimeMs === s.mtimeMs;
-      const all = st === undefined ? undefined : same ? s.content : await readFile(s.path).catch(() => undefined);
+      const same = st !== undefined && st.size === s.size && st.mtimeMs === s.mtimeMs;
+      const all = st === undefined ? undefined : same ? Buffer.alloc(0) : await readFile(s.path).catch(() => undefined);
       if (!all) {
         this.spools.splice(this.spools.indexOf(s), 1);
         continue;
       }
       if (st && !same) s.mtimeMs = st.mtimeMs;
-      if (all.equals(s.content)) {
+      if (same || (all.length === s.size && sha1(all) === s.hash)) {
         if (this.now() - s.lastGrowth >= SPOOL_QUIET_MS) {
           await unlink(s.path).catch(() => {});
           this.spools.splice(this.spools.indexOf(s), 1);
@@ -371,12 +366,12 @@ export class TaskSource {
         continue;
       }
       s.lastGrowth = this.now();
-      if (!s.merge && all.length > s.content.length && all.subarray(0, s.content.length).equals(s.content)) {
+      if (!s.merge && all.length > s.size && sha1(all.subarray(0, s.size)) === s.hash) {
         const lastNewline = all.lastIndexOf(0x0a);
-        if (lastNewline < s.content.length) continue; // half a line so far: wait for the rest
+        if (lastNewline < s.size) continue; // half a line so far: wait for the rest
         // Moved as bytes: invalid UTF-8 stays invalid (and is reported by the next read), never U+FFFD.
-        await this.appendToQueue(all.subarray(s.content.length, lastNewline + 1));
-        s.content = all.subarray(0, lastNewline + 1);
+        await this.appendToQueue(all.subarray(s.size, lastNewline + 1));
+        [s.size, s.hash] = [lastNewline + 1, sha1(all.subarray(0, lastNewline + 1))];
         continue;
       }
       const current = await readTaskFile(this.path);
@@ -384,7 +379,7 @@ export class TaskSource {
       const p = parseTaskFile(decodeLenient(all), { settled: true });
       const missing = p.blocks.filter((b) => !isHandledKey(blockKey(b)) && !present.has(blockKey(b)));
       if (missing.length) await this.appendToQueue(missing.map((b) => b.block.raw).join(""));
-      s.content = all;
+      [s.size, s.hash] = [all.length, sha1(all)];
     }
   }
 
