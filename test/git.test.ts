@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
+import { createLogger } from "../src/log.js";
 import { resultFile } from "../src/store/layout.js";
 import { fsckStrict, git } from "./support/checker.js";
 import { tempDir } from "./support/data.js";
@@ -151,6 +152,21 @@ describe("AgentRepo.commitAll", () => {
     expect(git(dir, "rev-list", "--count", "HEAD").trim()).toBe(String(ids.length + 1));
     expect(git(dir, "ls-tree", "-r", "--name-only", "HEAD", "results").trim().split("\n")).toHaveLength(ids.length);
     expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("never deletes a file a person changed since it was committed: it stays, with their text, and the log says so", async () => {
+    const { dir } = await freshRepo();
+    const lines: string[] = [];
+    const repo = new AgentRepo(dir, { name: "orion", email: "orion@agentos.local" }, { log: createLogger({ level: "info", write: (l) => lines.push(l) }) });
+    await repo.commitAll([plan("a", "# Rewards\n- a\n"), plan("b", "# Rewards\n- a\n- b\n")]);
+    writeFileSync(join(dir, "results/a.md"), "# a\n\nMy own notes on this answer.\n"); // a person's edit, not committed
+    writeFileSync(join(dir, "results/b.md"), readFileSync(join(dir, "results/b.md"))); // rewritten as it was: not an edit
+    await repo.commitAll([plan("c", "# Rewards\n- c\n", { "results/a.md": null, "results/b.md": null })]);
+    expect(readFileSync(join(dir, "results/a.md"), "utf8")).toBe("# a\n\nMy own notes on this answer.\n");
+    expect(git(dir, "ls-files", "results").trim().split("\n").sort()).toEqual(["results/a.md", "results/c.md"]);
+    expect(git(dir, "status", "--porcelain")).toBe(" M results/a.md\n"); // still theirs to commit or drop
+    expect(lines.join("\n")).toMatch(/kept results\/a\.md: it was changed by hand since it was committed/);
     fsckStrict(dir);
   });
 });

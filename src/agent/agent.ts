@@ -71,7 +71,7 @@ export class AgentRuntime {
     this.config = config;
     this.paths = agentPaths(ctx.dataDir, config.name);
     this.log = ctx.log.child("agent").child(config.name);
-    this.repo = new AgentRepo(this.paths.dir, agentAuthor(config.name));
+    this.repo = new AgentRepo(this.paths.dir, agentAuthor(config.name), { log: this.log });
     this.ledger = new Ledger(this.paths.ledger);
     const now = () => this.ctx.now();
     const later = (ms: number, fn: () => void) => this.timers.set(ms, fn);

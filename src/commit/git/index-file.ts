@@ -28,6 +28,22 @@ export class IndexEntries {
     this.entries.set(path, encodeEntry(path, st, oid, mode));
   }
 
+  /**
+   * Whether the file at `path` still looks as this index recorded it (git's own stat
+   * check: modification time, size, inode); undefined when the index has no entry for it.
+   */
+  unchangedOnDisk(path: string, st: BigIntStats): boolean | undefined {
+    const e = this.entries.get(path);
+    if (!e) return undefined;
+    const u32 = (v: bigint) => Number(v & 0xffffffffn);
+    return e.readUInt32BE(8) === u32(st.mtimeNs / 1_000_000_000n) && e.readUInt32BE(12) === Number(st.mtimeNs % 1_000_000_000n) && e.readUInt32BE(20) === u32(st.ino) && e.readUInt32BE(36) === u32(st.size);
+  }
+
+  /** The blob id the index records for `path`. */
+  oidOf(path: string): string | undefined {
+    return this.entries.get(path)?.subarray(40, 60).toString("hex");
+  }
+
   delete(path: string): void {
     if (this.entries.delete(path)) this.order.splice(sortedPosition(this.order, path, (p) => p), 1);
   }

@@ -8,12 +8,13 @@
 // (kept in memory between commits) and the commit are written as loose objects, and the
 // index (also kept in memory, re-read when someone else changed it) is written back with
 // entries for the changed paths, so native `git status` stays clean.
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { appendFile, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { writeFilesAtomic } from "../../store/files.js";
-import { IndexFile } from "./index-file.js";
+import { IndexFile, type IndexEntries } from "./index-file.js";
 import { commitMessage, commitObject, parseTrailers, type Signature, type Trailers } from "./message.js";
 import { gitFs, ObjectStore } from "./objects.js";
 import { moveHead, readHead, type RefStep } from "./refs.js";
@@ -74,6 +75,7 @@ export class AgentRepo {
   private readonly trees: TreeCache;
   private readonly index: IndexFile;
   private readonly packer: Packer;
+  private readonly logger?: Logger;
 
   constructor(
     readonly dir: string,
@@ -86,6 +88,7 @@ export class AgentRepo {
     this.trees = new TreeCache(this.objects, opts.treeFolders);
     this.index = new IndexFile(this.gitDir);
     this.packer = new Packer(dir, () => this.objects.forgetCache(), opts.log);
+    this.logger = opts.log;
   }
 
   /** Resolves when no background repack of this repository is running. */
@@ -131,7 +134,9 @@ export class AgentRepo {
     // Everything already in git (a replay after the branch moved): its files were written
     // before the branch moved, and writing them again could put back older texts.
     if (plans.every((_, i) => o.skip?.(i))) return [];
-    if (!(await this.index.load())) return this.commitAllThroughIndex(plans, o.skip);
+    const indexed = await this.index.load();
+    if (!indexed) return this.commitAllThroughIndex(plans, o.skip);
+    plans = await this.keepEdited(plans, indexed);
     return this.resettingOnError(async () => {
       const head = await this.head();
       // A first commit (bootstrap's) goes into one pack: two files instead of one per object.
@@ -188,6 +193,25 @@ export class AgentRepo {
         throw err;
       }
     });
+  }
+
+  /**
+   * A file someone changed since git last recorded it is never deleted by a plan (an old
+   * result leaving results/, a skill being archived): it stays, tracked as it was, and the
+   * log says so. `git rm` refuses the same without -f.
+   */
+  private async keepEdited(plans: ContentCommit[], indexed: IndexEntries): Promise<ContentCommit[]> {
+    const edited = new Set<string>();
+    for (const path of new Set(plans.flatMap((p) => Object.entries(p.files).filter(([, c]) => c === null).map(([path]) => path)))) {
+      const st = await stat(join(this.dir, path), { bigint: true }).catch(() => undefined);
+      if (!st || indexed.unchangedOnDisk(path, st) !== false) continue;
+      // The stat differs (a touch, a copied data dir): only different content counts, as in git.
+      const text = await readFile(join(this.dir, path)).catch(() => undefined);
+      if (text && blobId(text) !== indexed.oidOf(path)) edited.add(path);
+    }
+    if (!edited.size) return plans;
+    for (const path of edited) this.logger?.warn(`kept ${path}: it was changed by hand since it was committed (commit or remove it yourself)`);
+    return plans.map((p) => ({ ...p, files: Object.fromEntries(Object.entries(p.files).filter(([path, c]) => !(c === null && edited.has(path)))) }));
   }
 
   /** Writes the trees and commit objects of `todo` in a row on top of `base`. */
@@ -263,3 +287,5 @@ export class AgentRepo {
     return oids;
   }
 }
+
+const blobId = (content: Buffer) => createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
