@@ -4,9 +4,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { deflateSync } from "node:zlib";
 import git from "isomorphic-git";
-import { writePack, type PackedObject } from "./pack-file.js";
+import { compress, writePack, type PackedObject } from "./pack-file.js";
 
 export type ObjectType = "blob" | "tree" | "commit";
 
@@ -16,15 +15,6 @@ export interface StoredTreeEntry {
   mode: string;
   oid: string;
 }
-
-/**
- * Objects larger than this are stored without compression (zlib level 0, what git writes
- * with core.looseCompression=0). Only big trees get there — `results/` with thousands of
- * entries, mostly SHA-1s that do not compress — and deflating a 400 KB tree at level 1
- * took 9 ms of every commit at 10,000 results, level 0 1.4 ms. `git repack` packs them
- * with deltas either way.
- */
-const STORE_UNCOMPRESSED_FROM = 64 * 1024;
 
 /**
  * The file system isomorphic-git reads through. A `git repack` beside the runtime writes
@@ -55,7 +45,7 @@ export class ObjectStore {
    * more than the packs there are.
    */
   private cache = {};
-  /** Loose objects stored since `takeStored()` was last called (what the packer counts). */
+  /** Objects stored (loose or packed) since `takeStored()` was last called (what the packer counts). */
   private stored = 0;
   /** Object folders (`objects/ab`) known to exist. */
   private readonly objectDirs = new Set<string>();
@@ -67,23 +57,40 @@ export class ObjectStore {
     private readonly gitDir: string,
   ) {}
 
-  /** While set, written objects are collected here and `flush()` stores them as one pack. */
+  /** While set, written objects are collected here and `seal()` stores them as one pack. */
   private packing?: Map<string, PackedObject>;
 
-  /** Until the next `flush()`, collect objects into one pack (a new repository's first commit). */
+  /** Until `seal()` (or `flush()`), collect the objects written into one pack (a group commit's). */
   packNext(): void {
     this.packing = new Map();
   }
 
   /**
-   * Hashes an object and starts storing it as a loose object (zlib level 1, like git's
-   * default core.looseCompression; see STORE_UNCOMPRESSED_FROM) unless it exists; returns its oid at once. The objects of a
-   * commit (of a whole group commit) are then written in parallel: nothing refers to
-   * them until `flush()` has waited for all of them and the branch moves.
+   * Starts storing the objects collected since `packNext()` as one pack; objects written
+   * after this are loose again (the rare extras of a commit: a re-parent onto a person's
+   * commit, an index entry's blob). `flush()` waits for it.
+   */
+  seal(): void {
+    const packing = this.packing;
+    this.packing = undefined;
+    if (!packing?.size) return;
+    const objects = [...packing.values()];
+    const storing = writePack(this.gitDir, objects).then(() => void (this.stored += objects.length));
+    storing.catch(() => {});
+    // Keyed by the oids: a write of one of them meanwhile is known to be under way.
+    for (const oid of packing.keys()) this.storing.set(oid, storing);
+  }
+
+  /**
+   * Hashes an object and returns its oid at once. Between `packNext()` and `seal()` it is
+   * collected for the pack; otherwise it is stored as a loose object unless it exists.
+   * Either way the objects of a commit (of a whole group commit) are written in parallel
+   * with the rest of it: nothing refers to them until `flush()` has waited for all of
+   * them and the branch moves.
    */
   write(type: ObjectType, content: Buffer): string {
-    const raw = Buffer.concat([Buffer.from(`${type} ${content.length}\0`), content]);
-    const oid = createHash("sha1").update(raw).digest("hex");
+    const header = Buffer.from(`${type} ${content.length}\0`);
+    const oid = createHash("sha1").update(header).update(content).digest("hex");
     if (this.storing.has(oid)) return oid;
     if (this.packing) {
       this.packing.set(oid, { oid, type, content });
@@ -92,7 +99,7 @@ export class ObjectStore {
     const dir = join(this.gitDir, "objects", oid.slice(0, 2));
     const path = join(dir, oid.slice(2));
     if (fs.existsSync(path)) return oid;
-    const storing = this.store(dir, path, deflateSync(raw, { level: raw.length > STORE_UNCOMPRESSED_FROM ? 0 : 1 }));
+    const storing = this.store(dir, path, compress(Buffer.concat([header, content])));
     // Awaited by flush() (or abandon()); until then a failure must not count as unhandled.
     storing.catch(() => {});
     this.storing.set(oid, storing);
@@ -118,7 +125,7 @@ export class ObjectStore {
     this.stored++;
   }
 
-  /** How many loose objects were stored since the last call. */
+  /** How many objects were stored (loose or in packs) since the last call. */
   takeStored(): number {
     const n = this.stored;
     this.stored = 0;
@@ -132,10 +139,8 @@ export class ObjectStore {
 
   /** Waits until every object started so far is stored (the first failure is thrown). */
   async flush(): Promise<void> {
-    const packing = this.packing;
-    this.packing = undefined;
-    if (packing?.size) this.storing.set("pack", writePack(this.gitDir, [...packing.values()]));
-    const pending = [...this.storing.values()];
+    this.seal();
+    const pending = [...new Set(this.storing.values())];
     try {
       await Promise.all(pending);
     } finally {
@@ -147,7 +152,7 @@ export class ObjectStore {
   /** After a failed commit: lets the writes under way end, without reporting them. */
   async abandon(): Promise<void> {
     this.packing = undefined;
-    await Promise.allSettled(this.storing.values());
+    await Promise.allSettled(new Set(this.storing.values()));
     this.storing.clear();
   }
 

@@ -1,21 +1,27 @@
-// Keeps an agent's history compact without anyone doing anything: once enough loose
-// objects have piled up, `git repack -d --geometric=2` runs in the background with the
-// git CLI (at low priority, one repository at a time per process). It never blocks a
+// Keeps an agent's history compact without anyone doing anything. Every group commit is
+// stored as one small pack without deltas (pack-file.ts); once enough objects have piled
+// up, `git repack -d --geometric=2` runs in the background with the git CLI (at low
+// priority, one repository at a time per process) and merges those packs into one with
+// deltas, as `git gc --auto` merges the packs that fetches leave. It never blocks a
 // commit and never touches refs: repack only adds a pack and then removes loose objects
 // and packs whose every object is in the new one — what git's own `gc --auto` does
-// beside running commands. Loose objects not yet referenced (a commit being made) are
-// packed too (geometric repacking takes every loose object), never deleted.
+// beside running commands. Objects not yet referenced (a commit being made) are packed
+// too (geometric repacking keeps every object of the packs it merges), never deleted.
 //
-// Without the git CLI nothing is packed: isomorphic-git packs no deltas, and a pack
+// Without the git CLI nothing is merged: isomorphic-git packs no deltas, and a pack
 // without them is several times the size git makes (each rewards.md version whole),
-// for the price of reading every object back. History then stays loose (a few KB per
-// task on disk) until `git gc` runs where git is installed; the log says so once.
+// for the price of reading every object back. History then stays in the small packs (a
+// few KB per task on disk) until `git gc` runs where git is installed; the log says so once.
 import { spawn } from "node:child_process";
+import { readdir, stat, unlink } from "node:fs/promises";
 import { setPriority } from "node:os";
+import { join } from "node:path";
 import type { Logger } from "../../log.js";
 
-/** Loose objects written since the last pack after which a repack starts (about 100 tasks). */
+/** Objects stored since the last repack after which the next starts (about 150 tasks). */
 export const PACK_AFTER_OBJECTS = 1_000;
+/** A temp pack this old was left by a crash (writing one takes milliseconds). */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 
 let gitCli: Promise<boolean> | undefined;
 /** Whether `git` runs here (asked once per process). */
@@ -42,7 +48,7 @@ export class Packer {
     private readonly log?: Logger,
   ) {}
 
-  /** `n` new loose objects were stored; starts a repack in the background once enough have. */
+  /** `n` new objects were stored; starts a repack in the background once enough have. */
   add(n: number): void {
     this.written += n;
     if (this.written < PACK_AFTER_OBJECTS || this.running) return;
@@ -56,8 +62,9 @@ export class Packer {
   }
 
   private async pack(): Promise<void> {
+    await this.removeStaleTemps();
     if (!(await hasGit())) {
-      if (!warned) this.log?.info("git is not installed: history stays in loose objects (run `git gc` where git is, or install git; see docs/durability.md)");
+      if (!warned) this.log?.info("git is not installed: history stays in small packs without deltas (run `git gc` where git is, or install git; see docs/durability.md)");
       warned = true;
       return;
     }
@@ -65,6 +72,20 @@ export class Packer {
     turn = mine.catch(() => {});
     await mine;
     this.onPacked();
+  }
+
+  /**
+   * A pack being written is `objects/pack/tmp_agentos_<pid>_<hex>` until it is renamed in
+   * (pack-file.ts); one left by a runtime killed mid-write is never renamed. Only one
+   * runtime works on an agent (its lease), so another pid's temp is such a leftover, and
+   * so is an hour-old one of this pid (a container's runtime is pid 1 every time).
+   * (`git gc` would remove them too, after two weeks.)
+   */
+  private async removeStaleTemps(): Promise<void> {
+    const dir = join(this.dir, ".git", "objects", "pack");
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^tmp_agentos_\d+_/.test(n));
+    const stale = async (n: string) => n.split("_")[2] !== String(process.pid) || Date.now() - (await stat(join(dir, n))).mtimeMs > STALE_TEMP_MS;
+    await Promise.all(names.map(async (n) => ((await stale(n).catch(() => false)) ? unlink(join(dir, n)).catch(() => {}) : undefined)));
   }
 
   private run(args: string[]): Promise<void> {

@@ -5,7 +5,7 @@
 // A commit costs O(changed paths), not O(tracked files): git.add rewrites the whole
 // index and git.commit rebuilds every tree from it, which made a task commit 5× slower
 // at 10,000 results/<id>.md files. Instead the blobs, the trees on the changed paths
-// (kept in memory between commits) and the commit are written as loose objects, and the
+// (kept in memory between commits) and the commit are written as one pack, and the
 // index (also kept in memory, re-read when someone else changed it) is written back with
 // entries for the changed paths, so native `git status` stays clean.
 import { createHash } from "node:crypto";
@@ -139,8 +139,8 @@ export class AgentRepo {
     plans = await this.keepEdited(plans, indexed);
     return this.resettingOnError(async () => {
       const head = await this.head();
-      // A first commit (bootstrap's) goes into one pack: two files instead of one per object.
-      if (!head) this.objects.packNext();
+      // The group's objects go into one pack: two files instead of one per object.
+      this.objects.packNext();
       const last = new Map<string, string | null>();
       const blobs = new Map<string, string>();
       const todo: PlannedCommit[] = [];
@@ -184,7 +184,12 @@ export class AgentRepo {
         await this.objects.flush();
         // Git's order: the branch moves while the index is still locked, then the index
         // is renamed in, so no `git commit` can run between the two.
-        const moved = steps.length ? await moveHead(this.gitDir, head, steps, (actual) => this.build(actual, todo)) : [];
+        const rebuild = async (actual: string | undefined) => {
+          const again = await this.build(actual, todo);
+          await this.objects.flush();
+          return again;
+        };
+        const moved = steps.length ? await moveHead(this.gitDir, head, steps, rebuild) : [];
         await index.commit();
         this.packer.add(this.objects.takeStored());
         return moved.map((s) => s.oid);
@@ -214,7 +219,11 @@ export class AgentRepo {
     return plans.map((p) => ({ ...p, files: Object.fromEntries(Object.entries(p.files).filter(([path, c]) => !(c === null && edited.has(path)))) }));
   }
 
-  /** Writes the trees and commit objects of `todo` in a row on top of `base`. */
+  /**
+   * Writes the trees and commit objects of `todo` in a row on top of `base`, and starts
+   * storing what was collected for the pack: it is written while the working files are,
+   * and `flush()` waits for it before the branch moves.
+   */
   private async build(base: string | undefined, todo: PlannedCommit[]): Promise<RefStep[]> {
     this.trees.startFrom(base);
     const steps: RefStep[] = [];
@@ -223,7 +232,7 @@ export class AgentRepo {
       parent = await this.writeCommit(parent, c.files, c.removed, c.message, c.who);
       steps.push({ oid: parent, subject: c.subject, who: c.who });
     }
-    await this.objects.flush();
+    this.objects.seal();
     return steps;
   }
 
