@@ -42,7 +42,7 @@ describe("a big queue.md", () => {
       const orion = rt.agents.get("orion")!;
       await eventually(() => orion.finished.ok >= ids.length, 240_000, "all 1,200 done");
       s.sample();
-      const bound = 2 * SLICE_BLOCKS + 20; // two slices, plus the fast class's depth
+      const bound = 2 * SLICE_BLOCKS + 40; // two slices, plus what the fast class admits: its depth, and as many answered ones waiting for their commit
       expect(s.peak.blocks, `blocks held at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
       expect(s.peak.tasks, `tasks tracked at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
       expect(s.peak.blocks, "it did read in slices").toBeGreaterThan(0);

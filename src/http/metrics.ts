@@ -53,14 +53,14 @@ export function createMetrics(): RuntimeMetrics {
   });
   new Gauge({
     name: "agentos_queue_depth",
-    help: "Tasks this process holds per agent: waiting (not admitted), ready (admitted), in_flight (running), retrying",
+    help: "Tasks this process holds per agent: waiting (not admitted), ready (admitted), in_flight (running), committing (answered, in a group commit), retrying",
     labelNames: ["agent", "state"],
     registers: [registry],
     collect() {
       this.reset();
       for (const a of agents()) {
         const s = a.status();
-        for (const state of ["waiting", "ready", "in_flight", "retrying"] as const) this.set({ agent: a.name, state }, s[state]);
+        for (const state of ["waiting", "ready", "in_flight", "committing", "retrying"] as const) this.set({ agent: a.name, state }, s[state] ?? 0);
       }
     },
   });

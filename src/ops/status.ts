@@ -19,7 +19,7 @@ import { unknownAgent } from "./errors.js";
 
 /** What the CLI and HTTP need of an agent that runs in this process (a narrow port on AgentRuntime). */
 export interface LiveAgent {
-  status(): { waiting: number; ready: number; in_flight: number; paused?: { reason: string; since: string }; tokens?: TokenCounts };
+  status(): { waiting: number; ready: number; in_flight: number; committing?: number; paused?: { reason: string; since: string }; tokens?: TokenCounts };
   taskState(id: string): { state: "waiting" | "ready" | "running" | "retrying"; attempts: number; lastError?: string } | undefined;
 }
 export interface LiveAgents {
@@ -91,7 +91,8 @@ async function reportOf(dataDir: string, file: AgentsFile, name: string, live: L
     unknown,
     pending,
     waiting: snapshot?.waiting ?? 0,
-    in_flight: snapshot?.in_flight ?? 0,
+    // In flight: being answered, or answered and being committed.
+    in_flight: (snapshot?.in_flight ?? 0) + (snapshot?.committing ?? 0),
     done: ledger.done,
     paused: snapshot?.paused,
     tokens: snapshot?.tokens,
@@ -106,7 +107,7 @@ async function reportOf(dataDir: string, file: AgentsFile, name: string, live: L
   const here = live.get(name);
   if (!here) return { ...report, running_here: false };
   const s = here.status();
-  return { ...report, running: true, running_here: true, waiting: s.waiting + s.ready, in_flight: s.in_flight, paused: s.paused, tokens: s.tokens ?? report.tokens };
+  return { ...report, running: true, running_here: true, waiting: s.waiting + s.ready, in_flight: s.in_flight + (s.committing ?? 0), paused: s.paused, tokens: s.tokens ?? report.tokens };
 }
 
 /**

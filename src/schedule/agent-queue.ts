@@ -1,7 +1,10 @@
 // One agent's scheduler: a p-queue sized by its throughput class, fed from waiting
 // lists by priority (high > normal > low, FIFO within one) with aging, so a low task
-// is not starved. At most `depth` tasks are admitted (ready or running); the rest
-// wait in its lists. It runs what it is given and knows nothing about files or git.
+// is not starved. At most `depth` tasks are admitted and not yet answered (ready or
+// running); the rest wait in its lists. An answered task waits for its group commit
+// without counting, up to `depth` admitted tasks more in all: the model works on the next
+// tasks while a commit is under way, and the commit takes everything answered meanwhile
+// (with the depth counting until the commit, the model sat idle during every commit). It runs what it is given and knows nothing about files or git.
 // Events: `admitted` (a task left the waiting lists), `idle` (nothing admitted or running).
 import { EventEmitter } from "node:events";
 import PQueue from "p-queue";
@@ -46,6 +49,8 @@ export class AgentQueue<T extends Schedulable> extends EventEmitter<QueueEvents<
   private readonly heads: Record<Priority, number> = { high: 0, normal: 0, low: 0 };
   private readonly waitingKeys = new Set<string>();
   private admittedCount = 0;
+  /** Released (answered and applied), not yet done: waiting for their group commit. */
+  private settling = 0;
   private running = 0;
   private stopped = false;
   private paused = false;
@@ -148,22 +153,30 @@ export class AgentQueue<T extends Schedulable> extends EventEmitter<QueueEvents<
   }
 
   private pump(): void {
-    while (!this.stopped && this.admittedCount < this.settings.depth) {
+    while (!this.stopped && this.admittedCount - this.settling < this.settings.depth && this.admittedCount < 2 * this.settings.depth) {
       const next = this.takeNext();
       if (!next) return;
       this.admittedCount++;
       // Before p-queue sees it: p-queue may start it at once, inside add().
       this.emit("admitted", next);
       let whole: Promise<void> | undefined;
+      let settles = false;
       void this.pq
         .add(async () => {
           this.running++;
           let release!: () => void;
           const released = new Promise<void>((r) => (release = r));
-          whole = this.run(next, release);
+          whole = this.run(next, () => {
+            if (!settles) {
+              settles = true;
+              this.settling++;
+              queueMicrotask(() => this.pump());
+            }
+            release();
+          });
           try {
             // The slot is free once the task says so (its model call is over); the task
-            // still counts as admitted until it is done.
+            // is admitted until it is done, and waits for its commit as settling.
             await Promise.race([whole, released]);
           } finally {
             this.running--;
@@ -175,6 +188,7 @@ export class AgentQueue<T extends Schedulable> extends EventEmitter<QueueEvents<
         .then(() => whole?.catch(() => {}))
         .finally(() => {
           this.admittedCount--;
+          if (settles) this.settling--;
           this.pump();
           if (this.admittedCount === 0 && this.running === 0) this.emit("idle");
         });

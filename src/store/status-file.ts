@@ -11,6 +11,8 @@ export interface AgentStatus {
   waiting: number;
   ready: number;
   in_flight: number;
+  /** Answered and applied, waiting for their group commit (they no longer count against the depth). */
+  committing?: number;
   retrying: number;
   processed: number;
   paused?: { reason: string; since: string; fault?: string };
