@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
+import { promisify } from "node:util";
+import { crc32, deflate, deflateSync, type ZlibOptions } from "node:zlib";
 import type { ObjectType } from "./objects.js";
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3 };
@@ -45,14 +46,23 @@ const STORE_UNCOMPRESSED_FROM = 64 * 1024;
  * 32 KB window with a 128 KB hash table (256 KB set up and zeroed per call) cost more than
  * compressing a 600-byte result. Any inflater reads a smaller window.
  */
-export function compress(content: Buffer): Buffer {
-  if (content.length > STORE_UNCOMPRESSED_FROM) return deflateSync(content, { level: 0 });
-  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(content.length + 262))));
-  return deflateSync(content, { level: 1, windowBits, memLevel: Math.max(1, windowBits - 7) });
+function zlibOptions(size: number): ZlibOptions {
+  if (size > STORE_UNCOMPRESSED_FROM) return { level: 0 };
+  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(size + 262))));
+  return { level: 1, windowBits, memLevel: Math.max(1, windowBits - 7) };
 }
 
+/** A loose object's bytes (see zlibOptions). */
+export function compress(content: Buffer): Buffer {
+  return deflateSync(content, zlibOptions(content.length));
+}
+
+const deflating = promisify(deflate);
+
 /** The `.pack` and `.idx` bytes for `objects`, and the pack's name (its SHA-1). */
-export function packBytes(objects: PackedObject[]): { name: string; pack: Buffer; idx: Buffer } {
+export async function packBytes(objects: PackedObject[]): Promise<{ name: string; pack: Buffer; idx: Buffer }> {
+  // In libuv's threads, side by side: compressing was a fifth of a drain's main thread.
+  const bodies = await Promise.all(objects.map((o) => deflating(o.content, zlibOptions(o.content.length))));
   const header = Buffer.alloc(12);
   header.write("PACK", 0, "latin1");
   header.writeUInt32BE(2, 4);
@@ -60,9 +70,9 @@ export function packBytes(objects: PackedObject[]): { name: string; pack: Buffer
   const parts: Buffer[] = [header];
   const entries: { oid: string; offset: number; crc: number }[] = [];
   let offset = 12;
-  for (const o of objects) {
+  for (const [i, o] of objects.entries()) {
     const head = entryHeader(o.type, o.content.length);
-    const body = compress(o.content);
+    const body = bodies[i]!;
     entries.push({ oid: o.oid, offset, crc: crc32(body, crc32(head)) });
     parts.push(head, body);
     offset += head.length + body.length;
@@ -119,7 +129,7 @@ async function writeAside(dir: string, data: Buffer): Promise<string> {
  * the same bytes.
  */
 export async function writePack(gitDir: string, objects: PackedObject[]): Promise<void> {
-  const { name, pack, idx } = packBytes(objects);
+  const { name, pack, idx } = await packBytes(objects);
   const dir = join(gitDir, "objects", "pack");
   const written = await Promise.allSettled([writeAside(dir, pack), writeAside(dir, idx)]);
   const failed = written.find((w) => w.status === "rejected");
