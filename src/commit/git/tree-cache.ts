@@ -13,6 +13,19 @@ interface TreeEntry {
 }
 
 const sortKey = (name: string, mode: string) => (mode === "40000" ? `${name}/` : name);
+
+/**
+ * `parts` joined in a buffer of its own. Node hands out small buffers (Buffer.from,
+ * Buffer.concat) as slices of a shared 64 KB block, and a slice keeps its whole block
+ * alive: the ~1,300 entries kept here, each made at a different moment of a drain, held
+ * some 80 MB of blocks (heap snapshot at task 3,000: 545 blocks, 34 MB).
+ */
+function ownBuffer(parts: Buffer[]): Buffer {
+  const out = Buffer.allocUnsafeSlow(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
+}
 const keyOf = (e: TreeEntry) => e.key;
 
 /** One folder's tree entries, kept sorted the way git orders them (a folder sorts as `name/`). */
@@ -38,14 +51,14 @@ export class FolderTree {
   set(name: string, mode: string, oid: string): void {
     const before = this.byName.get(name);
     if (before && before.mode === mode && before.oid === oid) return;
-    const entry: TreeEntry = { mode, oid, key: sortKey(name, mode), bytes: Buffer.concat([Buffer.from(`${mode} ${name}\0`, "utf8"), Buffer.from(oid, "hex")]) };
+    const entry: TreeEntry = { mode, oid, key: sortKey(name, mode), bytes: ownBuffer([Buffer.from(`${mode} ${name}\0`, "utf8"), Buffer.from(oid, "hex")]) };
     this.byName.set(name, entry);
     if (!this.order) return;
     if (before) this.remove(before);
     const at = sortedPosition(this.order, entry.key, keyOf);
     if (this.bytes) {
       const offset = this.offsetOf(at);
-      this.bytes = Buffer.concat([this.bytes.subarray(0, offset), entry.bytes, this.bytes.subarray(offset)]);
+      this.bytes = ownBuffer([this.bytes.subarray(0, offset), entry.bytes, this.bytes.subarray(offset)]);
     }
     this.order.splice(at, 0, entry);
   }
@@ -59,7 +72,7 @@ export class FolderTree {
 
   serialize(): Buffer {
     this.order ??= [...this.byName.values()].sort((a, b) => compareBytes(a.key, b.key));
-    this.bytes ??= Buffer.concat(this.order.map((e) => e.bytes));
+    this.bytes ??= ownBuffer(this.order.map((e) => e.bytes));
     return this.bytes;
   }
 
@@ -67,7 +80,7 @@ export class FolderTree {
     const at = sortedPosition(this.order!, entry.key, keyOf);
     if (this.bytes) {
       const offset = this.offsetOf(at);
-      this.bytes = Buffer.concat([this.bytes.subarray(0, offset), this.bytes.subarray(offset + entry.bytes.length)]);
+      this.bytes = ownBuffer([this.bytes.subarray(0, offset), this.bytes.subarray(offset + entry.bytes.length)]);
     }
     this.order!.splice(at, 1);
   }
