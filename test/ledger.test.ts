@@ -30,30 +30,31 @@ function reopened(path: string): Ledger {
 }
 
 describe("the processed ledger", () => {
-  it("starts empty when there is no file, and creates it", () => {
+  it("starts empty when there is no file, and creates it", async () => {
     const { path, ledger } = ledgerAt();
     expect([ledger.size, ledger.isHandled("a"), ledger.state("a"), ledger.isRemoved("a"), ledger.attemptsOf("a")]).toEqual([0, false, undefined, false, 0]);
     expect(readFileSync(path, "utf8")).toBe("");
-    ledger.close();
+    await ledger.close();
   });
 
-  it("remembers done, dead and removed tasks across a restart", () => {
+  it("remembers done, dead and removed tasks across a restart", async () => {
     const { path, ledger } = ledgerAt();
     ledger.mark("a", "done");
     ledger.markAll(["b", "c"], "dead");
     ledger.markRemoved(["a", "b"]);
-    ledger.close();
+    await ledger.close();
     const again = reopened(path);
     expect(again.size).toBe(3);
     expect(["a", "b", "c", "d"].map((k) => again.state(k))).toEqual(["done", "dead", "dead", undefined]);
     expect(["a", "b", "c"].map((k) => again.isRemoved(k))).toEqual([true, true, false]);
-    again.close();
+    await again.close();
   });
 
-  it("writes every mark to the file before it returns, so the CLI and a restart see it at once", () => {
+  it("writes every mark to the file before it returns, so the CLI and a restart see it at once, and says when it is fsynced", async () => {
     const { path, ledger } = ledgerAt();
-    ledger.mark("a", "done");
+    const synced = ledger.mark("a", "done");
     expect(readFileSync(path, "utf8")).toBe("done\ta\n");
+    await expect(synced).resolves.toBeUndefined();
     ledger.markAll(["b", "c"], "done");
     ledger.markAttempt("d", 1);
     expect(readFileSync(path, "utf8")).toBe("done\ta\ndone\tb\ndone\tc\nattempt\td\t1\n");
@@ -62,28 +63,28 @@ describe("the processed ledger", () => {
     ledger.markRemoved(["a"]);
     ledger.markAll([], "done");
     expect(readFileSync(path, "utf8").split("\n").filter((l) => l.startsWith("removed"))).toEqual(["removed\ta"]);
-    ledger.close();
+    await ledger.close();
   });
 
-  it("counts attempts until the task is handled, then forgets them", () => {
+  it("counts attempts until the task is handled, then forgets them", async () => {
     const { path, ledger } = ledgerAt();
     ledger.markAttempt("flaky", 1);
     ledger.markAttempt("flaky", 2);
     ledger.markAttempt("other", 1);
-    ledger.close();
+    await ledger.close();
     const again = reopened(path);
     expect([again.attemptsOf("flaky"), again.attemptsOf("other"), again.attemptsOf("never")]).toEqual([2, 1, 0]);
     again.mark("flaky", "done");
     expect(again.attemptsOf("flaky")).toBe(0);
-    again.close();
+    await again.close();
     // The next load compacts the count away; the unfinished task's stays.
     const third = reopened(path);
     expect([third.attemptsOf("flaky"), third.attemptsOf("other")]).toEqual([0, 1]);
-    third.close();
+    await third.close();
     expect(readFileSync(path, "utf8")).toBe("done\tflaky\nattempt\tother\t1\n");
   });
 
-  it("compacts on load: one line per task, attempts of handled tasks and zero counts dropped, junk lines ignored", () => {
+  it("compacts on load: one line per task, attempts of handled tasks and zero counts dropped, junk lines ignored", async () => {
     const before = [
       "attempt\ta\t1",
       "attempt\ta\t2",
@@ -105,26 +106,26 @@ describe("the processed ledger", () => {
     expect([ledger.state("a"), ledger.state("d"), ledger.attemptsOf("b"), ledger.attemptsOf("c"), ledger.attemptsOf("e")]).toEqual(["done", "dead", 3, 0, 0]);
     // Appends go on after the compacted text.
     ledger.mark("b", "done");
-    ledger.close();
+    await ledger.close();
     expect(readFileSync(path, "utf8")).toBe("done\ta\ndead\td\nremoved\ta\nattempt\tb\t3\ndone\tb\n");
   });
 
-  it("leaves a file that is already compact alone (no rewrite, same inode)", () => {
+  it("leaves a file that is already compact alone (no rewrite, same inode)", async () => {
     const { path, ledger } = ledgerAt("done\ta\nremoved\ta\nattempt\tb\t2\n");
-    ledger.close();
+    await ledger.close();
     const ino = statSync(path).ino;
     reopened(path).close();
     expect(statSync(path).ino).toBe(ino);
     // A file that needed compacting was replaced by a new one (written aside, then renamed).
     const { path: other, ledger: l2 } = ledgerAt("done\ta\ndone\ta\n");
-    l2.close();
+    await l2.close();
     const ino2 = statSync(other).ino;
     writeFileSync(other, "done\ta\ndone\ta\n", { flag: "a" });
     reopened(other).close();
     expect(statSync(other).ino).not.toBe(ino2);
   });
 
-  it("survives a crash in the middle of compaction: a half-written ledger.log.tmp is ignored and replaced", () => {
+  it("survives a crash in the middle of compaction: a half-written ledger.log.tmp is ignored and replaced", async () => {
     const dir = tempDir();
     const path = join(dir, "ledger.log");
     writeFileSync(path, "done\ta\ndone\ta\nattempt\tb\t1\n");
@@ -132,17 +133,17 @@ describe("the processed ledger", () => {
     writeFileSync(`${path}.tmp`, "done\tgarb");
     const ledger = reopened(path);
     expect([ledger.isHandled("a"), ledger.isHandled("garb"), ledger.attemptsOf("b")]).toEqual([true, false, 1]);
-    ledger.close();
+    await ledger.close();
     expect(readFileSync(path, "utf8")).toBe("done\ta\nattempt\tb\t1\n");
     expect(existsSync(`${path}.tmp`)).toBe(false);
   });
 
-  it("adopts the tasks git knows and it does not: marked done, dead ones left dead, counted once", () => {
+  it("adopts the tasks git knows and it does not: marked done, dead ones left dead, counted once", async () => {
     const { path, ledger } = ledgerAt("dead\tbroken\n");
-    expect(ledger.adoptFromGit(["t1", "t2", "broken", "t1"])).toBe(2);
+    expect(await ledger.adoptFromGit(["t1", "t2", "broken", "t1"])).toBe(2);
     expect(["t1", "t2", "broken"].map((k) => ledger.state(k))).toEqual(["done", "done", "dead"]);
-    expect(ledger.adoptFromGit(["t1", "t2"])).toBe(0);
-    ledger.close();
+    expect(await ledger.adoptFromGit(["t1", "t2"])).toBe(0);
+    await ledger.close();
     expect(reopened(path).size).toBe(3);
   });
 
@@ -151,61 +152,61 @@ describe("the processed ledger", () => {
     ledger.markSeen("msg-1", 1_800_000_000_000);
     ledger.markSeen("msg-2", 1_800_000_001_000);
     expect(readFileSync(path, "utf8")).toBe("seen\tmsg-1\t1800000000000\nseen\tmsg-2\t1800000001000\n");
-    ledger.close();
+    await ledger.close();
     const again = reopened(path);
     expect([again.arrivalOf("msg-1"), again.arrivalOf("msg-2"), again.arrivalOf("never")]).toEqual([1_800_000_000_000, 1_800_000_001_000, undefined]);
     // Handled: the arrival is no longer needed (and a requeued copy must arrive anew).
     again.mark("msg-1", "done");
     expect(again.arrivalOf("msg-1")).toBeUndefined();
-    again.close();
+    await again.close();
     // The next load compacts the handled task's arrival away; the waiting one's stays.
     const third = reopened(path);
     expect([third.arrivalOf("msg-1"), third.arrivalOf("msg-2")]).toEqual([undefined, 1_800_000_001_000]);
-    third.close();
+    await third.close();
     expect(readFileSync(path, "utf8")).toBe("done\tmsg-1\nseen\tmsg-2\t1800000001000\n");
     // The read-only view (CLI, REST API) does not count an arrival as anything handled.
     const view = await readLedger(path);
     expect([view.isHandled("msg-2"), view.state("msg-2"), view.done]).toEqual([false, undefined, 1]);
   });
 
-  it("keeps the arrival of a requeued copy (seen after its dead line) and drops the dead-lettered one's", () => {
+  it("keeps the arrival of a requeued copy (seen after its dead line) and drops the dead-lettered one's", async () => {
     const { path, ledger } = ledgerAt(["seen\told\t1800000000000", "dead\told", "seen\trequeued\t1800000000000", "dead\trequeued", "seen\trequeued\t1800000600000", ""].join("\n"));
     expect([ledger.state("old"), ledger.arrivalOf("old"), ledger.state("requeued"), ledger.arrivalOf("requeued")]).toEqual(["dead", undefined, "dead", 1_800_000_600_000]);
-    ledger.close();
+    await ledger.close();
     expect(readFileSync(path, "utf8")).toBe("dead\told\ndead\trequeued\nseen\trequeued\t1800000600000\n");
     // The compacted order still reads the same way on the next start.
     const again = reopened(path);
     expect(again.arrivalOf("requeued")).toBe(1_800_000_600_000);
-    again.close();
+    await again.close();
   });
 
-  it("forgets an arrival when asked (the block left its file before it ran), across a restart too", () => {
+  it("forgets an arrival when asked (the block left its file before it ran), across a restart too", async () => {
     const { path, ledger } = ledgerAt();
     ledger.markSeen("gone", 1_800_000_000_000);
     ledger.forgetSeen("gone");
     ledger.forgetSeen("never-seen"); // nothing to forget: nothing written
     expect(readFileSync(path, "utf8")).toBe("seen\tgone\t1800000000000\nunseen\tgone\n");
-    ledger.close();
+    await ledger.close();
     const again = reopened(path);
     expect(again.arrivalOf("gone")).toBeUndefined();
-    again.close();
+    await again.close();
     expect(readFileSync(path, "utf8")).toBe("");
   });
 
-  it("ignores a torn last arrival line (a crash in the middle of its unsynced write): the task arrives again", () => {
+  it("ignores a torn last arrival line (a crash in the middle of its unsynced write): the task arrives again", async () => {
     // `seen\tb\t18` is what is left of `seen\tb\t1800000001000\n`: read as a time it would be 1970.
     const { path, ledger } = ledgerAt("seen\ta\t1800000000000\nattempt\ta\t1\nseen\tb\t18");
     expect([ledger.arrivalOf("a"), ledger.arrivalOf("b"), ledger.attemptsOf("a")]).toEqual([1_800_000_000_000, undefined, 1]);
     // Junk after a complete line is refused too, and appends start on a line of their own.
     ledger.markSeen("c", 1_800_000_002_000);
-    ledger.close();
+    await ledger.close();
     expect(readFileSync(path, "utf8")).toBe("attempt\ta\t1\nseen\ta\t1800000000000\nseen\tc\t1800000002000\n");
     const { ledger: junk } = ledgerAt("seen\tx\tsoon\nseen\ty\t-5\nseen\tz\n");
     expect(["x", "y", "z"].map((k) => junk.arrivalOf(k))).toEqual([undefined, undefined, undefined]);
-    junk.close();
+    await junk.close();
   });
 
-  it("refuses to be written before load() (a programmer error)", () => {
+  it("refuses to be written before load() (a programmer error)", async () => {
     const ledger = new Ledger(join(tempDir(), "ledger.log"));
     expect(() => ledger.mark("a", "done")).toThrow(/used before load\(\)/);
   });

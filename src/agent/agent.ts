@@ -234,7 +234,7 @@ export class AgentRuntime {
     const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
     this.ledger.load();
     if (!ledgerExisted) {
-      const adopted = this.ledger.adoptFromGit(await this.taskIdsInGit());
+      const adopted = await this.ledger.adoptFromGit(await this.taskIdsInGit());
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
     const p = this.paths;
@@ -383,7 +383,7 @@ export class AgentRuntime {
     await this.lease.release();
     // The final snapshot, for `agentos status` while stopped (and a restart then rewrites nothing).
     await this.writeStatus();
-    this.ledger.close();
+    await this.ledger.close();
   }
 
   /** Runs fn after every earlier apply of this agent: state files and commits are serialized. */

@@ -137,7 +137,7 @@ export class Committer {
         }
         continue;
       }
-      this.ctx.ledger.markAll(keys, "done");
+      await this.ctx.ledger.markAll(keys, "done");
       await unlink(path);
       this.forget(path, intent.tasks.map((t) => t.taskId));
       for (const key of keys) {
@@ -210,7 +210,7 @@ export class Committer {
       // From here on it is recorded: a failure leaves the intent for the next group (or a
       // task's retry) to finish, and the outcomes stay applied in memory until then.
       await executeIntent(intent, { repo: this.ctx.repo, at: this.ctx.now(), crash: this.ctx.crash });
-      this.ctx.ledger.markAll(outcomes, "done");
+      await this.ctx.ledger.markAll(outcomes, "done");
       this.ctx.crash("after-commit");
       await unlink(file);
       this.forget(file, group.map((p) => p.task.taskId));

@@ -73,7 +73,7 @@ export class DeadLetterOffice {
       this.ctx.log.error(`dead letter (${reason}) for ${taskId ?? "(no id)"} could not be written: ${(err as Error).message}; it stays where it is`);
       return undefined;
     }
-    if (l.key) this.ctx.ledger?.mark(l.key, "dead");
+    if (l.key) await this.ctx.ledger?.mark(l.key, "dead");
     this.ctx.log.warn(`dead letter (${reason}): ${taskId ?? "(no id)"} -> ${this.rel(path)}`);
     this.ctx.onLetter?.(reason, path);
     if (l.escalation && this.ctx.escalate) {

@@ -139,7 +139,7 @@ export class Intake {
     }
     if (r.full) this.dropVanished(src, new Set(src.knownBlocks.map(blockKey)), r.more === true);
     // Handled blocks a person took out themselves count as removed: a stale copy that comes back is a duplicate.
-    if (r.gone) this.ctx.ledger.markRemoved(r.gone.filter((k) => this.ctx.ledger.isHandled(k)));
+    if (r.gone) await this.ctx.ledger.markRemoved(r.gone.filter((k) => this.ctx.ledger.isHandled(k)));
     for (const pb of r.blocks) await this.onBlock(src, pb);
     if (r.more) {
       if (this.stopped) return;

@@ -94,7 +94,7 @@ export class Retirer {
     this.compactedAt.set(src, performance.now());
     const removed = await src.compact((b) => this.ctx.isBlockHandled(src, b), this.ctx.spoolDir, this.isKeyHandled);
     if (!removed) return;
-    this.ctx.ledger.markRemoved(removed);
+    await this.ctx.ledger.markRemoved(removed);
     for (const b of src.knownBlocks) {
       const t = this.ctx.table.get(blockKey(b));
       if (t && t.source === src && b.kind === "task") t.block = b.block;
@@ -109,7 +109,7 @@ export class Retirer {
     // Someone added to the message file since we read it: read it again, do not delete.
     if (!(await src.unchangedSinceRead())) return this.ctx.sources.readAgain(src);
     await src.remove();
-    this.ctx.ledger.markRemoved(handledHere.map(blockKey));
+    await this.ctx.ledger.markRemoved(handledHere.map(blockKey));
     this.ctx.sources.delete(src);
   }
 }
