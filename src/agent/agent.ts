@@ -1,9 +1,8 @@
 // One running agent, put together: its task files (source/), what a read of them means
 // (schedule/intake), the task table and queue, the worker (work/ step, apply/ plan,
 // commit/ committer), retirement of handled blocks, TTL, dead letters and its lease.
-// This file only wires them and runs the agent's life cycle: start, reconfigure,
-// status, stop. Agents never share a lock, so one slow or broken agent never holds up
-// another.
+// This file only wires them and runs the agent's life cycle: start, reconfigure, status,
+// stop. Agents never share a lock: one slow or broken agent never holds up another.
 import { once } from "node:events";
 import { relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
