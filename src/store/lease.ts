@@ -2,8 +2,8 @@
 // its mtime is the heartbeat (also what the Docker HEALTHCHECK reads). A lease whose pid
 // is dead on this host, or whose heartbeat is stale, is taken over.
 import { randomBytes } from "node:crypto";
-import { statSync, utimesSync } from "node:fs";
-import { link, rename, unlink, writeFile } from "node:fs/promises";
+import { linkSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { readTextIfExists } from "./files.js";
@@ -78,19 +78,25 @@ export async function acquireLease(path: string, agent: string, now = new Date()
         message: `agent '${agent}' is already run by pid ${current.pid} on host ${current.host} (since ${current.started}, last heartbeat ${current.heartbeat}); stop that runtime first, or run the other agents with --agent`,
       };
     }
+    // Synchronously: a few calls on a small file, each cheaper than a trip through the
+    // thread pool (1,000 agents take their leases at start).
     const tmp = tempBeside(path);
-    await writeFile(tmp, JSON.stringify(mine) + "\n");
+    writeFileSync(tmp, JSON.stringify(mine) + "\n", { flag: "wx" });
     try {
       // No lease yet: link() fails if another runtime created one meanwhile. A stale
       // lease is replaced; two runtimes replacing it at once both re-read below, and
       // only the one whose token is there goes on.
-      if (current) await rename(tmp, path);
-      else await link(tmp, path);
+      if (current) renameSync(tmp, path);
+      else linkSync(tmp, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       continue;
     } finally {
-      await unlink(tmp).catch(() => {});
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // Renamed into place: gone already.
+      }
     }
     if (!current) return { ok: true, lease: mine }; // link() succeeded: nobody else can have it
     await new Promise((r) => setTimeout(r, 25));
