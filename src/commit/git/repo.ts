@@ -10,7 +10,7 @@
 // entries for the changed paths, so native `git status` stays clean.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { appendFile, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import git from "isomorphic-git";
 import { writeFilesAtomic } from "../../store/files.js";
@@ -106,14 +106,13 @@ export class AgentRepo {
       await ignoreTempFiles(this.gitDir);
       return false;
     }
-    // What isomorphic-git's init writes, in parallel and without probing each folder
-    // first (1,000 agents start at once); HEAD last: it says the repository is complete.
-    await Promise.all(["objects/pack", "objects/info", "refs/heads", "refs/tags", "info"].map((d) => mkdir(join(this.gitDir, d), { recursive: true })));
-    await Promise.all([
-      writeFile(join(this.gitDir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = false\n\tbare = false\n\tlogallrefupdates = true\n\tsymlinks = false\n\tignorecase = true\n"),
-      writeFile(join(this.gitDir, "info", "exclude"), EXCLUDE),
-    ]);
-    await writeFile(join(this.gitDir, "HEAD"), "ref: refs/heads/main\n");
+    // What isomorphic-git's init writes, synchronously: a few small calls, each cheaper
+    // than a trip through the thread pool (1,000 agents start at once). HEAD last: it
+    // says the repository is complete.
+    for (const d of ["", "objects", "objects/pack", "objects/info", "refs", "refs/heads", "refs/tags", "info"]) fs.mkdirSync(join(this.gitDir, d), { recursive: true });
+    fs.writeFileSync(join(this.gitDir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = false\n\tbare = false\n\tlogallrefupdates = true\n\tsymlinks = false\n\tignorecase = true\n");
+    fs.writeFileSync(join(this.gitDir, "info", "exclude"), EXCLUDE);
+    fs.writeFileSync(join(this.gitDir, "HEAD"), "ref: refs/heads/main\n");
     return true;
   }
 
