@@ -225,11 +225,11 @@ export class AgentRuntime {
     await this.lease.acquire();
   }
 
-  /** Finishes what a crash left half done, then reads every task file. */
-  async start(): Promise<void> {
+  /** Finishes what a crash left half done, then reads every task file. `fresh`: its folder is new (bootstrap.ts), nothing to recover there. */
+  async start(fresh = false): Promise<void> {
     if (!this.lease.held) await this.acquire();
     // What the last run left: a restart of 1,000 idle agents need not rewrite them all.
-    this.lastStatus = await readTextIfExists(statusFilePath(this.paths));
+    if (!fresh) this.lastStatus = await readTextIfExists(statusFilePath(this.paths));
     const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
     this.ledger.load();
     if (!ledgerExisted) {
@@ -237,9 +237,9 @@ export class AgentRuntime {
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
     const p = this.paths;
-    for (const dir of [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results, this.mailboxes.inbox, this.mailboxes.handoffs]) await removeStaleTemps(dir);
-    await this.committer.finishIntents("recovered");
-    const restored = await recoverSpools(p.queue, p.spool, (k) => this.ledger.isHandled(k));
+    for (const dir of [...(fresh ? [] : [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results]), this.mailboxes.inbox, this.mailboxes.handoffs]) await removeStaleTemps(dir);
+    if (!fresh) await this.committer.finishIntents("recovered");
+    const restored = fresh ? 0 : await recoverSpools(p.queue, p.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
     this.sources.add(p.queue, "queue");
     await this.intake.scanMessageDirs();

@@ -1,9 +1,11 @@
 // Creates an agent's file tree and git repository from agents.yaml. Idempotent:
 // creates what is missing, regenerates a generated file only while nobody has edited
-// it, and makes the first commit `init: agent filesystem` exactly once.
+// it, and makes the first commit `init: agent filesystem` exactly once. A folder this
+// process made a moment ago takes the short way: nothing there to probe, read or keep.
 import { createHash } from "node:crypto";
+import { appendFileSync, closeSync, lstatSync, mkdirSync, openSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import { AgentRepo } from "../commit/git/repo.js";
 import type { Logger } from "../log.js";
@@ -12,7 +14,8 @@ import { emptyReflections } from "../store/reflections.js";
 import { emptyRewards } from "../store/rewards.js";
 import { emptySkills } from "../store/skills.js";
 import { agentPaths, sharedPaths, type AgentPaths } from "../store/layout.js";
-import { ensureDir, exists, readTextIfExists, UnsafePathError, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
+import { writeFreshFiles } from "../store/fresh-files.js";
+import { ensureDir, exists, linkOnPath, readTextIfExists, UnsafePathError, writeFileAtomic, writeFilesAtomic } from "../store/files.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
@@ -59,6 +62,44 @@ export function generatedFiles(agent: AgentConfig, file: AgentsFile): Record<str
 
 /** Shared folders this process made already (they are the same for every agent). */
 const sharedMade = new Set<string>();
+/** `agents/` folders this process made already. */
+const agentsRootsMade = new Set<string>();
+
+/**
+ * Makes the agent's folder; true when this call created it. Nothing in a folder made a
+ * moment ago can be a person's file or a crashed run's leftover, so its bootstrap need
+ * not probe for files or read them back (1,000 agents start at once; `fresh` below).
+ */
+export async function makeAgentFolder(dataDir: string, name: string): Promise<boolean> {
+  const { dir } = agentPaths(dataDir, name);
+  const root = dirname(dir);
+  if (!agentsRootsMade.has(root)) {
+    await ensureDir(root);
+    agentsRootsMade.add(root);
+  }
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") return false;
+    if (code !== "ENOENT") throw err;
+    agentsRootsMade.delete(root); // agents/ went away meanwhile: make it again, the careful way
+    await ensureDir(dir);
+    return false;
+  }
+  // agents/ swapped for a link between its check and the mkdir: refused before anything is written.
+  const link = linkOnPath(dir);
+  if (link) throw new UnsafePathError(link, "is a symbolic link; AgentOS never follows links under DATA_DIR");
+  return true;
+}
+
+export interface BootstrapOptions {
+  now?: () => Date;
+  /** The agent's folder was made by this process just now (`makeAgentFolder`): nothing to probe. */
+  fresh?: boolean;
+  /** The shared folders and this agent's mailboxes exist already (the runtime made them at start). */
+  sharedMade?: boolean;
+}
 
 export interface BootstrapResult {
   paths: AgentPaths;
@@ -66,27 +107,78 @@ export interface BootstrapResult {
   committed: boolean;
 }
 
-export async function bootstrapAgent(
-  dataDir: string,
-  agent: AgentConfig,
-  file: AgentsFile,
-  log: Logger,
-  now: () => Date = () => new Date(),
-): Promise<BootstrapResult> {
-  const p = agentPaths(dataDir, agent.name);
+/** Makes each folder with a plain mkdir, in order; false at the first that cannot be made so. */
+function makeFolders(dirs: string[]): boolean {
+  for (const d of dirs) {
+    try {
+      mkdirSync(d);
+    } catch (err) {
+      // There already, or its parent is not (someone else is writing here): the careful path.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOENT") return false;
+      throw err;
+    }
+  }
+  return true;
+}
+
+/**
+ * Every named agent's mailbox below each root. `ensure` is the careful way (it refuses a
+ * link and says so); below a root it checked, a plain mkdir makes a real folder or finds
+ * one, without handing 2,000 folders to the thread pool one by one.
+ */
+export async function makeMailboxes(roots: string[], names: string[], ensure: (dir: string) => Promise<void>): Promise<void> {
+  for (const root of roots) {
+    const checked = await ensure(root).then(() => linkOnPath(root) === undefined);
+    for (const name of names) {
+      const box = join(root, name);
+      if (!checked || !madeOrFolder(box)) await ensure(box);
+    }
+  }
+}
+
+/** Makes `dir` (its parent exists); true when it is a real folder now (made, or one already). */
+function madeOrFolder(dir: string): boolean {
+  try {
+    mkdirSync(dir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
+    return lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
+  }
+}
+
+/** An empty file (O_EXCL: never through a link); one that exists already is left as it is. */
+function createEmpty(path: string): void {
+  try {
+    closeSync(openSync(path, "wx"));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+}
+
+/** The folders every agent shares and this agent's mailboxes (a link there is refused by the runtime, and said). */
+async function makeShared(dataDir: string, name: string, file: AgentsFile): Promise<void> {
   const shared = sharedPaths(dataDir, file.iac.dead_letter_path);
-  // Shared folders that are links are refused (and said) by the runtime; the agent still starts (harden).
   const sharedDir = (d: string) => ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? undefined : Promise.reject(err)));
-  // The folders every agent shares once per data dir, not once per agent (1,000 agents start at once).
+  // The folders every agent shares once per data dir, not once per agent.
   const sharedKey = `${shared.segments}\0${shared.deadLetters}`;
   if (!sharedMade.has(sharedKey)) {
     await Promise.all([shared.segments, shared.deadLetters].map(sharedDir));
     sharedMade.add(sharedKey);
   }
-  await Promise.all([
-    ...[p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir),
-    ...[join(shared.inboxRoot, agent.name), join(shared.handoffsRoot, agent.name)].map(sharedDir),
-  ]);
+  await Promise.all([join(shared.inboxRoot, name), join(shared.handoffsRoot, name)].map(sharedDir));
+}
+
+export async function bootstrapAgent(dataDir: string, agent: AgentConfig, file: AgentsFile, log: Logger, o: BootstrapOptions = {}): Promise<BootstrapResult> {
+  const now = o.now ?? (() => new Date());
+  const p = agentPaths(dataDir, agent.name);
+  // A fresh folder's subfolders are made one by one, synchronously: a mkdir of a path
+  // that cannot exist yet costs less than handing it to the thread pool. One that does
+  // exist after all (someone else writes here) is left to the careful path below.
+  const fresh = o.fresh === true && makeFolders([p.skillsDir, p.skillsArchive, p.results, p.iac, p.intents, p.spool]);
+  if (!fresh) await Promise.all([p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir));
+  if (!o.sharedMade) await makeShared(dataDir, agent.name, file);
 
   const repo = new AgentRepo(p.dir, agentAuthor(agent.name));
   const createdRepo = await repo.init();
@@ -110,24 +202,24 @@ export async function bootstrapAgent(
       `# IAC\n\nMessages for ${agent.name} go to DATA_DIR/shared/iac/inbox/${agent.name}/ (drop a .md file of task blocks);\nhandoffs from other agents arrive in DATA_DIR/shared/iac/handoffs/${agent.name}/.\n`,
     ],
   ] as const;
-  const present = await Promise.all(missing.map(([path]) => exists(path)));
+  const present = fresh ? missing.map(() => false) : await Promise.all(missing.map(([path]) => exists(path)));
   for (const [i, [path, content]] of missing.entries()) {
     if (present[i]) continue;
     toWrite.push([path, content]);
     changed.push(relative(p.dir, path));
   }
-  if ((await readTextIfExists(p.queue)) === undefined) {
-    // A first line that stays: the file is never empty, so `sed -i '$ a ...'` and editors
-    // always have a line to work with (sed does nothing at all to an empty file).
-    await writeFile(p.queue, `<!-- Tasks for ${agent.name}: append "## <task-id>" blocks below (docs/file-formats.md); finished ones are removed. -->
-`, { flag: "a" });
-  }
+  // A first line that stays: the file is never empty, so `sed -i '$ a ...'` and editors
+  // always have a line to work with (sed does nothing at all to an empty file).
+  const queueHead = `<!-- Tasks for ${agent.name}: append "## <task-id>" blocks below (docs/file-formats.md); finished ones are removed. -->\n`;
+  if (fresh) appendFileSync(p.queue, queueHead);
+  else if ((await readTextIfExists(p.queue)) === undefined) await writeFile(p.queue, queueHead, { flag: "a" });
 
   // Generated files: rewrite only while they still hold exactly what we generated last time.
-  const record = JSON.parse((await readTextIfExists(p.generated)) ?? "{}") as Record<string, string>;
+  const lastRecord = fresh ? undefined : await readTextIfExists(p.generated);
+  const record = JSON.parse(lastRecord ?? "{}") as Record<string, string>;
   for (const [name, content] of Object.entries(generatedFiles(agent, file))) {
     const path = join(p.dir, name);
-    const current = await readTextIfExists(path);
+    const current = fresh ? undefined : await readTextIfExists(path);
     if (current === undefined || (current !== content && record[name] === sha(current))) {
       toWrite.push([path, content]);
       changed.push(name);
@@ -137,7 +229,15 @@ export async function bootstrapAgent(
     }
     record[name] = sha(content);
   }
-  if (toWrite.length) await writeFilesAtomic(toWrite);
+  const recordText = JSON.stringify(record, null, 2) + "\n";
+  // A fresh agent's record goes with its files: its first commit takes every file
+  // whatever the record says (below), so the record need not wait for the commit.
+  if (fresh) toWrite.push([p.generated, recordText]);
+  if (toWrite.length) await (fresh ? writeFreshFiles(toWrite) : writeFilesAtomic(toWrite));
+  // Nothing in git to rebuild a ledger from yet: an empty one says so, and the agent's
+  // start need not read git's history for Task-Id trailers. Not synced: if it is lost,
+  // that rebuild finds nothing either.
+  if (fresh) createEmpty(p.ledger);
 
   // Committed from the texts in hand (not read back): a fresh agent reads none of its files.
   const texts = new Map(toWrite.map(([path, content]) => [relative(p.dir, path), content]));
@@ -147,7 +247,7 @@ export async function bootstrapAgent(
     return files;
   };
   let committed = false;
-  const head = await repo.head();
+  const head = fresh ? undefined : await repo.head();
   if (!head) {
     const all = [".gitignore", "persona.md", "constraints.md", "system_prompt.md", "skills.md", "goals.md", "rewards.md", "reflections.md",
       "skills/.gitkeep", "skills/archive/.gitkeep", "results/.gitkeep", "iac/README.md"];
@@ -157,9 +257,9 @@ export async function bootstrapAgent(
     await repo.commitAll([{ subject: `${agent.name}(config): update from agents.yaml`, files: await contents(changed), at: now() }], { written: true });
     committed = true;
   }
-  // Last: it says what is on disk and committed.
-  const recordText = JSON.stringify(record, null, 2) + "\n";
-  if (recordText !== (await readTextIfExists(p.generated))) await writeFileAtomic(p.generated, recordText);
+  // Last: it says what is on disk and committed (a `config: update` commit lost to a crash
+  // is made again because the record still has the old texts).
+  if (!fresh && recordText !== lastRecord) await writeFileAtomic(p.generated, recordText);
   return { paths: p, createdRepo, committed };
 }
 

@@ -11,7 +11,7 @@ import { OFFLINE_MODEL, OfflineModel } from "../work/llm/offline.js";
 import type { LlmEvents, StepModel } from "../work/llm/types.js";
 import type { Logger } from "../log.js";
 import { DeadLetterOffice } from "../schedule/dead-letter-office.js";
-import { bootstrapAgent } from "./bootstrap.js";
+import { bootstrapAgent, makeAgentFolder, makeMailboxes } from "./bootstrap.js";
 import { ensureDir, entryProblem, listFolder, readTextIfExists, UnsafePathError } from "../store/files.js";
 import { MAX_TASK_FILE_BYTES } from "../store/task-file-read.js";
 import { isMessageFileName, sharedPaths } from "../store/layout.js";
@@ -91,16 +91,16 @@ export class Runtime {
     const shared = sharedPaths(this.opts.dataDir, this.file.iac.dead_letter_path);
     // harden: a linked folder is refused, said once; the rest starts.
     const ensure = (d: string) => ensureDir(d).catch((err: Error) => (err instanceof UnsafePathError ? this.refuse(d, err) : Promise.reject(err)));
-    for (const d of [shared.segments, shared.inboxRoot, shared.handoffsRoot, shared.deadLetters]) await ensure(d);
+    for (const d of [shared.segments, shared.deadLetters]) await ensure(d);
     // Every agent's mailboxes, also of those another process runs: a message can be dropped
     // for an agent before its own runtime has ever started (docs/iac.md, step 2).
-    for (const a of this.file.agents) for (const root of [shared.inboxRoot, shared.handoffsRoot]) await ensure(join(root, a.name));
+    await makeMailboxes([shared.inboxRoot, shared.handoffsRoot], this.file.agents.map((a) => a.name), ensure);
 
     // A few at a time: start-up is mostly small fsynced writes, which overlap well
     // (1,000 agents one by one took 49 s to restart on a 2-core VM).
     const pending = [...this.selected(this.file)];
     await Promise.all(Array.from({ length: Math.min(16, pending.length) }, async () => {
-      for (let a = pending.shift(); a; a = pending.shift()) await this.startAgent(a);
+      for (let a = pending.shift(); a; a = pending.shift()) await this.startAgent(a, true);
     }));
     // Listed (status, API) in agents.yaml order, not in the order they happened to start.
     const started = new Map(this.agents);
@@ -148,7 +148,8 @@ export class Runtime {
     this.log.child("agentos").info(`AgentOS running with ${this.agents.size} agent(s). Watching for tasks.`);
   }
 
-  private async startAgent(a: AgentConfig): Promise<void> {
+  /** `sharedMade`: the shared folders and this agent's mailboxes were made by start(). */
+  private async startAgent(a: AgentConfig, sharedMade = false): Promise<void> {
     const boot = this.log.child("bootstrap");
     const agent = new AgentRuntime(a, {
       dataDir: this.opts.dataDir,
@@ -161,10 +162,11 @@ export class Runtime {
       crashAt: this.opts.env.AGENTOS_CRASH_AT,
       postWebhook,
     });
+    const fresh = await makeAgentFolder(this.opts.dataDir, a.name);
     // Own the agent first: a second runtime must not commit into a repo it does not own.
     await agent.acquire();
-    const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, this.now);
-    await agent.start();
+    const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, { now: this.now, fresh, sharedMade });
+    await agent.start(fresh);
     this.agents.set(a.name, agent);
     this.log.child("agentos").info(`Agent '${a.name}' ready at ${paths.dir}`);
   }
@@ -249,7 +251,7 @@ export class Runtime {
             for (const ms of [100, 500, 2_000]) setTimeout(() => void added?.reconcile(), ms).unref();
             log.info(`agent '${name}' added`);
           } else {
-            await running.reconfigure(cfg, next, () => bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), this.now));
+            await running.reconfigure(cfg, next, () => bootstrapAgent(this.opts.dataDir, cfg, next, this.log.child("bootstrap"), { now: this.now }));
           }
         } catch (err) {
           log.error(`agent '${name}' could not be (re)started: ${(err as Error).message}`);

@@ -1,0 +1,57 @@
+// Writes a new agent's files into folders this process has just made: what
+// writeFilesAtomic promises (each file through a fsynced temp file beside it, renamed,
+// each folder fsynced once), with only the fsyncs handed to the thread pool. The opens,
+// writes and renames of a dozen small files into empty folders take microseconds each;
+// handing each to the pool cost more than the call itself (1,000 agents start at once).
+// Never for a folder someone else may have made: nothing here checks for links.
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, fsync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { promisify } from "node:util";
+
+const fsyncAsync = promisify(fsync);
+
+/** `files` ([path, content]) in folders made by this process a moment ago (see the module header). */
+export async function writeFreshFiles(files: readonly (readonly [string, string])[]): Promise<void> {
+  const temps: { tmp: string; path: string; fd?: number }[] = [];
+  try {
+    for (const [path, content] of files) {
+      // The name removeStaleTemps cleans up after a kill -9; O_EXCL never writes through a planted name.
+      const t: (typeof temps)[number] = { tmp: join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`), path };
+      temps.push(t);
+      t.fd = openSync(t.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+      const bytes = Buffer.from(content, "utf8");
+      for (let at = 0; at < bytes.length; ) at += writeSync(t.fd, bytes, at);
+    }
+    // Together: their fsyncs overlap in the pool.
+    await Promise.all(temps.map((t) => fsyncAsync(t.fd!)));
+    for (const t of temps) {
+      closeSync(t.fd!);
+      t.fd = undefined;
+    }
+    for (const t of temps) renameSync(t.tmp, t.path);
+  } catch (err) {
+    for (const t of temps) {
+      if (t.fd !== undefined) closeSync(t.fd);
+      try {
+        unlinkSync(t.tmp);
+      } catch {
+        // Not made, or renamed in already.
+      }
+    }
+    throw err;
+  }
+  await Promise.all([...new Set(files.map(([path]) => dirname(path)))].map(syncFolder));
+}
+
+/** A folder's entries made durable (some filesystems refuse fsync on a folder: then nothing to do). */
+async function syncFolder(dir: string): Promise<void> {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await fsyncAsync(fd);
+  } catch {
+    // As files.ts syncDir: Docker Desktop mounts and others refuse it.
+  } finally {
+    closeSync(fd);
+  }
+}
