@@ -4,7 +4,11 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { QUICK, block, cleanup, dataDir, git, queuePath, report, round, startLlmServerProcess, startRuntime, tempDir, until } from "./lib.mjs";
+import { DIST, QUICK, block, cleanup, dataDir, git, queuePath, report, round, startLlmServerProcess, startRuntime, tempDir, until } from "./lib.mjs";
+
+// The runtime as `agentos run` runs it: with the Node flags it starts itself with
+// (src/cli/service-node.ts; a build from before them runs with Node's own, as it did).
+(await import(join(DIST, "cli", "service-node.js")).catch(() => undefined))?.startAsService();
 
 const SMALL = QUICK ? 200 : 1_000;
 const BIG = QUICK ? 2_000 : 10_000;

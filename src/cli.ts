@@ -347,6 +347,8 @@ async function leaveRoot(): Promise<void> {
 }
 
 try {
+  const argv = process.argv.slice(2);
+  if (argv.length === 0 || argv[0] === "run") (await import("./cli/service-node.js")).startAsService();
   await leaveRoot();
   await program.parseAsync();
 } catch (err) {

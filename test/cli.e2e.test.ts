@@ -73,6 +73,23 @@ describe("agentos run", () => {
     }
   });
 
+  it("starts itself again in place with a bounded young generation, keeping its pid and signals (AGENTOS_NODE_FLAGS=0: Node's own sizing)", async () => {
+    const data = dataDir(ONE_AGENT);
+    const cmdline = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    const run = await startRun(data, providerEnv());
+    try {
+      expect(cmdline(run.child.pid)).toContain("--max-semi-space-size=16");
+    } finally {
+      expect(await run.stop()).toBe(0); // SIGTERM reached the same process, which stopped cleanly
+    }
+    const plain = await startRun(data, { ...providerEnv(), AGENTOS_NODE_FLAGS: "0" });
+    try {
+      expect(cmdline(plain.child.pid).some((a) => a.startsWith("--max-semi-space-size"))).toBe(false);
+    } finally {
+      expect(await plain.stop()).toBe(0);
+    }
+  });
+
   it("runs several agents in one process, each with its own repo", async () => {
     const data = dataDir();
     const run = await startRun(data, providerEnv());
