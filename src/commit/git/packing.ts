@@ -1,12 +1,17 @@
 // Keeps an agent's history compact without anyone doing anything. Every group commit is
 // stored as one small pack without deltas (pack-file.ts); once enough objects have piled
 // up, `git repack -d --geometric=2` runs in the background with the git CLI (at low
-// priority, one repository at a time per process) and merges those packs into one with
-// deltas, as `git gc --auto` merges the packs that fetches leave. It never blocks a
-// commit and never touches refs: repack only adds a pack and then removes loose objects
-// and packs whose every object is in the new one — what git's own `gc --auto` does
-// beside running commands. Objects not yet referenced (a commit being made) are packed
-// too (geometric repacking keeps every object of the packs it merges), never deleted.
+// priority, one repository at a time per process) and merges those packs, as
+// `git gc --auto` merges the packs that fetches leave. Merging packs reuses their objects
+// as they are, without looking for deltas, so each time the objects written by this
+// process double, the repack is a whole one instead (`-a -d -k -f`): every object
+// compressed again with deltas (10,000 rewards.md versions are mostly the same lines),
+// for a cost that stays proportional to what was written. Neither ever blocks a commit
+// or touches refs: repack only adds a pack and then removes loose objects and packs whose
+// every object is in the new one — what git's own `gc --auto` does beside running
+// commands. Objects not yet referenced (a commit being made) are kept: geometric
+// repacking keeps every object of the packs it merges, and `-k` keeps unreachable ones
+// (a pack that appears while a repack runs is not one it removes).
 //
 // Without the git CLI nothing is merged: isomorphic-git packs no deltas, and a pack
 // without them is several times the size git makes (each rewards.md version whole),
@@ -20,6 +25,8 @@ import type { Logger } from "../../log.js";
 
 /** Objects stored since the last repack after which the next starts (about 150 tasks). */
 export const PACK_AFTER_OBJECTS = 1_000;
+/** Objects written by this process at which the first whole repack runs (then at each doubling). */
+export const FULL_REPACK_FIRST = 4_000;
 /** A temp pack this old was left by a crash (writing one takes milliseconds). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
@@ -40,17 +47,24 @@ let warned = false;
 
 export class Packer {
   private written = 0;
+  /** Objects stored by this process so far, and the count at which the next repack is whole. */
+  private total = 0;
+  private fullAt: number;
   private running?: Promise<void>;
 
   constructor(
     private readonly dir: string,
     private readonly onPacked: () => void,
     private readonly log?: Logger,
-  ) {}
+    fullFirst = FULL_REPACK_FIRST,
+  ) {
+    this.fullAt = fullFirst;
+  }
 
   /** `n` new objects were stored; starts a repack in the background once enough have. */
   add(n: number): void {
     this.written += n;
+    this.total += n;
     if (this.written < PACK_AFTER_OBJECTS || this.running) return;
     this.written = 0;
     this.running = this.pack().finally(() => (this.running = undefined));
@@ -68,7 +82,10 @@ export class Packer {
       warned = true;
       return;
     }
-    const mine = turn.then(() => this.run(["-c", "gc.auto=0", "-c", "repack.writeBitmaps=false", "repack", "-d", "-q", "--geometric=2"]));
+    const whole = this.total >= this.fullAt;
+    if (whole) this.fullAt = 2 * this.total;
+    const how = whole ? ["-a", "-d", "-k", "-f"] : ["-d", "--geometric=2"];
+    const mine = turn.then(() => this.run(["-c", "gc.auto=0", "-c", "repack.writeBitmaps=false", "repack", "-q", ...how]));
     turn = mine.catch(() => {});
     await mine;
     this.onPacked();

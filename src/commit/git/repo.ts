@@ -80,14 +80,14 @@ export class AgentRepo {
   constructor(
     readonly dir: string,
     private readonly author: { name: string; email: string },
-    /** `treeFolders`: how many folders' trees stay in memory (tree-cache.ts; tests make it small). */
-    opts: { log?: Logger; treeFolders?: number } = {},
+    /** `treeFolders`, `fullRepackFirst`: how many folders' trees stay in memory (tree-cache.ts), when the first whole repack runs (packing.ts); tests make them small. */
+    opts: { log?: Logger; treeFolders?: number; fullRepackFirst?: number } = {},
   ) {
     this.gitDir = join(dir, ".git");
     this.objects = new ObjectStore(dir, this.gitDir);
     this.trees = new TreeCache(this.objects, opts.treeFolders);
     this.index = new IndexFile(this.gitDir);
-    this.packer = new Packer(dir, () => this.objects.forgetCache(), opts.log);
+    this.packer = new Packer(dir, () => this.objects.forgetCache(), opts.log, opts.fullRepackFirst);
     this.logger = opts.log;
   }
 
