@@ -663,3 +663,32 @@ describe("bounded prompt", () => {
     expect(after1000).toBeLessThanOrEqual(after50 * 1.01);
   });
 });
+
+describe("the skills archive listing", () => {
+  it("lists skills/archive again only when it changed: a name added or removed by hand is seen, a missing folder is empty", async () => {
+    const { mkdtempSync, mkdirSync, rmSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { FolderListing } = await import("../src/store/files.js");
+    const dir = join(mkdtempSync(join(tmpdir(), "agentos-listing-")), "archive");
+    const listing = new FolderListing(dir);
+    try {
+      expect(await listing.names()).toEqual([]);
+      mkdirSync(dir);
+      writeFileSync(join(dir, "a.md"), "a\n");
+      expect(await listing.names()).toEqual(["a.md"]);
+      writeFileSync(join(dir, "b.md"), "b\n");
+      expect((await listing.names()).sort()).toEqual(["a.md", "b.md"]);
+      rmSync(join(dir, "a.md"));
+      expect(await listing.names()).toEqual(["b.md"]);
+      // Unchanged for a while: the listing is kept (a stat, no readdir), and still right.
+      const { utimesSync } = await import("node:fs");
+      utimesSync(dir, new Date(Date.now() - 5_000), new Date(Date.now() - 5_000));
+      expect(await listing.names()).toEqual(["b.md"]);
+      writeFileSync(join(dir, "c.md"), "c\n");
+      expect((await listing.names()).sort()).toEqual(["b.md", "c.md"]);
+    } finally {
+      rmSync(join(dir, ".."), { recursive: true, force: true });
+    }
+  });
+});

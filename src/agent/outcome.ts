@@ -2,7 +2,6 @@
 // outcomes still waiting for their commit and handed to the committer; once committed,
 // the seed's log lines, the events and the watchdog's webhook. Escalation notes after a
 // dead letter go through the same committer, since reflections.md may have pending writes.
-import { readdir } from "node:fs/promises";
 import type { AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { Applied } from "../apply/apply.js";
@@ -18,6 +17,7 @@ import type { TrackedTask } from "../schedule/task-table.js";
 import type { DeadLetterReason } from "../store/dead-letters.js";
 import { formatProblem, isoSecond } from "../store/markdown.js";
 import { listResults } from "../store/results-listing.js";
+import { FolderListing } from "../store/files.js";
 import type { BuiltPrompt } from "../work/prompt.js";
 import type { StepResult } from "../work/llm/types.js";
 import type { SourceKind } from "../source/task-source.js";
@@ -64,8 +64,12 @@ export class OutcomeApplier {
   private readonly reported = new Set<string>();
   private escalations = 0;
   private window?: ResultsWindow;
+  /** skills/archive as on disk (listed again when it changes). */
+  private readonly archive: FolderListing;
 
-  constructor(private readonly ctx: OutcomeContext) {}
+  constructor(private readonly ctx: OutcomeContext) {
+    this.archive = new FolderListing(ctx.skillsArchiveDir);
+  }
 
   /**
    * Applies an answer in memory, on top of the ones still waiting for their commit, and
@@ -75,7 +79,7 @@ export class OutcomeApplier {
     const { ctx } = this;
     return ctx.committer.apply(async () => {
       const window = await this.resultsWindow();
-      const onDisk = (await readdir(ctx.skillsArchiveDir).catch(() => [] as string[])).map((n) => `skills/archive/${n}`);
+      const onDisk = (await this.archive.names()).map((n) => `skills/archive/${n}`);
       const archived = [...new Set([...onDisk, ...ctx.committer.pendingPaths("skills/archive")])];
       const b = a.t.block;
       const plan = await planOutcome(

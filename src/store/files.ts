@@ -9,7 +9,7 @@
 // between the data dir and it is a symbolic link. See docs/security.md.
 import { randomBytes } from "node:crypto";
 import { constants, lstatSync, type Stats } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 
 /** A path the runtime must not touch (a link, a special file, too big): the message names it. */
@@ -342,4 +342,29 @@ export async function removeStaleTemps(dir: string): Promise<number> {
     removed++;
   }
   return removed;
+}
+
+/**
+ * A folder's names, listed again only when the folder changed (its inode or mtime): a
+ * stat instead of a listing. Every task asks which skills are archived; listing
+ * skills/archive each time was 4 % of a drain's main-thread time.
+ */
+const RACY_MS = 1_000;
+
+export class FolderListing {
+  private last?: { ino: number; mtimeMs: number; names: string[] };
+
+  constructor(private readonly dir: string) {}
+
+  async names(): Promise<string[]> {
+    const st = await stat(this.dir).catch(() => undefined);
+    if (!st) return (this.last = undefined), [];
+    if (this.last?.ino === st.ino && this.last.mtimeMs === st.mtimeMs) return this.last.names;
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    // Git's rule for racy entries: the kernel stamps times by its clock tick (a few ms),
+    // so a folder changed in the same tick again would show the same mtime. Only a
+    // listing of a folder unchanged for a while is kept.
+    this.last = Date.now() - st.mtimeMs > RACY_MS ? { ino: st.ino, mtimeMs: st.mtimeMs, names } : undefined;
+    return names;
+  }
 }
