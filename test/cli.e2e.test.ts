@@ -79,6 +79,7 @@ describe("agentos run", () => {
     const run = await startRun(data, providerEnv());
     try {
       expect(cmdline(run.child.pid)).toContain("--max-semi-space-size=16");
+      expect(readFileSync(`/proc/${run.child.pid}/environ`, "utf8").split("\0")).toContain("MALLOC_ARENA_MAX=2");
     } finally {
       expect(await run.stop()).toBe(0); // SIGTERM reached the same process, which stopped cleanly
     }
