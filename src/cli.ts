@@ -3,7 +3,6 @@
 // Parses arguments and prints; the work is in ops/ and agent/. Each command imports what
 // it uses when it runs (`--version` loads no zod, fastify or undici; `status` no runtime):
 // a command line tool that takes a second to say its version is one nobody scripts.
-import "./cli/thread-pool.js"; // first: before anything uses the thread pool
 import { readFileSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import * as nodeModule from "node:module";
