@@ -11,13 +11,21 @@ import { promisify } from "node:util";
 
 const fsyncAsync = promisify(fsync);
 
+/**
+ * Temp names: 8 hex digits from a counter on a random start, not randomBytes per file
+ * (OpenSSL asks the kernel for the pid at every call, a dozen system calls per agent).
+ * The pid in the name keeps processes apart; O_EXCL catches anything else.
+ */
+let tempCounter = randomBytes(4).readUInt32BE(0);
+const nextTempId = () => (tempCounter = (tempCounter + 1) >>> 0).toString(16).padStart(8, "0");
+
 /** `files` ([path, content]) in folders made by this process a moment ago (see the module header). */
 export async function writeFreshFiles(files: readonly (readonly [string, string])[]): Promise<void> {
   const temps: { tmp: string; path: string; fd?: number }[] = [];
   try {
     for (const [path, content] of files) {
       // The name removeStaleTemps cleans up after a kill -9; O_EXCL never writes through a planted name.
-      const t: (typeof temps)[number] = { tmp: join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`), path };
+      const t: (typeof temps)[number] = { tmp: join(dirname(path), `.${basename(path)}.${process.pid}.${nextTempId()}.tmp`), path };
       temps.push(t);
       t.fd = openSync(t.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
       const bytes = Buffer.from(content, "utf8");
