@@ -77,12 +77,10 @@ export async function makeAgentFolder(dataDir: string, name: string): Promise<bo
     await ensureDir(root);
     agentsRootsMade.add(root);
   }
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return false;
-    if (code !== "ENOENT") throw err;
+  const err = plainMkdir(dir);
+  if (err) {
+    if (err.code === "EEXIST") return false;
+    if (err.code !== "ENOENT") throw err;
     agentsRootsMade.delete(root); // agents/ went away meanwhile: make it again, the careful way
     await ensureDir(dir);
     return false;
@@ -107,17 +105,23 @@ export interface BootstrapResult {
   committed: boolean;
 }
 
+/** One mkdir, no parents, no checks: undefined when it made the folder, else why not. */
+function plainMkdir(dir: string): NodeJS.ErrnoException | undefined {
+  try {
+    mkdirSync(dir);
+    return undefined;
+  } catch (err) {
+    return err as NodeJS.ErrnoException;
+  }
+}
+
 /** Makes each folder with a plain mkdir, in order; false at the first that cannot be made so. */
 function makeFolders(dirs: string[]): boolean {
   for (const d of dirs) {
-    try {
-      mkdirSync(d);
-    } catch (err) {
-      // There already, or its parent is not (someone else is writing here): the careful path.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOENT") return false;
-      throw err;
-    }
+    const err = plainMkdir(d);
+    // There already, or its parent is not (someone else is writing here): the careful path.
+    if (err?.code === "EEXIST" || err?.code === "ENOENT") return false;
+    if (err) throw err;
   }
   return true;
 }
@@ -139,13 +143,9 @@ export async function makeMailboxes(roots: string[], names: string[], ensure: (d
 
 /** Makes `dir` (its parent exists); true when it is a real folder now (made, or one already). */
 function madeOrFolder(dir: string): boolean {
-  try {
-    mkdirSync(dir);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") return false;
-    return lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
-  }
+  const err = plainMkdir(dir);
+  if (!err) return true;
+  return err.code === "EEXIST" && lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
 /** An empty file (O_EXCL: never through a link); one that exists already is left as it is. */
