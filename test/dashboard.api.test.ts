@@ -172,7 +172,8 @@ describe("dashboard routes", () => {
     // A link among the letters is never followed: the overview still answers and counts none.
     symlinkSync(join(data, "agents.yaml"), join(dir, "20990101T000000Z-orion-evil-000000.md"));
     const overview = Overview.parse((await call("GET", "/v1/overview")).json);
-    expect(overview.agents.find((a) => a.name === "orion")!.dead_letters).toBe(0);
+    const left = (await call("GET", "/v1/dead-letters")).json.dead_letters;
+    expect(overview.agents.find((a) => a.name === "orion")!.dead_letters, JSON.stringify(left)).toBe(0);
   });
 
   it("answered every dashboard operation of /openapi.json as documented, and keeps its page and files out of it", async () => {

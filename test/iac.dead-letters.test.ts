@@ -1,14 +1,14 @@
 // TTL and dead letters through the real CLI: a message expiring after a real short TTL
 // behind a slow task, `dead-letters list|show|requeue|purge`, and requeueing a whole
 // misaddressed file to another agent. The scripted LLM server is the only stand-in.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { renderDeadLetter } from "../src/store/dead-letters.js";
+import { parseDeadLetter, renderDeadLetter } from "../src/store/dead-letters.js";
 import { committed, eventually, fsckStrict, lastCommit, subjects } from "./support/checker.js";
 import { agent, agentDir, block, dataDir, deadLetterDir, inbox, queue, read, shellAppend, yaml } from "./support/data.js";
 import { scriptedLlm } from "./support/llm-server.js";
-import { scriptedCli } from "./support/runtime.js";
+import { scriptedCli, startRuntime } from "./support/runtime.js";
 
 const llm = await scriptedLlm();
 const { run, cli } = scriptedCli(llm);
@@ -96,5 +96,27 @@ describe("TTL and dead letters through the CLI", () => {
     expect(ok.stdout).toMatch(/^requeued lost-msg, lost-too to iris: /);
     await eventually(() => committed(data, "iris", "iris(task): lost-msg") && committed(data, "iris", "iris(task): lost-too"), 15_000, "iris ran both");
     expect(lastCommit(data, "iris", "Task-Id: lost-too")).toContain("Source: inbox");
+  });
+
+  it("dead-letters a task that fails for good once, after one attempt, though its file is read again while the letter is written", async () => {
+    const data = dataDir(yaml([agent("orion")], "  max_attempts: 1\n"));
+    const q = queue(data, "orion");
+    const ROUNDS = 12;
+    // The moment the worker gives up, another block lands behind the failing one: the read it
+    // causes parses the failing block again while its letter is still being written.
+    let behind = 0;
+    await startRuntime(data, llm, { onLine: (line) => void (/moving it to dead letters/.test(line) && appendFileSync(q, block(`behind-${behind++}`))) });
+    for (let i = 0; i < ROUNDS; i++) {
+      shellAppend(q, block(`dies-${i}`, "Answer in a shape no schema takes. [bad-schema]"));
+      await eventually(() => committed(data, "orion", `orion(task): behind-${i}`), 15_000, `behind-${i} done`);
+    }
+    const letters = readdirSync(deadLetterDir(data)).map((f) => parseDeadLetter(readFileSync(join(deadLetterDir(data), f), "utf8"), f)!);
+    for (let i = 0; i < ROUNDS; i++) {
+      const mine = letters.filter((d) => d.taskId === `dies-${i}`);
+      expect(mine.map((d) => [d.reason, d.attempts]), `dies-${i}`).toEqual([["delivery_limit", 1]]);
+      expect(llm.requestsFor(`dies-${i}`), `dies-${i}: the step and its one repair request`).toHaveLength(2);
+    }
+    expect(letters).toHaveLength(ROUNDS);
+    fsckStrict(agentDir(data, "orion"));
   });
 });

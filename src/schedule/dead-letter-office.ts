@@ -45,7 +45,20 @@ export interface DeadLetterOfficeContext {
 }
 
 export class DeadLetterOffice {
+  /**
+   * Keys whose letter is being written. The task has left the table already, and the
+   * ledger says `dead` only once the letter is on disk (a crash in between must leave the
+   * task in its file, not nowhere): meanwhile a read of its file must not take its block
+   * for a new task. It did, and a task with max_attempts 1 ran twice, with two letters.
+   */
+  private readonly writing = new Set<string>();
+
   constructor(private readonly ctx: DeadLetterOfficeContext) {}
+
+  /** Whether the letter for ledger key `key` is being written right now (it is as good as handled). */
+  isWriting(key: string): boolean {
+    return this.writing.has(key);
+  }
 
   /** Writes the letter; resolves to its path, or undefined if it could not be written. */
   async send(reason: DeadLetterReason, l: Letter): Promise<string | undefined> {
@@ -55,6 +68,16 @@ export class DeadLetterOffice {
     const file = l.task?.source.path ?? l.file;
     const source = l.source ?? (file ? `${this.rel(file)}${line !== undefined ? `:${line}` : ""}` : "(unknown)");
     const attempts = l.attempts ?? (l.key && this.ctx.ledger ? this.ctx.ledger.attemptsOf(l.key) : 0);
+    if (l.key) this.writing.add(l.key);
+    try {
+      return await this.deliver(reason, l, { now, taskId, source, attempts });
+    } finally {
+      if (l.key) this.writing.delete(l.key);
+    }
+  }
+
+  private async deliver(reason: DeadLetterReason, l: Letter, d: { now: Date; taskId?: string; source: string; attempts: number }): Promise<string | undefined> {
+    const { now, taskId, source, attempts } = d;
     let path: string;
     try {
       path = await writeDeadLetter(this.ctx.dir, {

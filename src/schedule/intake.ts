@@ -182,6 +182,7 @@ export class Intake {
 
   private async onBlock(src: TaskSource, pb: ParsedBlock): Promise<void> {
     const key = blockKey(pb);
+    if (this.ctx.office.isWriting(key)) return; // it is being dead-lettered: handled, not new
     if (pb.kind === "invalid") {
       if (this.ctx.ledger.isHandled(key)) return;
       const problems = pb.block.problems.map((p) => `${this.rel(src.path)}:${p.line}:${p.column}: ${p.message}`);
@@ -245,7 +246,7 @@ export class Intake {
 
   private async duplicate(src: TaskSource, block: TaskBlock, why: string): Promise<void> {
     const dupKey = `dup:${block.id}:${block.start}:${block.raw.length}`;
-    if (this.ctx.ledger.isHandled(dupKey)) return;
+    if (this.ctx.ledger.isHandled(dupKey) || this.ctx.office.isWriting(dupKey)) return;
     this.ctx.log.warn(`duplicate task: ${why}`);
     await this.ctx.office.send("duplicate", { block, file: src.path, lastError: why, key: dupKey, attempts: 0 });
     // Mark this exact copy handled so retirement takes it out of the file.

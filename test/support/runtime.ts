@@ -46,12 +46,14 @@ export interface RuntimeStart {
   level?: "debug" | "info" | "warn" | "error";
   /** Environment variables on top of the scripted provider's. */
   env?: Record<string, string>;
+  /** Called with each log line as it is written (synchronously, as the runtime logs it). */
+  onLine?: (line: string) => void;
 }
 
 /** A Runtime over `data` whose provider is the scripted server (or any URL), started; stopped when the test ends. */
 export async function startRuntime(data: string, llm: Pick<LlmServer, "url">, opts: RuntimeStart = {}): Promise<StartedRuntime> {
   const lines: string[] = [];
-  const log = createLogger({ level: opts.level ?? "info", write: (l) => lines.push(l), ...(opts.now ? { now: opts.now } : {}) });
+  const log = createLogger({ level: opts.level ?? "info", write: (l) => (lines.push(l), opts.onLine?.(l)), ...(opts.now ? { now: opts.now } : {}) });
   const env = Env.parse({ LLM_API_KEY: "k", LLM_BASE_URL: llm.url, LLM_MODEL: "scripted", SHUTDOWN_GRACE_SECONDS: "10", ...opts.env });
   const rt = new Runtime({ dataDir: data, env, log, only: opts.only, now: opts.now, events: opts.events });
   whenTestEnds(async (failed) => {
