@@ -73,21 +73,21 @@ describe("agentos run", () => {
     }
   });
 
-  it("starts itself again in place with a bounded young generation, keeping its pid and signals (AGENTOS_NODE_FLAGS=0: Node's own sizing)", async () => {
+  it("starts itself again in place with a bounded young generation and a slowly growing old one, keeping its pid and signals (AGENTOS_NODE_FLAGS=0: Node's own sizing)", async () => {
     const data = dataDir(ONE_AGENT);
     const cmdline = (pid: number | undefined) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     // process.execve is Node 23.11+; on an older Node (engines allow 22) `run` keeps Node's own sizing.
     const restarts = typeof (process as { execve?: unknown }).execve === "function";
     const run = await startRun(data, providerEnv());
     try {
-      expect(cmdline(run.child.pid).includes("--max-semi-space-size=16")).toBe(restarts);
+      for (const flag of ["--max-semi-space-size=16", "--heap-growing-percent=50"]) expect(cmdline(run.child.pid).includes(flag), flag).toBe(restarts);
       expect(readFileSync(`/proc/${run.child.pid}/environ`, "utf8").split("\0").includes("MALLOC_ARENA_MAX=2")).toBe(restarts);
     } finally {
       expect(await run.stop()).toBe(0); // SIGTERM reached the same process, which stopped cleanly
     }
     const plain = await startRun(data, { ...providerEnv(), AGENTOS_NODE_FLAGS: "0" });
     try {
-      expect(cmdline(plain.child.pid).some((a) => a.startsWith("--max-semi-space-size"))).toBe(false);
+      expect(cmdline(plain.child.pid).some((a) => a.startsWith("--max-semi-space-size") || a.startsWith("--heap-growing-percent"))).toBe(false);
     } finally {
       expect(await plain.stop()).toBe(0);
     }
