@@ -69,6 +69,8 @@ describe("AgentRepo.commitAll", () => {
     expect(size).toBeGreaterThan(64 * 1024);
     const oid = git(dir, "rev-parse", "HEAD:results").trim();
     // Stored (zlib level 0) in the commit's pack: its entry is no smaller than the tree itself.
+    // 2,000 objects start a background repack: read the packs once it is over (it raced this read).
+    await repo.packed;
     const packDir = join(dir, ".git", "objects", "pack");
     const idx = readdirSync(packDir).filter((f) => f.endsWith(".idx")).map((f) => join(packDir, f));
     const entry = git(dir, "verify-pack", "-v", ...idx).split("\n").find((l) => l.startsWith(`${oid} `));
