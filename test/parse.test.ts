@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseTaskFile, type ParsedBlock, type TaskBlock } from "../src/parse/task-blocks.js";
+import { markdownStructure, parseTaskFile, plainStructure, type ParsedBlock, type TaskBlock } from "../src/parse/task-blocks.js";
 import { generateTaskId, serializeBlock } from "../src/parse/serialize.js";
 import { FIXTURES } from "./support/data.js";
 
@@ -189,5 +189,60 @@ describe("task block parser", () => {
   it("generates readable unique ids", () => {
     const id = generateTaskId(new Date("2026-04-29T10:30:05Z"), () => 0.5);
     expect(id).toMatch(/^task-20260429-103005-[0-9a-z]{4}$/);
+  });
+
+  describe("the line scan used for plain slices", () => {
+    // Lines that look like structure to a person or a formatter, without the characters
+    // that send a slice to the markdown tree; and a few with them, to check the switch.
+    const lines = [
+      "## a", "## b-1", "##", "## ", "##x", "###", "### c", "#", "# d", " ## e", "  ## f", "   ## g", "\\## h", "## i ##", "## j #",
+      "task: do it", "task: |", "  indented text", "   three spaces", "priority: high", "created: 2026-12-02T10:00:00Z", "ttl_seconds: 5",
+      "", "", "> quote", "> ## quoted", ">", "- item", "- ## in a list", "* star", "+ plus", "1. first", "2) second", "-", "---", "***", "===", "Title",
+      "####### seven", "#######", "=", "==", "- - -", "* * *", "_ _ _", "1. ## x", "![i](u)", "**bold", "\\", "#5", "a  ", "``", "## k\\",
+      "a *b* _c_ `d`", "\\*escaped", "[link](x)", "[ref]", "&amp; &#42;", "a \u2028 b", "\u00a0## nbsp", "## \u00e9t\u00e9", "line\\",
+      // These send the slice to the tree: fence, HTML, code indentation, definition, CR.
+      "```", "~~~", "<div>", "<!-- c -->", "    code", "\tx", "-     code in a list", "[r]: /url", "cr\rline",
+    ];
+    function* documents(count: number): Generator<string> {
+      // mulberry32: the same documents on every run.
+      let seed = 42;
+      const rand = (n: number) => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) % n;
+      };
+      for (let d = 0; d < count; d++) {
+        const n = 1 + rand(14);
+        const picked = Array.from({ length: n }, () => lines[rand(lines.length)]!);
+        yield picked.join("\n") + (rand(3) ? "\n" : "");
+      }
+    }
+
+    it("finds the same blocks and code lines as the markdown tree wherever it answers", () => {
+      let compared = 0;
+      let deferred = 0;
+      for (const doc of documents(6000)) {
+        const plain = plainStructure(doc);
+        if (!plain) {
+          deferred++;
+          continue;
+        }
+        compared++;
+        const tree = markdownStructure(doc, 1);
+        expect({ ...plain, verbatim: [...plain.verbatim] }, JSON.stringify(doc)).toEqual({ ...tree, verbatim: [...tree.verbatim] });
+      }
+      // Both kinds occur: the comparison covers the scan, and the switch is exercised.
+      expect(compared).toBeGreaterThan(1000);
+      expect(deferred).toBeGreaterThan(500);
+    });
+
+    it("leaves fences, HTML, indented code and definitions to the tree", () => {
+      for (const doc of ["## a\ntask: x\n```\n## b\n```\n", "## a\ntask: x\n<div>\n## b\n</div>\n", "## a\ntask: |\n  x\n\n    ## b\n", "## a\n[r]: /u 'x\n## b\n'\n", "## a\rtask: x\r"]) {
+        expect(plainStructure(doc)).toBeUndefined();
+      }
+      // The fenced `## b` is task text, not a block of its own.
+      expect(tasks(parseTaskFile("## a\ntask: x\n```\n## b\n```\ncreated: 2026-12-02T10:00:00Z\n", { settled: true })).map((t) => t.id)).toEqual(["a"]);
+    });
   });
 });
