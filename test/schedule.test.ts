@@ -1,7 +1,7 @@
 // The scheduler's parts on their own: the queue's admission, events and idle
 // promise, and the task table's states (every move checked).
 import { describe, expect, it } from "vitest";
-import { AgentQueue, type Schedulable } from "../src/schedule/agent-queue.js";
+import { AgentQueue, SETTLING_ROOM, type Schedulable } from "../src/schedule/agent-queue.js";
 import { IllegalTransition, TaskTable, type TrackedTask } from "../src/schedule/task-table.js";
 import type { TaskSource } from "../src/source/task-source.js";
 
@@ -34,6 +34,27 @@ describe("AgentQueue events and idle", () => {
     expect(started).toEqual(["a"]);
     expect(q.waiting).toBe(1);
     expect(q.admitted).toBe(2);
+  });
+
+  it("lets answered tasks wait for their commit beyond the depth, up to SETTLING_ROOM of them (or the depth, if more)", async () => {
+    for (const depth of [2, 40]) {
+      const commits: (() => void)[] = [];
+      // Each task is answered at once (release) and then waits for its commit.
+      const q = new AgentQueue<T>({ concurrency: 2, depth, agingMs: 60_000 }, (_t, release) => new Promise<void>((r) => (release(), commits.push(r))), () => 0);
+      for (let i = 0; i < depth + SETTLING_ROOM + 20; i++) q.offer(task(`t${i}`));
+      await new Promise((r) => setTimeout(r, 20));
+      const room = Math.max(depth, SETTLING_ROOM);
+      // Answered ones wait, `depth` more may be admitted on top: never more in all.
+      expect(q.admitted).toBe(depth + room);
+      expect(q.waiting).toBe(depth + SETTLING_ROOM + 20 - (depth + room));
+      // A group commit frees room: as many are admitted again.
+      for (const done of commits.splice(0, 5)) done();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(q.admitted).toBe(depth + room);
+      expect(q.waiting).toBe(Math.max(0, depth + SETTLING_ROOM + 20 - (depth + room) - 5));
+      q.stop();
+      for (const done of commits) done();
+    }
   });
 
   it("resolves onIdle at once when nothing is admitted, and only after the last task is done otherwise", async () => {

@@ -74,7 +74,7 @@ export type AgentConfig = z.infer<typeof AgentConfig>;
 
 export const ThroughputClass = z.strictObject({
   concurrency: z.int().min(1).max(64).describe("Tasks run at the same time"),
-  max_queue_depth: z.int().min(1).max(100_000).describe("Ready tasks held in memory; the rest wait in their files (answered tasks waiting for their group commit do not count, up to as many again)"),
+  max_queue_depth: z.int().min(1).max(100_000).describe("Ready tasks held in memory; the rest wait in their files (answered tasks waiting for their group commit do not count, up to 32 or as many again)"),
   per_minute: z.int().min(1).optional().describe("Optional rate limit: LLM steps started per minute"),
 });
 export type ThroughputClass = z.infer<typeof ThroughputClass>;
