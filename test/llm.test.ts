@@ -1,4 +1,5 @@
 // The provider client against the scripted OpenAI-compatible server on 127.0.0.1.
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { ProviderModel } from "../src/work/llm/client.js";
 import { stepJsonSchema } from "../src/work/llm/schema.js";
@@ -101,6 +102,22 @@ describe("LLM client", () => {
     const r = await model(server.url, lines, { timeoutMs: 300 }).step(ask("t8"));
     expect(r.requests).toBe(2);
     expect(lines.join("\n")).toMatch(/no answer within LLM_TIMEOUT \(0.3 s\)/);
+  });
+
+  it("leaves nothing behind on the agent's signal once a request is over, and still stops a request under way when it aborts", async () => {
+    server = await startLlmServer();
+    const lines: string[] = [];
+    const m = model(server.url, lines);
+    const agent = new AbortController();
+    for (let i = 0; i < 30; i++) await m.step(ask(`s${i}`), agent.signal);
+    // One listener per request left on a signal that lives as long as the agent would be a leak.
+    expect(getEventListeners(agent.signal, "abort")).toHaveLength(0);
+    server.queueReplies({ hang: true });
+    const hanging = m.step(ask("s-hang"), agent.signal);
+    await new Promise((r) => setTimeout(r, 100));
+    agent.abort(new Error("shutting down"));
+    await expect(hanging).rejects.toThrow();
+    expect(server.requests.length).toBe(31);
   });
 
   it("validates absent optional keys as null and string rewards as numbers", () => {

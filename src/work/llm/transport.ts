@@ -59,16 +59,29 @@ export class Endpoint {
   }
 
   async post(body: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const res = await poolFor(this.url.origin, this.timeoutMs).request({
-      path: this.url.pathname + this.url.search,
-      method: "POST",
-      headers: this.headers,
-      body: JSON.stringify(body),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-    const text = await readBounded(res.body, this.maxReplyBytes);
-    return { status: res.statusCode, headers: res.headers, body: text };
+    // A timer of our own, cleared once the reply is read. AbortSignal.timeout() lives until
+    // it fires, and with it (through AbortSignal.any and undici's listener) the request:
+    // a 4,000-task drain held 3,000 of them at once, ~1.4 KB each, for LLM_TIMEOUT.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, "TimeoutError")), this.timeoutMs);
+    timer.unref(); // as AbortSignal.timeout: a request under way keeps the process alive, not its timer
+    const stop = () => abort.abort(signal!.reason);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener("abort", stop, { once: true });
+    try {
+      const res = await poolFor(this.url.origin, this.timeoutMs).request({
+        path: this.url.pathname + this.url.search,
+        method: "POST",
+        headers: this.headers,
+        body: JSON.stringify(body),
+        signal: abort.signal,
+      });
+      const text = await readBounded(res.body, this.maxReplyBytes);
+      return { status: res.statusCode, headers: res.headers, body: text };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", stop);
+    }
   }
 }
 
