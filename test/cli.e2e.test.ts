@@ -80,7 +80,7 @@ describe("agentos run", () => {
     const restarts = typeof (process as { execve?: unknown }).execve === "function";
     const run = await startRun(data, providerEnv());
     try {
-      for (const flag of ["--max-semi-space-size=16", "--heap-growing-percent=50"]) expect(cmdline(run.child.pid).includes(flag), flag).toBe(restarts);
+      for (const flag of ["--max-semi-space-size=8", "--heap-growing-percent=50"]) expect(cmdline(run.child.pid).includes(flag), flag).toBe(restarts);
       expect(readFileSync(`/proc/${run.child.pid}/environ`, "utf8").split("\0").includes("MALLOC_ARENA_MAX=2")).toBe(restarts);
     } finally {
       expect(await run.stop()).toBe(0); // SIGTERM reached the same process, which stopped cleanly
