@@ -24,6 +24,23 @@ describe("a first run", () => {
     }
   });
 
+  it("runs a message dropped for an agent before it ever started, at its first start, while it keeps running", async () => {
+    const data = dataDirWith(TWO);
+    const orion = await startRun(data, offline(), ["--agent", "orion"]);
+    expect(await orion.stop()).toBe(0);
+    expect(existsSync(join(data, "agents", "iris"))).toBe(false);
+    writeFileSync(join(data, "shared", "iac", "inbox", "iris", "early.md"), "## early-bird\ntask: Say hello.\n");
+    // iris's folder is made by this start (a fresh agent reads its mailboxes after the watcher is up).
+    const iris = await startRun(data, offline(), ["--agent", "iris"]);
+    try {
+      await eventually(() => /Task early-bird done/.test(iris.output), 20_000, "early-bird done");
+    } finally {
+      expect(await iris.stop()).toBe(0);
+    }
+    expect(runCli(["result", "early-bird", "--data", data]).stdout).toMatch(/\S/);
+    expect(readdirSync(join(data, "shared", "iac", "inbox", "iris"))).toEqual([]);
+  });
+
   it("refuses a second requeue of a dead letter whose first copy already ran, and lists when it was requeued", async () => {
     // One task at a time, so refund-rate waits behind a slow one past its 1 s ttl (counted from arrival: its old `created:` does not matter).
     const data = dataDirWith(TWO + "throughput_classes:\n  medium: { concurrency: 1, max_queue_depth: 10 }\n");

@@ -2,7 +2,7 @@
 // and `git fsck --strict` show after commitAll, including a folder big enough that its
 // tree is stored uncompressed, and a replay that skips commits git already has.
 import { spawn } from "node:child_process";
-import { cpSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentRepo } from "../src/commit/git/repo.js";
@@ -92,6 +92,19 @@ describe("AgentRepo.commitAll", () => {
     await repo.commitAll([plan("a", "# Rewards\n- a\n"), plan("b", "# Rewards\n- a\n- b\n")]);
     expect(git(dir, "reflog", "--format=%gs", "main").trim().split("\n")).toEqual(["commit: orion(task): b", "commit: orion(task): a", "commit (initial): init: agent filesystem"]);
     expect(git(dir, "reflog", "--format=%H", "HEAD").trim().split("\n")[0]).toBe(git(dir, "rev-parse", "HEAD").trim());
+    fsckStrict(dir);
+  });
+
+  it("makes the branch's and the reflog's folders again when someone removed them", async () => {
+    const { dir, repo } = await freshRepo();
+    // After `git pack-refs` the branch lives in packed-refs; its empty folder may go too.
+    git(dir, "pack-refs", "--all");
+    rmSync(join(dir, ".git", "refs", "heads"), { recursive: true, force: true });
+    rmSync(join(dir, ".git", "logs"), { recursive: true });
+    await repo.commitAll([plan("a", "# Rewards\n- a\n")]);
+    expect(git(dir, "log", "--format=%s", "main").trim().split("\n")).toEqual(["orion(task): a", "init: agent filesystem"]);
+    expect(git(dir, "reflog", "--format=%gs", "main").trim()).toBe("commit: orion(task): a");
+    expect(git(dir, "reflog", "--format=%gs", "HEAD").trim()).toBe("commit: orion(task): a");
     fsckStrict(dir);
   });
 

@@ -54,6 +54,17 @@ describe("the lease", () => {
     expect(JSON.parse(readFileSync(path, "utf8")).token).toBe("theirs"); // untouched
   });
 
+  it("refuses a live runtime's lease also when told there is most likely none (a folder made a moment ago), and takes one that is missing", async () => {
+    const path = leasePath();
+    writeTheirs(path, { pid: process.ppid });
+    const r = await acquireLease(path, "orion", new Date(), true);
+    expect(r.ok).toBe(false);
+    expect(JSON.parse(readFileSync(path, "utf8")).token).toBe("theirs"); // untouched
+    rmSync(path);
+    const mine = await acquireLease(path, "orion", new Date(), true);
+    expect(mine.ok && JSON.parse(readFileSync(path, "utf8")).token === mine.lease.token).toBe(true);
+  });
+
   it("refuses a lease from another host while its heartbeat is fresh, and takes it over once it is stale", async () => {
     const path = leasePath();
     writeTheirs(path, { host: "elsewhere", pid: 1 }, LEASE_STALE_MS - 5_000);

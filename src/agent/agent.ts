@@ -220,19 +220,24 @@ export class AgentRuntime {
   }
 
   /** Takes ownership of the agent (before anything writes to its repository). */
-  async acquire(): Promise<void> {
-    await ensureDir(this.paths.state);
-    await this.lease.acquire();
+  async acquire(fresh = false): Promise<void> {
+    // A fresh folder (makeAgentFolder) has its state folder and no lease yet.
+    if (!fresh) await ensureDir(this.paths.state);
+    await this.lease.acquire(fresh);
   }
 
-  /** Finishes what a crash left half done, then reads every task file. `fresh`: its folder is new (bootstrap.ts), nothing to recover there. */
-  async start(fresh = false): Promise<void> {
+  /**
+   * Finishes what a crash left half done, then reads every task file. `fresh`: its folder
+   * is new (bootstrap.ts), nothing to recover there, and its git history is the first
+   * commit only. `readLater`: the caller reconciles this agent (scans its mailboxes, reads
+   * its queue.md) right after, so a fresh agent need not read them here too.
+   */
+  async start(fresh = false, readLater = false): Promise<void> {
     if (!this.lease.held) await this.acquire();
     // What the last run left: a restart of 1,000 idle agents need not rewrite them all.
     if (!fresh) this.lastStatus = await readTextIfExists(statusFilePath(this.paths));
-    const ledgerExisted = (await readTextIfExists(this.paths.ledger)) !== undefined;
-    this.ledger.load();
-    if (!ledgerExisted) {
+    // No ledger: rebuilt from the Task-Id trailers in git (a fresh repository has none).
+    if (!this.ledger.load() && !fresh) {
       const adopted = await this.ledger.adoptFromGit(await this.taskIdsInGit());
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
@@ -242,6 +247,9 @@ export class AgentRuntime {
     const restored = fresh ? 0 : await recoverSpools(p.queue, p.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
     this.sources.add(p.queue, "queue");
+    // A fresh queue.md holds its header line only; a message dropped into a mailbox before
+    // this agent first started is found by the reconcile that follows.
+    if (fresh && readLater) return;
     await this.intake.scanMessageDirs();
     await Promise.all(this.sources.values().map((s) => this.sources.read(s)));
   }

@@ -3,7 +3,7 @@
 // it, and makes the first commit `init: agent filesystem` exactly once. A folder this
 // process made a moment ago takes the short way: nothing there to probe, read or keep.
 import { createHash } from "node:crypto";
-import { appendFileSync, closeSync, lstatSync, mkdirSync, openSync } from "node:fs";
+import { appendFileSync, lstatSync, mkdirSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
@@ -88,6 +88,8 @@ export async function makeAgentFolder(dataDir: string, name: string): Promise<bo
   // agents/ swapped for a link between its check and the mkdir: refused before anything is written.
   const link = linkOnPath(dir);
   if (link) throw new UnsafePathError(link, "is a symbolic link; AgentOS never follows links under DATA_DIR");
+  // Its runtime state folder too, where the lease goes first (AgentRuntime.acquire(true)).
+  mkdirSync(agentPaths(dataDir, name).state);
   return true;
 }
 
@@ -146,15 +148,6 @@ function madeOrFolder(dir: string): boolean {
   const err = plainMkdir(dir);
   if (!err) return true;
   return err.code === "EEXIST" && lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
-}
-
-/** An empty file (O_EXCL: never through a link); one that exists already is left as it is. */
-function createEmpty(path: string): void {
-  try {
-    closeSync(openSync(path, "wx"));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  }
 }
 
 /** The folders every agent shares and this agent's mailboxes (a link there is refused by the runtime, and said). */
@@ -234,10 +227,6 @@ export async function bootstrapAgent(dataDir: string, agent: AgentConfig, file: 
   // whatever the record says (below), so the record need not wait for the commit.
   if (fresh) toWrite.push([p.generated, recordText]);
   if (toWrite.length) await (fresh ? writeFreshFiles(toWrite) : writeFilesAtomic(toWrite));
-  // Nothing in git to rebuild a ledger from yet: an empty one says so, and the agent's
-  // start need not read git's history for Task-Id trailers. Not synced: if it is lost,
-  // that rebuild finds nothing either.
-  if (fresh) createEmpty(p.ledger);
 
   // Committed from the texts in hand (not read back): a fresh agent reads none of its files.
   const texts = new Map(toWrite.map(([path, content]) => [relative(p.dir, path), content]));

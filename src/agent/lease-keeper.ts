@@ -26,10 +26,10 @@ export class LeaseKeeper {
     return this.lease !== undefined;
   }
 
-  /** Takes the lease; throws (with the owner named) if a live runtime holds it. */
-  async acquire(): Promise<void> {
-    for (let waited = false; ; ) {
-      const r = await acquireLease(this.path, this.agent, this.now());
+  /** Takes the lease; throws (with the owner named) if a live runtime holds it. `none`: there is most likely no lease file yet (a folder made just now). */
+  async acquire(none = false): Promise<void> {
+    for (let waited = false; ; none = false) {
+      const r = await acquireLease(this.path, this.agent, this.now(), none);
       if (r.ok) {
         this.lease = r.lease;
         this.ino = statSync(this.path).ino;

@@ -164,9 +164,10 @@ export class Runtime {
     });
     const fresh = await makeAgentFolder(this.opts.dataDir, a.name);
     // Own the agent first: a second runtime must not commit into a repo it does not own.
-    await agent.acquire();
+    await agent.acquire(fresh);
     const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, { now: this.now, fresh, sharedMade });
-    await agent.start(fresh);
+    // Both callers reconcile the agent next (start: once the watcher is ready; reload: 100 ms on).
+    await agent.start(fresh, true);
     this.agents.set(a.name, agent);
     this.log.child("agentos").info(`Agent '${a.name}' ready at ${paths.dir}`);
   }

@@ -67,10 +67,15 @@ export function leaseIsLive(l: Lease, now = Date.now()): boolean {
   return pidAlive(l.pid) && fresh;
 }
 
-export async function acquireLease(path: string, agent: string, now = new Date()): Promise<LeaseCheck> {
+/**
+ * Takes the lease at `path` unless a live runtime holds it. `none`: most likely there is
+ * no lease yet (the agent's folder was made just now), so the first try creates it without
+ * reading first; if one is there after all, link() says so and the next try reads it.
+ */
+export async function acquireLease(path: string, agent: string, now = new Date(), none = false): Promise<LeaseCheck> {
   const mine: Lease = { host: hostname(), pid: process.pid, started: now.toISOString(), heartbeat: now.toISOString(), token: randomBytes(8).toString("hex") };
   for (let tries = 0; tries < 5; tries++) {
-    const current = await readLease(path);
+    const current = none && tries === 0 ? undefined : await readLease(path);
     if (current && leaseIsLive(current, now.getTime())) {
       return {
         ok: false,

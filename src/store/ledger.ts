@@ -74,13 +74,15 @@ export class Ledger {
 
   constructor(private readonly path: string) {}
 
-  /** Loads the ledger, compacting it so it holds only what is still needed. */
-  load(): void {
+  /** Loads the ledger, compacting it so it holds only what is still needed; false when there was none (it is made empty). */
+  load(): boolean {
     let text = "";
+    let existed = true;
     try {
       text = readFileSync(this.path, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      existed = false;
     }
     const parsed = parseLedger(text);
     for (const [k, v] of parsed.handled) this.handled.set(k, v);
@@ -107,6 +109,7 @@ export class Ledger {
       renameSync(tmp, this.path);
     }
     this.fd = openSync(this.path, "a");
+    return existed;
   }
 
   get size(): number {

@@ -56,8 +56,14 @@ export interface RefStep {
 export async function moveHead(gitDir: string, expected: string | undefined, steps: RefStep[], rebase: (actual: string | undefined) => Promise<RefStep[]>): Promise<RefStep[]> {
   const ref = await headRef(gitDir);
   const target = join(gitDir, ref ?? "HEAD");
-  await mkdir(dirname(target), { recursive: true });
-  const lock = await LockFile.take(target);
+  // The folder is there but for the first commit on a new branch name, or after someone
+  // removed it: made then, not probed at every commit (three mkdirs a commit, each a trip
+  // through the thread pool).
+  const lock = await LockFile.take(target).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+    await mkdir(dirname(target), { recursive: true });
+    return LockFile.take(target);
+  });
   try {
     const actual = ref ? await readRef(gitDir, ref) : await readHead(gitDir);
     if (actual !== expected) steps = await rebase(actual);
@@ -84,7 +90,10 @@ async function appendReflog(gitDir: string, ref: string | undefined, from: strin
   const text = lines.join("");
   for (const log of ref ? [ref, "HEAD"] : ["HEAD"]) {
     const path = join(gitDir, "logs", log);
-    await mkdir(dirname(path), { recursive: true });
-    await appendFile(path, text);
+    await appendFile(path, text).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+      await mkdir(dirname(path), { recursive: true });
+      await appendFile(path, text);
+    });
   }
 }

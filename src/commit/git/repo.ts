@@ -106,10 +106,12 @@ export class AgentRepo {
       await ignoreTempFiles(this.gitDir);
       return false;
     }
-    // What isomorphic-git's init writes, synchronously: a few small calls, each cheaper
-    // than a trip through the thread pool (1,000 agents start at once). HEAD last: it
-    // says the repository is complete.
-    for (const d of ["", "objects", "objects/pack", "objects/info", "refs", "refs/heads", "refs/tags", "info"]) fs.mkdirSync(join(this.gitDir, d), { recursive: true });
+    // The folders git needs, synchronously: a few small calls, each cheaper than a trip
+    // through the thread pool (1,000 agents start at once), and the reflog's, which the
+    // first commit writes to. Not objects/info or refs/tags: git makes them when it needs
+    // them, and each folder is an inode to allocate (1,000 agents, ~45 inodes each). HEAD
+    // last: it says the repository is complete.
+    for (const d of ["", "objects", "objects/pack", "refs", "refs/heads", "info", "logs", "logs/refs", "logs/refs/heads"]) fs.mkdirSync(join(this.gitDir, d), { recursive: true });
     fs.writeFileSync(join(this.gitDir, "config"), "[core]\n\trepositoryformatversion = 0\n\tfilemode = false\n\tbare = false\n\tlogallrefupdates = true\n\tsymlinks = false\n\tignorecase = true\n");
     fs.writeFileSync(join(this.gitDir, "info", "exclude"), EXCLUDE);
     fs.writeFileSync(join(this.gitDir, "HEAD"), "ref: refs/heads/main\n");
