@@ -29,7 +29,7 @@ import { OutcomeApplier } from "./outcome.js";
 import { Worker } from "./worker.js";
 import { crashAt } from "./crash.js";
 import { TimerScope } from "./timers.js";
-import { API_STATE, type AgentContext, type TaskWhere } from "./context.js";
+import { API_STATE, type AgentContext, type StartOptions, type TaskWhere } from "./context.js";
 
 export type { AgentContext, AgentEvents, TaskWhere } from "./context.js";
 
@@ -219,37 +219,29 @@ export class AgentRuntime {
     };
   }
 
-  /** Takes ownership of the agent (before anything writes to its repository). */
+  /** Takes ownership of the agent (before anything writes to its repository). A fresh folder has its state folder, and no lease yet. */
   async acquire(fresh = false): Promise<void> {
-    // A fresh folder (makeAgentFolder) has its state folder and no lease yet.
     if (!fresh) await ensureDir(this.paths.state);
     await this.lease.acquire(fresh);
   }
 
-  /**
-   * Finishes what a crash left half done, then reads every task file. `fresh`: its folder
-   * is new (bootstrap.ts), nothing to recover there, and its git history is the first
-   * commit only. `readLater`: the caller reconciles this agent (scans its mailboxes, reads
-   * its queue.md) right after, so a fresh agent need not read them here too.
-   */
-  async start(fresh = false, readLater = false): Promise<void> {
+  /** Finishes what a crash left half done, then reads every task file (StartOptions: when there is less to do). */
+  async start({ fresh = false, readLater = false, newMailboxes = false }: StartOptions = {}): Promise<void> {
     if (!this.lease.held) await this.acquire();
     // What the last run left: a restart of 1,000 idle agents need not rewrite them all.
     if (!fresh) this.lastStatus = await readTextIfExists(statusFilePath(this.paths));
-    // No ledger: rebuilt from the Task-Id trailers in git (a fresh repository has none).
-    if (!this.ledger.load() && !fresh) {
+    if (!this.ledger.load() && !fresh) { // none: rebuilt from git's Task-Id trailers (a fresh repository has none)
       const adopted = await this.ledger.adoptFromGit(await this.taskIdsInGit());
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }
     const p = this.paths;
-    for (const dir of [...(fresh ? [] : [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results]), this.mailboxes.inbox, this.mailboxes.handoffs]) await removeStaleTemps(dir);
+    const own = fresh ? [] : [p.dir, p.state, p.intents, p.spool, p.skillsDir, p.skillsArchive, p.results];
+    for (const dir of [...own, ...(newMailboxes ? [] : [this.mailboxes.inbox, this.mailboxes.handoffs])]) await removeStaleTemps(dir);
     if (!fresh) await this.committer.finishIntents("recovered");
     const restored = fresh ? 0 : await recoverSpools(p.queue, p.spool, (k) => this.ledger.isHandled(k));
     if (restored) this.log.info(`put ${restored} pending block(s) back into queue.md after an interrupted compaction`);
     this.sources.add(p.queue, "queue");
-    // A fresh queue.md holds its header line only; a message dropped into a mailbox before
-    // this agent first started is found by the reconcile that follows.
-    if (fresh && readLater) return;
+    if (fresh && readLater) return; // its queue.md holds the header line only; the reconcile finds early mail
     await this.intake.scanMessageDirs();
     await Promise.all(this.sources.values().map((s) => this.sources.read(s)));
   }

@@ -133,21 +133,25 @@ function makeFolders(dirs: string[]): boolean {
  * link and says so); below a root it checked, a plain mkdir makes a real folder or finds
  * one, without handing 2,000 folders to the thread pool one by one.
  */
-export async function makeMailboxes(roots: string[], names: string[], ensure: (dir: string) => Promise<void>): Promise<void> {
+export async function makeMailboxes(roots: string[], names: string[], ensure: (dir: string) => Promise<void>): Promise<Set<string>> {
+  const made = new Set<string>();
   for (const root of roots) {
     const checked = await ensure(root).then(() => linkOnPath(root) === undefined);
     for (const name of names) {
       const box = join(root, name);
-      if (!checked || !madeOrFolder(box)) await ensure(box);
+      const now = checked ? madeOrFolder(box) : "no";
+      if (now === "made") made.add(box);
+      else if (now === "no") await ensure(box);
     }
   }
+  return made;
 }
 
-/** Makes `dir` (its parent exists); true when it is a real folder now (made, or one already). */
-function madeOrFolder(dir: string): boolean {
+/** Makes `dir` (its parent exists): "made" by this call, "there" when it is a real folder already, else "no". */
+function madeOrFolder(dir: string): "made" | "there" | "no" {
   const err = plainMkdir(dir);
-  if (!err) return true;
-  return err.code === "EEXIST" && lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (!err) return "made";
+  return err.code === "EEXIST" && lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() === true ? "there" : "no";
 }
 
 /** The folders every agent shares and this agent's mailboxes (a link there is refused by the runtime, and said). */

@@ -44,3 +44,12 @@ export interface TaskWhere {
 
 export const API_STATE: Record<Exclude<TaskState, "done" | "dead">, TaskWhere["state"]> = { waiting: "waiting", admitted: "ready", running: "running", settling: "running", retrying: "retrying" };
 
+/** What AgentRuntime.start may skip: the runtime knows how it found the agent's folder. */
+export interface StartOptions {
+  /** Its folder is new (bootstrap.ts): nothing to recover there, and its git history is the first commit only. */
+  fresh?: boolean;
+  /** The caller reconciles the agent right after (mailboxes scanned, queue.md read): a fresh agent need not read them at start too. */
+  readLater?: boolean;
+  /** This process made the agent's mailbox folders just now: no temp file of a crashed run can be in them. */
+  newMailboxes?: boolean;
+}

@@ -94,13 +94,13 @@ export class Runtime {
     for (const d of [shared.segments, shared.deadLetters]) await ensure(d);
     // Every agent's mailboxes, also of those another process runs: a message can be dropped
     // for an agent before its own runtime has ever started (docs/iac.md, step 2).
-    await makeMailboxes([shared.inboxRoot, shared.handoffsRoot], this.file.agents.map((a) => a.name), ensure);
+    const made = await makeMailboxes([shared.inboxRoot, shared.handoffsRoot], this.file.agents.map((a) => a.name), ensure);
 
     // A few at a time: start-up is mostly small fsynced writes, which overlap well
     // (1,000 agents one by one took 49 s to restart on a 2-core VM).
     const pending = [...this.selected(this.file)];
     await Promise.all(Array.from({ length: Math.min(16, pending.length) }, async () => {
-      for (let a = pending.shift(); a; a = pending.shift()) await this.startAgent(a, true);
+      for (let a = pending.shift(); a; a = pending.shift()) await this.startAgent(a, true, made.has(join(shared.inboxRoot, a.name)) && made.has(join(shared.handoffsRoot, a.name)));
     }));
     // Listed (status, API) in agents.yaml order, not in the order they happened to start.
     const started = new Map(this.agents);
@@ -149,7 +149,8 @@ export class Runtime {
   }
 
   /** `sharedMade`: the shared folders and this agent's mailboxes were made by start(). */
-  private async startAgent(a: AgentConfig, sharedMade = false): Promise<void> {
+  /** `newMailboxes`: start() made this agent's mailbox folders just now. */
+  private async startAgent(a: AgentConfig, sharedMade = false, newMailboxes = false): Promise<void> {
     const boot = this.log.child("bootstrap");
     const agent = new AgentRuntime(a, {
       dataDir: this.opts.dataDir,
@@ -167,7 +168,7 @@ export class Runtime {
     await agent.acquire(fresh);
     const { paths } = await bootstrapAgent(this.opts.dataDir, a, this.file, boot, { now: this.now, fresh, sharedMade });
     // Both callers reconcile the agent next (start: once the watcher is ready; reload: 100 ms on).
-    await agent.start(fresh, true);
+    await agent.start({ fresh, readLater: true, newMailboxes });
     this.agents.set(a.name, agent);
     this.log.child("agentos").info(`Agent '${a.name}' ready at ${paths.dir}`);
   }

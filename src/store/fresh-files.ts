@@ -1,6 +1,10 @@
-// Writes a new agent's files into folders this process has just made: what
-// writeFilesAtomic promises (each file through a fsynced temp file beside it, renamed,
-// each folder fsynced once), with only the fsyncs handed to the thread pool. The opens,
+// Writes a new agent's files into folders this process has just made: each file through
+// a fsynced temp file beside it, renamed, with only the fsyncs handed to the thread pool.
+// Unlike writeFilesAtomic, the folders are not fsynced: a name lost to a crash is a
+// missing file, which the next start writes again (bootstrap.ts writes whatever is
+// missing, and regenerates a generated file while it is what it generated), as git's
+// own pack and ref renames are not followed by a folder fsync either. What must never
+// happen, a file there with half its text, the fsync before the rename prevents. The opens,
 // writes and renames of a dozen small files into empty folders take microseconds each;
 // handing each to the pool cost more than the call itself (1,000 agents start at once).
 // Never for a folder someone else may have made: nothing here checks for links.
@@ -48,18 +52,5 @@ export async function writeFreshFiles(files: readonly (readonly [string, string]
       }
     }
     throw err;
-  }
-  await Promise.all([...new Set(files.map(([path]) => dirname(path)))].map(syncFolder));
-}
-
-/** A folder's entries made durable (some filesystems refuse fsync on a folder: then nothing to do). */
-async function syncFolder(dir: string): Promise<void> {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  try {
-    await fsyncAsync(fd);
-  } catch {
-    // As files.ts syncDir: Docker Desktop mounts and others refuse it.
-  } finally {
-    closeSync(fd);
   }
 }
