@@ -3,8 +3,8 @@
 // bench/results/latest.json (a subset run replaces only its own entries there).
 // Names: pickup overhead drain concurrency many prompt startup. `--table` prints latest.json.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT, machine } from "./lib.mjs";
 
@@ -19,10 +19,15 @@ if (unknown.length) {
 }
 const selected = names.length ? ALL.filter((n) => names.includes(n)) : ALL;
 
+// Every benchmark's data is deleted once, after the last one (lib.mjs cleanup says why).
+const trash = mkdtempSync(join(tmpdir(), "agentos-bench-trash-"));
+process.on("exit", () => rmSync(trash, { recursive: true, force: true }));
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+
 function runOne(name) {
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [join(ROOT, "bench", `${name}.mjs`), ...(quick ? ["--quick"] : [])], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(ROOT, "bench", `${name}.mjs`), ...(quick ? ["--quick"] : [])], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, AGENTOS_BENCH_TRASH: trash } });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));

@@ -58,6 +58,22 @@ describe("AgentRepo.commitAll", () => {
     fsckStrict(dir);
   });
 
+  it("writes objects of every size around the stored/deflated bounds so that native git reads each byte back and fsck accepts them", async () => {
+    const { dir, repo } = await freshRepo();
+    const sizes = [0, 1, 2, 255, 256, 511, 512, 513, 1_000, 4_096, 4_097, 70_000];
+    // Text that hardly compresses (pseudo-random printable characters) and text that does.
+    let x = 7;
+    const noise = (n: number) => Array.from({ length: n }, () => String.fromCharCode(32 + (((x = (x * 1103515245 + 12345) >>> 0) >>> 16) % 95))).join("");
+    const files: Record<string, string> = {};
+    for (const n of sizes) {
+      files[`results/noise-${n}.md`] = noise(n);
+      files[`results/text-${n}.md`] = "ab".repeat(n).slice(0, n);
+    }
+    await repo.commitAll([{ subject: "orion(task): sizes", trailers: { "Task-Id": "sizes" }, files }]);
+    for (const [path, text] of Object.entries(files)) expect(git(dir, "show", `HEAD:${path}`), path).toBe(text);
+    fsckStrict(dir);
+  });
+
   it("stores a big tree (2,000 results) uncompressed, which native git reads and fsck accepts", async () => {
     const { dir, repo } = await freshRepo();
     const files: Record<string, string> = {};
