@@ -2,7 +2,7 @@
 // back, nothing to recover): it must leave exactly what the careful way leaves, and the
 // careful way must still be taken wherever anything was there before. Real temp dirs,
 // the real CLI, checked with native git.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeAgentFolder } from "../src/agent/bootstrap.js";
@@ -68,6 +68,34 @@ describe("first start", () => {
     // The other agent's folder was new: it got everything.
     expect(read(join(agentDir(data, "iris"), "persona.md"))).toContain("Writer.");
     for (const a of ["orion", "iris"]) fsckStrict(agentDir(data, a));
+  });
+
+  it("puts back the files whose names a crash lost (a fresh agent's folder is not fsynced), as git has them, without a commit", () => {
+    const data = dataDir(YAML);
+    expect(runOnce(data).status).toBe(0);
+    const dir = agentDir(data, "orion");
+    const first = tree(dir);
+    const commits = git(dir, "rev-list", "--count", "HEAD");
+    for (const f of ["persona.md", "skills.md", join("skills", ".gitkeep"), join(".agentos", "generated.json")]) rmSync(join(dir, f));
+    expect(runOnce(data).status).toBe(0);
+    expect(tree(dir)).toEqual(first);
+    expect(git(dir, "rev-list", "--count", "HEAD")).toBe(commits);
+    expect(git(dir, "status", "--porcelain")).toBe("");
+    fsckStrict(dir);
+  });
+
+  it("regenerates and commits a generated file when agents.yaml changes, and keeps one a person edited", () => {
+    const data = dataDir(YAML);
+    expect(runOnce(data).status).toBe(0);
+    const dir = agentDir(data, "orion");
+    writeFileSync(join(dir, "constraints.md"), "# Constraints\n\n- mine\n");
+    writeFileSync(join(data, "agents.yaml"), YAML.replace("Backend engineer.", "Backend engineer who writes Go."));
+    expect(runOnce(data).status).toBe(0);
+    expect(read(join(dir, "persona.md"))).toContain("Backend engineer who writes Go.");
+    expect(read(join(dir, "constraints.md"))).toBe("# Constraints\n\n- mine\n");
+    expect(git(dir, "log", "-1", "--format=%s", "--", "persona.md").trim()).toBe("orion(config): update from agents.yaml");
+    expect(git(dir, "show", "HEAD:persona.md")).toContain("who writes Go.");
+    fsckStrict(dir);
   });
 
   it("starts a second time without a new commit or a rewritten file", () => {

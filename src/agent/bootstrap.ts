@@ -247,8 +247,14 @@ export async function bootstrapAgent(dataDir: string, agent: AgentConfig, file: 
     await repo.commitAll([{ subject: "init: agent filesystem", files: await contents(all), at: now() }], { written: true });
     committed = true;
   } else if (changed.length) {
-    await repo.commitAll([{ subject: `${agent.name}(config): update from agents.yaml`, files: await contents(changed), at: now() }], { written: true });
-    committed = true;
+    // A file put back as git has it (its name lost to a crash before it reached the disk,
+    // or deleted by hand) is nothing to commit.
+    const files = await contents(changed);
+    for (const rel of changed) if ((await repo.fileAt(head, rel)) === files[rel]) delete files[rel];
+    if (Object.keys(files).length) {
+      await repo.commitAll([{ subject: `${agent.name}(config): update from agents.yaml`, files, at: now() }], { written: true });
+      committed = true;
+    }
   }
   // Last: it says what is on disk and committed (a `config: update` commit lost to a crash
   // is made again because the record still has the old texts).
