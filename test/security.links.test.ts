@@ -2,7 +2,7 @@
 // symbolic link, and no FIFO or device is ever opened in a way that could block or flood.
 // Real symlinks, real FIFOs (mkfifo), a real link to /dev/zero.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { appendDurable, ensureDir, listFolder, readTextIfExists, TextCache, UnsafePathError, writeFileAtomic } from "../src/store/files.js";
@@ -12,6 +12,8 @@ import { listDeadLetters } from "../src/store/dead-letters.js";
 import { eventually, removeDir, shellAppend, tempDir } from "./support/harness.js";
 import { startLlmServer } from "./support/llm-server.js";
 import { agent, block, committed, queue, runtimeHarness, yaml } from "./support/iac.js";
+import { agentDir, dataDir } from "./support/data.js";
+import { runCli } from "./support/runtime.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -32,6 +34,22 @@ function setup() {
 }
 
 const mkfifo = (path: string) => execFileSync("mkfifo", [path]);
+
+describe("state files", () => {
+  it("refuses an agent whose ledger is a link at its next start, naming it, and leaves the file it points to as it was", () => {
+    const data = dataDir(`agents:\n  - name: orion\n    persona: "Backend engineer."\n`);
+    expect(runCli(["run", "--once", "--offline", "--data", data]).status).toBe(0);
+    const outside = join(tempDir("agentos-outside-"), "notes.txt");
+    writeFileSync(outside, "done\tnot-a-task\nkeep me as I am\n");
+    const ledger = join(agentDir(data, "orion"), ".agentos", "ledger.log");
+    rmSync(ledger);
+    symlinkSync(outside, ledger);
+    const r = runCli(["run", "--once", "--offline", "--data", data]);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain(`${ledger}: is a symbolic link`);
+    expect(readFileSync(outside, "utf8")).toBe("done\tnot-a-task\nkeep me as I am\n");
+  });
+});
 
 describe("task files", () => {
   it("refuses a symlinked message file, naming it, and reads the regular file beside it", async () => {

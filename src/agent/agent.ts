@@ -228,9 +228,9 @@ export class AgentRuntime {
   /** Finishes what a crash left half done, then reads every task file (StartOptions: when there is less to do). */
   async start({ fresh = false, readLater = false, newMailboxes = false }: StartOptions = {}): Promise<void> {
     if (!this.lease.held) await this.acquire();
-    // What the last run left: a restart of 1,000 idle agents need not rewrite them all.
-    if (!fresh) this.lastStatus = await readTextIfExists(statusFilePath(this.paths));
-    if (!this.ledger.load() && !fresh) { // none: rebuilt from git's Task-Id trailers (a fresh repository has none)
+    if (!fresh) this.lastStatus = await readTextIfExists(statusFilePath(this.paths)); // a restart of 1,000 idle agents rewrites none
+    const ledger = fresh ? undefined : await readTextIfExists(this.paths.ledger); // the careful read: a link or FIFO is refused
+    if (!this.ledger.loadText(ledger) && !fresh) { // none: rebuilt from git's Task-Id trailers
       const adopted = await this.ledger.adoptFromGit(await this.taskIdsInGit());
       if (adopted) this.log.info(`rebuilt the processed ledger from git: ${adopted} task(s)`);
     }

@@ -74,16 +74,24 @@ export class Ledger {
 
   constructor(private readonly path: string) {}
 
-  /** Loads the ledger, compacting it so it holds only what is still needed; false when there was none (it is made empty). */
+  /** Loads the ledger from its file (see loadText). */
   load(): boolean {
-    let text = "";
-    let existed = true;
+    let text: string | undefined;
     try {
       text = readFileSync(this.path, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      existed = false;
     }
+    return this.loadText(text);
+  }
+
+  /**
+   * Loads the ledger from `read`, its file's text as the caller read it (undefined: there
+   * is none, and it is made empty), compacting it so it holds only what is still needed.
+   * Returns whether there was one.
+   */
+  loadText(read: string | undefined): boolean {
+    const text = read ?? "";
     const parsed = parseLedger(text);
     for (const [k, v] of parsed.handled) this.handled.set(k, v);
     for (const k of parsed.removed) this.removed.add(k);
@@ -109,7 +117,7 @@ export class Ledger {
       renameSync(tmp, this.path);
     }
     this.fd = openSync(this.path, "a");
-    return existed;
+    return read !== undefined;
   }
 
   get size(): number {
