@@ -9,10 +9,10 @@
 // is appended to queue.md too. Nothing is ever truncated, and the name queue.md never
 // disappears.
 import { createHash, randomBytes } from "node:crypto";
-import { statSync, type Stats } from "node:fs";
-import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { renameSync, statSync, type Stats } from "node:fs";
+import { link, open, readFile, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { openForAppend, syncDir } from "../store/files.js";
+import { linkIfThere, openForAppend, syncDir } from "../store/files.js";
 import { readTaskFile } from "../store/task-file-read.js";
 import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
 import { decodeLenient, decodeStrict } from "./decode.js";
@@ -315,8 +315,11 @@ export class TaskSource {
     } finally {
       await fh.close();
     }
-    await link(this.path, displaced).catch(() => {});
-    await rename(tmp, this.path);
+    // Back to back, synchronously: a writer's own rename over queue.md (`sed -i`) between
+    // the two would be displaced by ours with no second name, and lost — milliseconds as two
+    // thread-pool trips under load (a test lost a block so), microseconds as two system calls.
+    linkIfThere(this.path, displaced);
+    renameSync(tmp, this.path);
     await syncDir(dir);
     return ino;
   }

@@ -8,7 +8,7 @@
 // bounded, and a path below a data dir (see `guardDataDir`) is refused when any folder
 // between the data dir and it is a symbolic link. See docs/security.md.
 import { randomBytes } from "node:crypto";
-import { constants, lstatSync, type Stats } from "node:fs";
+import { constants, linkSync, lstatSync, type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 
@@ -366,5 +366,14 @@ export class FolderListing {
     // listing of a folder unchanged for a while is kept.
     this.last = Date.now() - st.mtimeMs > RACY_MS ? { ino: st.ino, mtimeMs: st.mtimeMs, names } : undefined;
     return names;
+  }
+}
+
+/** A second name `name` for `path`, synchronously; nothing when `path` is not there (nothing to keep). */
+export function linkIfThere(path: string, name: string): void {
+  try {
+    linkSync(path, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
 }
