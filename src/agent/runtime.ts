@@ -148,8 +148,7 @@ export class Runtime {
     this.log.child("agentos").info(`AgentOS running with ${this.agents.size} agent(s). Watching for tasks.`);
   }
 
-  /** `sharedMade`: the shared folders and this agent's mailboxes were made by start(). */
-  /** `newMailboxes`: start() made this agent's mailbox folders just now. */
+  /** `sharedMade`: the shared folders and this agent's mailboxes were made by start(); `newMailboxes`: made just now, by this start. */
   private async startAgent(a: AgentConfig, sharedMade = false, newMailboxes = false): Promise<void> {
     const boot = this.log.child("bootstrap");
     const agent = new AgentRuntime(a, {
