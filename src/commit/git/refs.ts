@@ -56,14 +56,7 @@ export interface RefStep {
 export async function moveHead(gitDir: string, expected: string | undefined, steps: RefStep[], rebase: (actual: string | undefined) => Promise<RefStep[]>): Promise<RefStep[]> {
   const ref = await headRef(gitDir);
   const target = join(gitDir, ref ?? "HEAD");
-  // The folder is there but for the first commit on a new branch name, or after someone
-  // removed it: made then, not probed at every commit (three mkdirs a commit, each a trip
-  // through the thread pool).
-  const lock = await LockFile.take(target).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== "ENOENT") throw err;
-    await mkdir(dirname(target), { recursive: true });
-    return LockFile.take(target);
-  });
+  const lock = await inItsFolder(target, () => LockFile.take(target));
   try {
     const actual = ref ? await readRef(gitDir, ref) : await readHead(gitDir);
     if (actual !== expected) steps = await rebase(actual);
@@ -90,10 +83,22 @@ async function appendReflog(gitDir: string, ref: string | undefined, from: strin
   const text = lines.join("");
   for (const log of ref ? [ref, "HEAD"] : ["HEAD"]) {
     const path = join(gitDir, "logs", log);
-    await appendFile(path, text).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== "ENOENT") throw err;
-      await mkdir(dirname(path), { recursive: true });
-      await appendFile(path, text);
-    });
+    await inItsFolder(path, () => appendFile(path, text));
+  }
+}
+
+/**
+ * `write` (which creates `path`), with `path`'s folder made first only when it says
+ * ENOENT: a ref's or reflog's folder is missing only for a new branch name or after
+ * someone removed it, and probing it at every commit was three mkdirs, each a trip
+ * through the thread pool.
+ */
+async function inItsFolder<T>(path: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    await mkdir(dirname(path), { recursive: true });
+    return write();
   }
 }
