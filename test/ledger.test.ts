@@ -2,7 +2,7 @@
 // restart, how it compacts, what it adopts from git, and what a crash can leave of its
 // file. Real files in a temp dir; the last test runs the real runtime on a repo whose
 // ledger was deleted.
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Ledger, readLedger } from "../src/store/ledger.js";
@@ -35,6 +35,15 @@ describe("the processed ledger", () => {
     expect([ledger.size, ledger.isHandled("a"), ledger.state("a"), ledger.isRemoved("a"), ledger.attemptsOf("a")]).toEqual([0, false, undefined, false, 0]);
     expect(readFileSync(path, "utf8")).toBe("");
     await ledger.close();
+  });
+
+  it("never opens its file through a link planted after the careful read found none", () => {
+    const path = join(tempDir(), "ledger.log");
+    const target = join(tempDir(), "elsewhere.txt");
+    writeFileSync(target, "keep\n");
+    symlinkSync(target, path);
+    expect(() => new Ledger(path).loadText(undefined)).toThrow(/ELOOP/);
+    expect(readFileSync(target, "utf8")).toBe("keep\n");
   });
 
   it("remembers done, dead and removed tasks across a restart", async () => {

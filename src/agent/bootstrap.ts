@@ -173,8 +173,8 @@ export async function bootstrapAgent(dataDir: string, agent: AgentConfig, file: 
   // A fresh folder's subfolders are made one by one, synchronously: a mkdir of a path
   // that cannot exist yet costs less than handing it to the thread pool. One that does
   // exist after all (someone else writes here) is left to the careful path below.
-  const fresh = o.fresh === true && makeFolders([p.skillsDir, p.skillsArchive, p.results, p.iac, p.intents, p.spool]);
-  if (!fresh) await Promise.all([p.skillsArchive, p.results, p.iac, p.intents, p.spool].map(ensureDir));
+  const fresh = o.fresh === true && makeFolders([p.skillsDir, p.skillsArchive, p.results, p.iac]);
+  if (!fresh) await Promise.all([p.skillsArchive, p.results, p.iac].map(ensureDir)); // .agentos/intents and spool: when first needed
   if (!o.sharedMade) await makeShared(dataDir, agent.name, file);
 
   const repo = new AgentRepo(p.dir, agentAuthor(agent.name));

@@ -5,7 +5,7 @@
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import type { TaskIntent } from "../apply/plan.js";
-import { appendDurable, ensureDir, readTextIfExists, writeFileAtomic } from "../store/files.js";
+import { appendDurable, ensureDir, inFolderMadeOnDemand, readTextIfExists, writeFileAtomic } from "../store/files.js";
 import type { AgentRepo } from "./git/repo.js";
 
 export type { ExternalEffect, TaskIntent } from "../apply/plan.js";
@@ -24,7 +24,7 @@ let written = 0;
 export async function writeIntent(dir: string, intent: Intent): Promise<string> {
   const stamp = `${String(Date.now()).padStart(15, "0")}-${String(written++ % 1_000_000).padStart(6, "0")}`;
   const path = join(dir, `${stamp}-${intent.tasks[0]?.taskId ?? "empty"}.json`);
-  await writeFileAtomic(path, JSON.stringify(intent));
+  await inFolderMadeOnDemand(dir, () => writeFileAtomic(path, JSON.stringify(intent)));
   return path;
 }
 

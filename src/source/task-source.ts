@@ -12,7 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { renameSync, statSync, type Stats } from "node:fs";
 import { link, open, readFile, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { linkIfThere, openForAppend, syncDir } from "../store/files.js";
+import { inFolderMadeOnDemand, linkIfThere, openForAppend, syncDir } from "../store/files.js";
 import { readTaskFile } from "../store/task-file-read.js";
 import { parseSlice, parseTaskFile, type ParsedBlock } from "../parse/task-blocks.js";
 import { decodeLenient, decodeStrict } from "./decode.js";
@@ -217,7 +217,7 @@ export class TaskSource {
     // below land in it, and a crash leaves it behind for recoverSpools.
     const spool = join(spoolDir, `queue-${Date.now()}-${randomBytes(3).toString("hex")}.md`);
     try {
-      await link(this.path, spool);
+      await inFolderMadeOnDemand(spoolDir, () => link(this.path, spool));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;

@@ -276,6 +276,22 @@ export async function ensureDir(dir: string): Promise<void> {
   if (after) throw new UnsafePathError(after, linkProblem);
 }
 
+/**
+ * Runs `write`, which writes into `dir`; if that fails because `dir` is missing, makes it
+ * (the careful way) and runs it once more. For folders made when first needed: 1,000
+ * fresh agents need not make a folder each that most of them never use.
+ */
+export async function inFolderMadeOnDemand<T>(dir: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || (await exists(dir))) throw err;
+    await ensureDir(dir);
+    await syncDir(dirname(dir)); // its name durable before anything in it is counted on (a redo log)
+    return write();
+  }
+}
+
 /** Something (a file, a folder, a link) has this name. */
 export async function exists(path: string): Promise<boolean> {
   return lstat(path).then(

@@ -3,7 +3,7 @@
 // attempts each task has had, and when a task with a TTL arrived (its TTL counts from
 // then, across restarts). Append-only with fsync; rebuilt from git `Task-Id` trailers
 // when missing.
-import { closeSync, fsync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, constants, fsync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 export type Handled = "done" | "dead";
@@ -116,7 +116,9 @@ export class Ledger {
       closeSync(fd);
       renameSync(tmp, this.path);
     }
-    this.fd = openSync(this.path, "a");
+    // Made now even when empty: a missing ledger means a deleted one, rebuilt from git at
+    // the next start (an agent without tasks would walk its history at every restart).
+    this.openForAppend();
     return read !== undefined;
   }
 
@@ -202,6 +204,11 @@ export class Ledger {
     await Promise.allSettled(this.syncing);
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+
+  /** Never through a link planted after the caller's careful read (O_NOFOLLOW: ELOOP instead). */
+  private openForAppend(): void {
+    this.fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   }
 
   /**
