@@ -244,7 +244,7 @@ export async function bootstrapAgent(dataDir: string, agent: AgentConfig, file: 
   if (!head) {
     const all = [".gitignore", "persona.md", "constraints.md", "system_prompt.md", "skills.md", "goals.md", "rewards.md", "reflections.md",
       "skills/.gitkeep", "skills/archive/.gitkeep", "results/.gitkeep", "iac/README.md"];
-    await repo.commitAll([{ subject: "init: agent filesystem", files: await contents(all), at: now() }], { written: true });
+    await repo.commitAll([{ subject: "init: agent filesystem", files: await contents(all), at: now() }], { written: true, first: createdRepo });
     committed = true;
   } else if (changed.length) {
     // A file put back as git has it (its name lost to a crash before it reached the disk,

@@ -46,6 +46,8 @@ export interface CommitAllOptions {
   crash?: (point: string) => void;
   /** The files are on disk as given already (bootstrap wrote them): only committed. */
   written?: boolean;
+  /** The repository was created a moment ago (bootstrap): no branch to read; the move still checks. */
+  first?: boolean;
 }
 
 /** One commit of a group, its blobs written: what is needed to make it (again) on any parent. */
@@ -139,7 +141,7 @@ export class AgentRepo {
     if (!indexed) return this.commitAllThroughIndex(plans, o.skip);
     plans = await this.keepEdited(plans, indexed);
     return this.resettingOnError(async () => {
-      const head = await this.head();
+      const head = o.first ? undefined : await this.head();
       // The group's objects go into one pack: two files instead of one per object.
       this.objects.packNext();
       const last = new Map<string, string | null>();
@@ -178,7 +180,9 @@ export class AgentRepo {
             index.entries.delete(path);
             continue;
           }
-          const st = await stat(join(this.dir, path), { bigint: true });
+          // Synchronously: a file just written, its inode cached; a trip through the thread
+          // pool for each cost more than the call (a fresh agent's first commit has a dozen).
+          const st = fs.statSync(join(this.dir, path), { bigint: true });
           const oid = blobs.get(path) ?? this.objects.write("blob", Buffer.from(content, "utf8"));
           index.entries.set(path, st, oid, st.mode & 0o111n ? "100755" : "100644");
         }
