@@ -3,7 +3,7 @@
 // commit git reported, every staged change, every task — checked with git log, git status
 // and git fsck --strict.
 import { execFile } from "node:child_process";
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -85,5 +85,36 @@ describe("a repository shared with a person", () => {
     expect(reflog).toMatch(/commit: orion\(task\): t-/);
     expect(reflog).toMatch(/commit: hand: note/);
     fsckStrict(dir);
+  }, 120_000);
+
+  it("loses no object to a person's git repack -a -d or gc --prune=now run in a loop while tasks commit", async () => {
+    const data = h.dataDir(yaml([agent("orion", "fast")]));
+    await h.start(data);
+    const dir = repo(data, "orion");
+    const TASKS = 120;
+    let streaming = true;
+    const stream = (async () => {
+      for (let i = 0; i < TASKS; i++) {
+        appendFileSync(queue(data, "orion"), block(`r-${i}`, `Task number ${i}.`));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await eventually(() => git(dir, "log", "--format=%s").split("\n").filter((s) => s.startsWith("orion(task):")).length >= TASKS, 60_000, "every task committed");
+      streaming = false;
+    })();
+    // What a person's repack does without -k: every pack it finds goes, but for its reachable objects.
+    let repacks = 0;
+    const repacking = (async () => {
+      while (streaming) {
+        await person(dir, ...(repacks % 5 === 4 ? ["gc", "--quiet", "--prune=now"] : ["repack", "-a", "-d", "-q"]));
+        repacks++;
+      }
+    })();
+    await Promise.all([stream, repacking]);
+    expect(repacks).toBeGreaterThan(3);
+    const subjects = git(dir, "log", "--format=%s", "main").trim().split("\n");
+    for (let i = 0; i < TASKS; i++) expect(subjects).toContain(`orion(task): r-${i}`);
+    fsckStrict(dir);
+    // No pack is held out of repacks once its commit is in: no .keep is left behind.
+    await eventually(() => !readdirSync(join(dir, ".git", "objects", "pack")).some((n) => n.endsWith(".keep")), 5_000, "no .keep left");
   }, 120_000);
 });

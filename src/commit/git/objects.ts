@@ -2,7 +2,7 @@
 // (which also reads packs). Writing never needs the git CLI.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, unlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import git from "isomorphic-git";
 import { compress, writePack, type PackedObject } from "./pack-file.js";
@@ -51,6 +51,8 @@ export class ObjectStore {
   private readonly objectDirs = new Set<string>();
   /** Objects being stored now, by oid; `flush()` waits for them. */
   private readonly storing = new Map<string, Promise<void>>();
+  /** The `.keep` files of packs written since `unkeep()`: their objects are not referenced yet. */
+  private readonly kept: string[] = [];
 
   constructor(
     private readonly dir: string,
@@ -75,7 +77,10 @@ export class ObjectStore {
     this.packing = undefined;
     if (!packing?.size) return;
     const objects = [...packing.values()];
-    const storing = writePack(this.gitDir, objects).then(() => void (this.stored += objects.length));
+    const storing = writePack(this.gitDir, objects).then((keep) => {
+      this.kept.push(keep);
+      this.stored += objects.length;
+    });
     storing.catch(() => {});
     // Keyed by the oids: a write of one of them meanwhile is known to be under way.
     for (const oid of packing.keys()) this.storing.set(oid, storing);
@@ -149,11 +154,17 @@ export class ObjectStore {
     }
   }
 
+  /** The branch points at what was written (or never will): its packs may be repacked like any other. */
+  async unkeep(): Promise<void> {
+    await Promise.all(this.kept.splice(0).map((keep) => unlink(keep).catch(() => {})));
+  }
+
   /** After a failed commit: lets the writes under way end, without reporting them. */
   async abandon(): Promise<void> {
     this.packing = undefined;
     await Promise.allSettled(new Set(this.storing.values()));
     this.storing.clear();
+    await this.unkeep();
   }
 
   /**

@@ -4,7 +4,7 @@
 // drain's CPU went there). `git repack` beside the runtime (packing.ts) later merges the
 // small packs into one with deltas, as `git gc --auto` merges the packs `git fetch` leaves.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fsync, openSync, writeSync } from "node:fs";
+import { closeSync, fsync, openSync, writeFileSync, writeSync } from "node:fs";
 import { rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -167,9 +167,9 @@ const fsyncing = promisify(fsync);
  * (git's default for packs) side by side, then renamed in, the index last: git and
  * isomorphic-git only read a pack through its index, so neither ever sees half a pack.
  * The same objects again (a replay) make the same name, and the rename replaces it with
- * the same bytes.
+ * the same bytes. Returns the path of its `.keep` file, to remove once the branch moved.
  */
-export async function writePack(gitDir: string, objects: PackedObject[]): Promise<void> {
+export async function writePack(gitDir: string, objects: PackedObject[]): Promise<string> {
   const { name, pack, idx } = await packBytes(objects);
   const dir = join(gitDir, "objects", "pack");
   const written = await Promise.allSettled([writeAside(dir, pack), writeAside(dir, idx)]);
@@ -179,6 +179,17 @@ export async function writePack(gitDir: string, objects: PackedObject[]): Promis
     throw failed.reason;
   }
   const [packTmp, idxTmp] = written.map((w) => (w as PromiseFulfilledResult<string>).value) as [string, string];
-  await rename(packTmp, join(dir, `${name}.pack`));
-  await rename(idxTmp, join(dir, `${name}.idx`));
+  // Kept until the branch points at its objects (the caller removes it): a person's `git
+  // repack -a -d` deletes every pack it finds but those with a .keep, and nothing refers
+  // to these objects yet. What `git receive-pack` does for a pushed pack, for the same reason.
+  const keep = join(dir, `${name}.keep`);
+  writeFileSync(keep, `agentos ${process.pid}\n`);
+  try {
+    await rename(packTmp, join(dir, `${name}.pack`));
+    await rename(idxTmp, join(dir, `${name}.idx`));
+  } catch (err) {
+    await unlink(keep).catch(() => {});
+    throw err;
+  }
+  return keep;
 }

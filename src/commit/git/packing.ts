@@ -18,7 +18,7 @@
 // for the price of reading every object back. History then stays in the small packs (a
 // few KB per task on disk) until `git gc` runs where git is installed; the log says so once.
 import { spawn } from "node:child_process";
-import { readdir, stat, unlink } from "node:fs/promises";
+import { readdir, readFile, stat, unlink } from "node:fs/promises";
 import { setPriority } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../../log.js";
@@ -96,13 +96,23 @@ export class Packer {
    * (pack-file.ts); one left by a runtime killed mid-write is never renamed. Only one
    * runtime works on an agent (its lease), so another pid's temp is such a leftover, and
    * so is an hour-old one of this pid (a container's runtime is pid 1 every time).
-   * (`git gc` would remove them too, after two weeks.)
+   * (`git gc` would remove them too, after two weeks.) The same for the `.keep` that holds
+   * a pack out of repacks until the branch points at it, which reads `agentos <pid>`; a
+   * person's own `.keep` files are left alone.
    */
   private async removeStaleTemps(): Promise<void> {
     const dir = join(this.dir, ".git", "objects", "pack");
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^tmp_agentos_\d+_/.test(n));
-    const stale = async (n: string) => n.split("_")[2] !== String(process.pid) || Date.now() - (await stat(join(dir, n))).mtimeMs > STALE_TEMP_MS;
-    await Promise.all(names.map(async (n) => ((await stale(n).catch(() => false)) ? unlink(join(dir, n)).catch(() => {}) : undefined)));
+    const all = await readdir(dir).catch(() => [] as string[]);
+    const temps = all.filter((n) => /^tmp_agentos_\d+_/.test(n));
+    const stale = async (n: string, pid: string | undefined) => pid !== String(process.pid) || Date.now() - (await stat(join(dir, n))).mtimeMs > STALE_TEMP_MS;
+    const keepPid = async (n: string) => /^agentos (\d+)\n$/.exec(await readFile(join(dir, n), "utf8"))?.[1] ?? null;
+    await Promise.all([
+      ...temps.map(async (n) => ((await stale(n, n.split("_")[2]).catch(() => false)) ? unlink(join(dir, n)).catch(() => {}) : undefined)),
+      ...all.filter((n) => n.endsWith(".keep")).map(async (n) => {
+        const pid = await keepPid(n).catch(() => null);
+        if (pid !== null && (await stale(n, pid).catch(() => false))) await unlink(join(dir, n)).catch(() => {});
+      }),
+    ]);
   }
 
   private run(args: string[]): Promise<void> {

@@ -195,6 +195,7 @@ export class AgentRepo {
           return again;
         };
         const moved = steps.length ? await moveHead(this.gitDir, head, steps, rebuild) : [];
+        await this.objects.unkeep();
         await index.commit();
         this.packer.add(this.objects.takeStored());
         return moved.map((s) => s.oid);
