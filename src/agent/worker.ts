@@ -6,6 +6,7 @@
 import type { AgentConfig, AgentsFile } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { Committer } from "../commit/committer.js";
+import { RepoBusyError } from "../commit/git/persons-operation.js";
 import type { AgentQueue } from "../schedule/agent-queue.js";
 import type { DeadLetterOffice } from "../schedule/dead-letter-office.js";
 import { retryDelayMs } from "../schedule/retries.js";
@@ -18,6 +19,7 @@ import { OutcomeApplier } from "./outcome.js";
 
 const PROBE_MIN_MS = 5_000;
 const PROBE_MAX_MS = 300_000;
+const REPO_PROBE_MAX_MS = 10_000;
 
 export interface WorkerContext {
   agent: string;
@@ -80,11 +82,15 @@ export class Worker {
     const started = performance.now();
     let applied = false;
     try {
+      // Not while a person resolves a conflict: the state files hold git's conflict markers.
+      const busy = ctx.committer.repoBusy();
+      if (busy) throw new RepoBusyError(busy);
       if (ctx.committer.isUnfinished(t.key)) {
         // The outcome is computed and recorded already; only its writes or commit failed.
         // Finish that, never ask the model again (a second apply would double the effect).
         ctx.table.move(t, "settling");
         await ctx.exclusive(() => ctx.committer.finishIntents("finished"));
+        if (this.paused?.fault === "repository") this.answered();
         return;
       }
       ctx.crash("before-llm");
@@ -119,9 +125,11 @@ export class Worker {
       if (stillOurs && t.state === "running") ctx.table.move(t, "waiting");
       return;
     }
-    if (err instanceof StepError && err.kind === "pause") {
+    const repoBusy = err instanceof RepoBusyError;
+    if (repoBusy || (err instanceof StepError && err.kind === "pause")) {
+      // Not the task's fault: the attempt is not counted, the agent waits.
       ctx.ledger.markAttempt(t.key, attempt - 1);
-      this.pauseFor(err.message, err.fault);
+      this.pauseFor(err.message, repoBusy ? "repository" : err.fault);
       if (stillOurs && t.state === "running") {
         ctx.table.move(t, "waiting");
         ctx.queue.offer(t);
@@ -204,8 +212,10 @@ export class Worker {
       this.paused = { ...this.paused, reason, fault };
       return;
     }
-    const probeMs = this.paused ? Math.min(PROBE_MAX_MS, this.paused.probeMs * 2) : PROBE_MIN_MS;
-    if (!this.paused) ctx.log.error(`paused: ${reason}. Its tasks stay queued; it retries by itself every few minutes.`);
+    // A person's merge ends when they say so: looked at every few seconds (a few stats).
+    const max = fault === "repository" ? REPO_PROBE_MAX_MS : PROBE_MAX_MS;
+    const probeMs = this.paused ? Math.min(max, this.paused.probeMs * 2) : PROBE_MIN_MS;
+    if (!this.paused) ctx.log.error(`paused: ${reason}. Its tasks stay queued; it retries by itself ${fault === "repository" ? "every few seconds" : "every few minutes"}.`);
     this.paused = { reason, since: this.paused?.since ?? ctx.now().toISOString(), probeMs, fault, probing: false };
     ctx.queue.pause();
     ctx.later(probeMs, () => {
@@ -217,7 +227,7 @@ export class Worker {
   /** The provider answered: a pause is over. */
   private answered(): void {
     if (!this.paused) return;
-    this.ctx.log.info(`provider answers again; resuming`);
+    this.ctx.log.info(this.paused.fault === "repository" ? "the repository is free again; resuming" : "provider answers again; resuming");
     this.paused = undefined;
     this.ctx.queue.resume();
   }

@@ -7,6 +7,7 @@
 import { mkdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { AgentRepo } from "./git/repo.js";
+import { RepoBusyError } from "./git/persons-operation.js";
 import type { Logger } from "../log.js";
 import type { Ledger } from "../store/ledger.js";
 import { commitKey, executeIntent, readIntents, writeIntent, type Intent, type TaskIntent } from "./intent.js";
@@ -108,6 +109,11 @@ export class Committer {
     while (this.running) await this.running;
   }
 
+  /** A person's merge (revert, rebase) under way in the repository: no task starts, no commit is made. */
+  repoBusy(): string | undefined {
+    return this.ctx.repo.busy();
+  }
+
   /**
    * Replays the recorded intents, oldest first: the commits git does not show yet, then
    * their files and messages. An intent that fails STUCK_AFTER times in a row is moved to
@@ -122,6 +128,7 @@ export class Committer {
         const done = new Set((await this.ctx.repo.log(commits + 50)).map((c) => commitKey(c.trailers["Task-Id"], c.subject)));
         await executeIntent(intent, { repo: this.ctx.repo, alreadyCommitted: done, at: this.ctx.now() });
       } catch (err) {
+        if (err instanceof RepoBusyError) throw err; // a person's merge: it waits, it has not failed
         const failed = (this.failures.get(path) ?? 0) + 1;
         this.failures.set(path, failed);
         if (failed < STUCK_AFTER) throw err;

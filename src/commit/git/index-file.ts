@@ -1,20 +1,28 @@
-// The index file (`.git/index`, version 2): its codec, and reading and writing it the
-// way git does. Only version-2 indexes without merge stages or required extensions are
-// handled here; for anything else `load()` answers undefined and the caller leaves the
-// index to isomorphic-git.
+// The index file (`.git/index`, versions 2, 3 and 4): its codec, and reading and writing
+// it the way git does. An index with merge stages (a person's conflict) or a required
+// extension (split index, sparse index) is not written here: `load()` says why, and the
+// commit waits for the person (persons-operation.ts) instead of writing it some other way.
 import { createHash } from "node:crypto";
 import type { BigIntStats } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { LockFile } from "./lock-file.js";
 import { compareBytes, sortedPosition } from "./order.js";
+import { RepoBusyError } from "./persons-operation.js";
 
-/** The entries of an index, as raw version-2 entries (re-written as they are) by path. */
+/**
+ * The entries of an index by path: each entry's fixed part as read (62 bytes, 64 with
+ * version 3's extended flags: intent-to-add, skip-worktree), re-written as it is, in the
+ * version it was read in (4 compresses paths: `feature.manyFiles`).
+ */
 export class IndexEntries {
   /** The paths in index order, kept sorted as paths come and go (sorting 10k paths per commit costs ms). */
   private readonly order: string[];
 
-  constructor(private readonly entries = new Map<string, Buffer>()) {
+  constructor(
+    private readonly entries = new Map<string, Buffer>(),
+    private readonly version = 2,
+  ) {
     this.order = [...entries.keys()].sort(compareBytes);
   }
 
@@ -52,20 +60,49 @@ export class IndexEntries {
   serialize(): Buffer {
     const header = Buffer.alloc(12);
     header.write("DIRC", 0, "latin1");
-    header.writeUInt32BE(2, 4);
+    header.writeUInt32BE(this.version, 4);
     header.writeUInt32BE(this.order.length, 8);
     const parts: Buffer[] = [header];
-    for (const n of this.order) parts.push(this.entries.get(n)!);
+    let previous: Buffer = Buffer.alloc(0);
+    for (const n of this.order) {
+      const fixed = this.entries.get(n)!;
+      const name = Buffer.from(n, "utf8");
+      parts.push(fixed);
+      if (this.version === 4) {
+        // The path as what to cut from the end of the previous one and what to add.
+        let common = 0;
+        while (common < previous.length && common < name.length && previous[common] === name[common]) common++;
+        parts.push(encodeVarint(previous.length - common), name.subarray(common), Buffer.alloc(1));
+        previous = name;
+      } else {
+        parts.push(name, Buffer.alloc(Math.ceil((fixed.length + name.length + 1) / 8) * 8 - fixed.length - name.length)); // NUL-padded to 8 bytes
+      }
+    }
     const body = Buffer.concat(parts);
     return Buffer.concat([body, createHash("sha1").update(body).digest()]);
   }
 }
 
-/** A version-2 index entry for a file as it is on disk now. */
+/** Git's varint of index v4 (varint.c: each continuation adds one before shifting), not LEB128. */
+function encodeVarint(value: number): Buffer {
+  const bytes = [value & 127];
+  while ((value >>= 7)) bytes.unshift(128 | (--value & 127));
+  return Buffer.from(bytes);
+}
+
+function decodeVarint(buf: Buffer, at: number): [value: number, next: number] {
+  let c = buf[at++]!;
+  let value = c & 127;
+  while (c & 128) {
+    c = buf[at++]!;
+    value = ((value + 1) << 7) + (c & 127);
+  }
+  return [value, at];
+}
+
+/** The fixed part of an entry (no extended flags) for a file as it is on disk now. */
 function encodeEntry(path: string, st: BigIntStats, oid: string, mode: string): Buffer {
-  const name = Buffer.from(path, "utf8");
-  const size = Math.ceil((62 + name.length + 1) / 8) * 8;
-  const b = Buffer.alloc(size);
+  const b = Buffer.alloc(62);
   const u32 = (v: bigint) => Number(v & 0xffffffffn);
   const secs = (ns: bigint) => u32(ns / 1_000_000_000n);
   const nanos = (ns: bigint) => Number(ns % 1_000_000_000n);
@@ -80,36 +117,50 @@ function encodeEntry(path: string, st: BigIntStats, oid: string, mode: string): 
   b.writeUInt32BE(u32(st.gid), 32);
   b.writeUInt32BE(u32(st.size), 36);
   b.write(oid, 40, "hex");
-  b.writeUInt16BE(Math.min(name.length, 0xfff), 60);
-  name.copy(b, 62);
+  b.writeUInt16BE(Math.min(Buffer.byteLength(path, "utf8"), 0xfff), 60);
   return b;
 }
 
 /**
- * Entries of a version-2 index by path, or undefined for what we do not write
- * ourselves: other versions, merge stages, or a required extension (split index).
- * Optional extensions (cache tree, untracked cache) are dropped; git rebuilds them.
+ * Entries of a version 2, 3 or 4 index by path, or why it is not one we write: merge
+ * stages (a conflict a person is resolving), a required extension (split index, sparse
+ * index), another version. Optional extensions (cache tree, untracked cache) are
+ * dropped; git rebuilds them.
  */
-export function parseIndex(buf: Buffer): IndexEntries | undefined {
-  if (buf.length < 32 || buf.toString("latin1", 0, 4) !== "DIRC" || buf.readUInt32BE(4) !== 2) return undefined;
+export function parseIndex(buf: Buffer): IndexEntries | string {
+  if (buf.length < 32 || buf.toString("latin1", 0, 4) !== "DIRC") return "not a git index";
+  const version = buf.readUInt32BE(4);
+  if (version < 2 || version > 4) return `index version ${version}, which AgentOS does not write`;
   const count = buf.readUInt32BE(8);
   const entries = new Map<string, Buffer>();
   let at = 12;
+  let previous: Buffer = Buffer.alloc(0);
   for (let i = 0; i < count; i++) {
     const flags = buf.readUInt16BE(at + 60);
-    if (flags & 0x3000) return undefined; // a merge stage: leave conflicts to git
-    const end = buf.indexOf(0, at + 62);
-    const path = buf.toString("utf8", at + 62, end);
-    const size = Math.ceil((end - at + 1) / 8) * 8;
-    entries.set(path, Buffer.from(buf.subarray(at, at + size)));
-    at += size;
+    if (flags & 0x3000) return "it has unresolved conflicts (merge stages): commit or abort what you are merging";
+    const fixedSize = version >= 3 && flags & 0x4000 ? 64 : 62;
+    let name: Buffer;
+    let next: number;
+    if (version === 4) {
+      const [cut, from] = decodeVarint(buf, at + fixedSize);
+      const end = buf.indexOf(0, from);
+      name = Buffer.concat([previous.subarray(0, previous.length - cut), buf.subarray(from, end)]);
+      next = end + 1;
+    } else {
+      const end = buf.indexOf(0, at + fixedSize);
+      name = buf.subarray(at + fixedSize, end);
+      next = at + Math.ceil((end - at + 1) / 8) * 8;
+    }
+    entries.set(name.toString("utf8"), Buffer.from(buf.subarray(at, at + fixedSize)));
+    previous = name;
+    at = next;
   }
   for (let end = buf.length - 20; at + 8 <= end; ) {
     const sig = buf.toString("latin1", at, at + 4);
-    if (sig[0]! < "A" || sig[0]! > "Z") return undefined;
+    if (sig[0]! < "A" || sig[0]! > "Z") return `it uses the '${sig}' extension (${sig === "link" ? "core.splitIndex: git update-index --no-split-index" : sig === "sdir" ? "a sparse index: git sparse-checkout disable, or index.sparse=false" : "unknown to AgentOS"})`;
     at += 8 + buf.readUInt32BE(at + 4);
   }
-  return new IndexEntries(entries);
+  return new IndexEntries(entries, version);
 }
 
 const stampOf = (st: BigIntStats | undefined) => (st ? `${st.ino}:${st.size}:${st.mtimeNs}` : "none");
@@ -140,23 +191,26 @@ export class IndexFile {
     return join(this.gitDir, "index");
   }
 
-  /** The index as of now: from memory unless someone else wrote it; undefined for formats we leave to isomorphic-git. */
-  async load(): Promise<IndexEntries | undefined> {
+  /** The index as of now: from memory unless someone else wrote it; for one we do not write, why (parseIndex). */
+  async load(): Promise<IndexEntries | string> {
     const st = await stat(this.path, { bigint: true }).catch(() => undefined);
     const stamp = stampOf(st);
     if (this.cached && this.stamp === stamp) return this.cached;
-    this.cached = st ? parseIndex(await readFile(this.path)) : new IndexEntries();
+    const parsed = st ? parseIndex(await readFile(this.path)) : new IndexEntries();
+    if (typeof parsed === "string") return parsed;
+    this.cached = parsed;
     this.stamp = stamp;
     return this.cached;
   }
 
-  /** Takes `index.lock` and reads the index under it. Throws for a format we do not write (someone changed it meanwhile). */
+  /** Takes `index.lock` and reads the index under it. RepoBusyError for one we do not write (someone changed it meanwhile). */
   async lock(): Promise<LockedIndex> {
     const lock = await LockFile.take(this.path);
-    let entries: IndexEntries | undefined;
+    let entries: IndexEntries;
     try {
-      entries = await this.load();
-      if (!entries) throw new Error(`${this.path}: not a version-2 index without merge stages; it is left to git`);
+      const loaded = await this.load();
+      if (typeof loaded === "string") throw new RepoBusyError(`${this.path}: ${loaded}; task commits wait until it is one AgentOS writes`);
+      entries = loaded;
     } catch (err) {
       await lock.release();
       throw err;

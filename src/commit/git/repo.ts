@@ -12,14 +12,14 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { appendFile, mkdir, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import git from "isomorphic-git";
 import { writeFilesAtomic } from "../../store/files.js";
 import { IndexFile, type IndexEntries } from "./index-file.js";
 import { commitMessage, commitObject, parseTrailers, type Signature, type Trailers } from "./message.js";
-import { gitFs, ObjectStore } from "./objects.js";
+import { ObjectStore } from "./objects.js";
 import { moveHead, readHead, type RefStep } from "./refs.js";
 import { TreeCache, type ChangedFile } from "./tree-cache.js";
 import { Packer } from "./packing.js";
+import { personsOperation, RepoBusyError } from "./persons-operation.js";
 import type { Logger } from "../../log.js";
 
 export { commitMessage, parseTrailers, type Trailers } from "./message.js";
@@ -120,6 +120,11 @@ export class AgentRepo {
     return true;
   }
 
+  /** A person's merge (revert, rebase) under way here, said for the log; commits wait for it. */
+  busy(): string | undefined {
+    return personsOperation(this.gitDir);
+  }
+
   /** The commit HEAD points at (undefined before the first commit). */
   head(): Promise<string | undefined> {
     return readHead(this.gitDir);
@@ -137,8 +142,12 @@ export class AgentRepo {
     // Everything already in git (a replay after the branch moved): its files were written
     // before the branch moved, and writing them again could put back older texts.
     if (plans.every((_, i) => o.skip?.(i))) return [];
+    // A person's merge (revert, rebase) under way, or an index we do not write: wait for
+    // them (the caller retries later, the task is not at fault), never write around it.
+    const busy = this.busy();
+    if (busy) throw new RepoBusyError(busy);
     const indexed = await this.index.load();
-    if (!indexed) return this.commitAllThroughIndex(plans, o.skip);
+    if (typeof indexed === "string") throw new RepoBusyError(`${join(this.gitDir, "index")}: ${indexed}; task commits wait until it is one AgentOS writes`);
     plans = await this.keepEdited(plans, indexed);
     return this.resettingOnError(async () => {
       const head = o.first ? undefined : await this.head();
@@ -279,27 +288,6 @@ export class AgentRepo {
       this.trees.forget();
       throw err;
     }
-  }
-
-  /** commitAll for index formats we do not write ourselves: one commit at a time through isomorphic-git's add and commit. */
-  private async commitAllThroughIndex(plans: ContentCommit[], skip?: (i: number) => boolean): Promise<string[]> {
-    this.trees.forget();
-    const cache = this.objects.isoCache;
-    const oids: string[] = [];
-    for (const [i, plan] of plans.entries()) {
-      const entries = Object.entries(plan.files);
-      await writeFilesAtomic(entries.filter((e): e is [string, string] => e[1] !== null).map(([path, c]) => [join(this.dir, path), c] as const));
-      const removed = entries.filter(([, c]) => c === null).map(([path]) => path);
-      await Promise.all(removed.map((path) => unlink(join(this.dir, path)).catch(() => {})));
-      if (skip?.(i)) continue;
-      const tracked = new Set(await git.listFiles({ fs: gitFs, dir: this.dir, cache }));
-      const changed = entries.filter(([, c]) => c !== null).map(([path]) => path);
-      const who = { ...this.signature(plan.at), timezoneOffset: 0 };
-      if (changed.length) await git.add({ fs: gitFs, dir: this.dir, filepath: changed, cache });
-      for (const filepath of removed.filter((p) => tracked.has(p))) await git.remove({ fs: gitFs, dir: this.dir, filepath, cache });
-      oids.push(await git.commit({ fs: gitFs, dir: this.dir, message: commitMessage(plan.subject, plan.body, plan.trailers), author: who, committer: who, cache }));
-    }
-    return oids;
   }
 }
 

@@ -51,7 +51,8 @@ export interface StepModel {
  * shape it refuses, the token budget): the agent pauses and probes; no attempt is burnt.
  */
 /** Why an agent pauses, for the `agentos_agent_paused{fault}` gauge (a fixed set: bounded labels). */
-export type PauseCause = "unreachable" | "failing" | "auth" | "credit" | "not_found" | "quota" | "refused" | "budget";
+/** Why an agent is paused: its provider's answer, its token budget, or a person's git operation in its repository. */
+export type PauseCause = "unreachable" | "failing" | "auth" | "credit" | "not_found" | "quota" | "refused" | "budget" | "repository";
 
 export class StepError extends Error {
   /** The model's raw reply, bounded and redacted (replyEvidence), for the dead letter. */
