@@ -2,12 +2,13 @@
 // slice as its tasks are admitted, and the rest waits, unparsed, in the file. Checked by
 // counting what is held (blocks parsed, tasks tracked), never by timing.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Runtime } from "../src/agent/runtime.js";
 import { SLICE_BLOCKS } from "../src/source/task-source.js";
 import { countEffects } from "./support/checker.js";
 import { eventually, fsckStrict } from "./support/harness.js";
-import { agent, block, queue, repo, runtimeHarness, yaml } from "./support/iac.js";
+import { agent, block, inbox, queue, repo, runtimeHarness, yaml } from "./support/iac.js";
 import { startLlmServer } from "./support/llm-server.js";
 
 const llm = await startLlmServer();
@@ -71,6 +72,36 @@ describe("a big queue.md", () => {
       s.sample();
       expect(s.peak.blocks).toBeLessThanOrEqual(2 * SLICE_BLOCKS + 5);
       expect(s.peak.tasks).toBeLessThanOrEqual(2 * SLICE_BLOCKS + 5);
+    } finally {
+      s.stop();
+    }
+  });
+});
+
+describe("many inbox files", () => {
+  it("reads a message file only when there is room: 40 files of 100 blocks hold about two slices, each task done exactly once", { timeout: 300_000 }, async () => {
+    const data = dataDir(yaml([agent("orion", "fast")]));
+    const files = Array.from({ length: 40 }, (_, f) => Array.from({ length: 100 }, (_, i) => `m${String(f).padStart(2, "0")}-${String(i).padStart(3, "0")}`));
+    const drop = (f: number) => writeFileSync(join(inbox(data, "orion"), `batch-${f}.md`), files[f]!.map((id) => block(id, `Do ${id}.`)).join(""));
+    // 30 there before the start (all found by its first scan), 10 dropped while it works.
+    mkdirSync(inbox(data, "orion"), { recursive: true });
+    for (let f = 0; f < 30; f++) drop(f);
+    let s!: ReturnType<typeof sampler>;
+    const { rt } = await start(data, { events: { taskDone: () => s?.sample() } });
+    s = sampler(rt, "orion");
+    try {
+      for (let f = 30; f < 40; f++) drop(f);
+      const orion = rt.agents.get("orion")!;
+      await eventually(() => orion.finished.ok >= 4_000, 240_000, "all 4,000 done");
+      s.sample();
+      const bound = 2 * SLICE_BLOCKS + 100 + 40; // two slices, one more file, what the fast class admits
+      expect(s.peak.blocks, `blocks held at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
+      expect(s.peak.tasks, `tasks tracked at the peak (bound ${bound})`).toBeLessThanOrEqual(bound);
+      await rt.stop();
+      const effects = countEffects(repo(data, "orion"), files.flat());
+      expect(effects.lost).toEqual([]);
+      expect(effects.duplicated).toEqual([]);
+      fsckStrict(repo(data, "orion"));
     } finally {
       s.stop();
     }

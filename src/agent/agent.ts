@@ -243,7 +243,7 @@ export class AgentRuntime {
     this.sources.add(p.queue, "queue");
     if (fresh && readLater) return; // its queue.md holds the header line only; the reconcile finds early mail
     await this.intake.scanMessageDirs();
-    await Promise.all(this.sources.values().map((s) => this.sources.read(s)));
+    await Promise.all(this.sources.values().filter((s) => !this.intake.isDeferred(s)).map((s) => this.sources.read(s)));
   }
 
   /**
@@ -275,7 +275,7 @@ export class AgentRuntime {
     for (const s of this.sources.values()) {
       await s.checkSpools((k) => this.ledger.isHandled(k)).catch(() => {});
       // A stat, not a read and parse, for the files that did not change (1,000 idle agents).
-      if (!s.unchangedSinceSettledRead()) void this.sources.read(s);
+      if (!s.unchangedSinceSettledRead() && !this.intake.isDeferred(s)) void this.sources.read(s);
     }
     await this.sweeper.sweep(); // the sweep timer's safety net when the clock jumped (suspend, injected clock)
   }

@@ -49,12 +49,21 @@ export class Intake {
   private readonly sourceErrors = new Map<string, string>();
   /** Files read in slices whose next slice waits for room among the waiting tasks. */
   private readonly waitingForRoom = new Set<TaskSource>();
+  /**
+   * Message files not read at all yet, oldest first, because two slices of tasks already
+   * wait: 200 inbox files of 500 blocks put 50,000 tasks in memory when each file's first
+   * slice was read on sight. Their TTL counts from when they are read.
+   */
+  private readonly unread = new Set<TaskSource>();
+  private readingUnread = false;
+  /** Sources read at least once (a message file is deferred only before its first read). */
+  private readonly everRead = new WeakSet<TaskSource>();
   private stopped = false;
 
   constructor(private readonly ctx: IntakeContext) {
     // A task left: maybe there is room for the next slice of a big file.
     ctx.table.on("left", () => {
-      if (this.waitingForRoom.size && this.hasRoom()) queueMicrotask(() => this.refill());
+      if ((this.waitingForRoom.size && this.hasRoom()) || (this.unread.size && this.hasMessageRoom())) queueMicrotask(() => this.refill());
     });
   }
 
@@ -75,6 +84,52 @@ export class Intake {
       this.waitingForRoom.delete(src);
       void this.ctx.sources.read(src, () => src.readMore());
     }
+    this.readNextUnread();
+  }
+
+  /**
+   * Room for another message file: fewer than a slice of message tasks still to run. Not
+   * counted with queue.md's backlog, which is bounded by its own slices: a handoff from
+   * another agent must not wait behind 100,000 blocks of queue.md.
+   */
+  private hasMessageRoom(): boolean {
+    let open = 0;
+    for (const src of this.ctx.sources.values()) {
+      if (src.kind === "queue") continue;
+      for (const b of src.knownBlocks) if (!this.isBlockHandled(src, b) && ++open >= SLICE_BLOCKS) return false;
+    }
+    return true;
+  }
+
+  /** One deferred message file at a time, while there is room: each read adds up to a slice. */
+  private readNextUnread(): void {
+    const src = this.unread.values().next().value;
+    if (!src || this.readingUnread || this.stopped || !this.hasMessageRoom()) return;
+    this.unread.delete(src);
+    this.readingUnread = true;
+    void this.ctx.sources.read(src).finally(() => {
+      this.readingUnread = false;
+      this.readNextUnread();
+    });
+  }
+
+  /** A message file not read yet for want of room: read when there is, not by a re-read of every file. */
+  isDeferred(src: TaskSource): boolean {
+    return this.unread.has(src);
+  }
+
+  /**
+   * Reads `src`; a message file's first read waits its turn (`unread`): one at a time, and
+   * only while there is room (30 files found at once were all read at once, before any of
+   * their tasks counted: 200 files of 500 blocks held 50,000 tasks).
+   */
+  private readOrDefer(src: TaskSource): void {
+    if (src.kind === "queue" || this.everRead.has(src)) {
+      void this.ctx.sources.read(src);
+      return;
+    }
+    this.unread.add(src);
+    this.readNextUnread();
   }
 
   /** Problems that keep a file's tasks waiting, as `file: problem`. */
@@ -89,7 +144,7 @@ export class Intake {
   /** The watcher saw something at `path` (queue.md or a message file of this agent). */
   onFileEvent(path: string, kind: SourceKind): void {
     if (this.stopped) return;
-    void this.ctx.sources.read(this.ctx.sources.add(path, kind));
+    this.readOrDefer(this.ctx.sources.add(path, kind));
   }
 
   /** Finds message files the watcher may have missed (also the safety-net scan). */
@@ -99,7 +154,7 @@ export class Intake {
       const entries = await listFolder(dir).catch(() => []);
       for (const n of entries.map((e) => e.name).filter(isMessageFileName)) {
         const path = join(dir, n);
-        if (!this.ctx.sources.has(path)) void this.ctx.sources.read(this.ctx.sources.add(path, kind));
+        if (!this.ctx.sources.has(path)) this.readOrDefer(this.ctx.sources.add(path, kind));
       }
     }
   }
@@ -124,6 +179,8 @@ export class Intake {
 
   /** What one read of `src` found. */
   readonly onRead = async (src: TaskSource, r: SourceRead): Promise<void> => {
+    this.everRead.add(src);
+    this.unread.delete(src);
     const where = this.rel(src.path);
     if (r.error) {
       if (this.sourceErrors.get(where) !== r.error) this.ctx.log.error(`${where}: ${r.error}; its tasks wait until it is fixed (nothing was deleted)`);
