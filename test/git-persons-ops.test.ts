@@ -78,8 +78,11 @@ describe("a person's git operation in the agent's repository", () => {
     const { data, dir } = await started();
     person(dir, "update-index", "--split-index");
     await tasks(data, "e", 4);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Two probes of the paused agent (5 s, then 10 s): the model is not asked again at each.
+    await new Promise((r) => setTimeout(r, 11_000));
     expect(taskCommits(dir)).toHaveLength(0);
+    const asked = [0, 1, 2, 3].reduce((n, i) => n + llm.requestsFor(`e-${i}`).length, 0);
+    expect(asked, "model requests while the index is split").toBeLessThanOrEqual(4);
     person(dir, "update-index", "--no-split-index");
     await eventually(() => taskCommits(dir).length === 4, 40_000, "tasks committed once the index is whole");
     expect(deadLetters(data)).toEqual([]);

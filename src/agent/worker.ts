@@ -130,7 +130,10 @@ export class Worker {
       // Not the task's fault: the attempt is not counted, the agent waits.
       ctx.ledger.markAttempt(t.key, attempt - 1);
       this.pauseFor(err.message, repoBusy ? "repository" : err.fault);
-      if (stillOurs && t.state === "running") {
+      // Applied, its commit refused for a person's merge: it waits its turn again (its
+      // recorded outcome is finished then, or, if the group was void, it runs again).
+      if (stillOurs && t.state === "settling") ctx.table.move(t, "retrying");
+      if (stillOurs) {
         ctx.table.move(t, "waiting");
         ctx.queue.offer(t);
       }

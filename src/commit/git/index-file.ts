@@ -3,7 +3,7 @@
 // extension (split index, sparse index) is not written here: `load()` says why, and the
 // commit waits for the person (persons-operation.ts) instead of writing it some other way.
 import { createHash } from "node:crypto";
-import type { BigIntStats } from "node:fs";
+import { statSync, type BigIntStats } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { LockFile } from "./lock-file.js";
@@ -184,11 +184,24 @@ export class IndexFile {
   private cached?: IndexEntries;
   /** ino:size:mtime of the index file as last read or written by us. */
   private stamp?: string;
+  /** Why the index as it is now (its stamp) is not one we write: until the file changes. */
+  private refused?: { why: string; stamp: string };
 
   constructor(private readonly gitDir: string) {}
 
   private get path(): string {
     return join(this.gitDir, "index");
+  }
+
+  /**
+   * Why the index is not one we write, while it is as it was when a commit found that (one
+   * stat): no task should start, ask the model and then find it cannot commit.
+   */
+  stillRefused(): string | undefined {
+    if (!this.refused) return undefined;
+    if (stampOf(statSync(this.path, { bigint: true, throwIfNoEntry: false })) === this.refused.stamp) return this.refused.why;
+    this.refused = undefined;
+    return undefined;
   }
 
   /** The index as of now: from memory unless someone else wrote it; for one we do not write, why (parseIndex). */
@@ -197,7 +210,11 @@ export class IndexFile {
     const stamp = stampOf(st);
     if (this.cached && this.stamp === stamp) return this.cached;
     const parsed = st ? parseIndex(await readFile(this.path)) : new IndexEntries();
-    if (typeof parsed === "string") return parsed;
+    if (typeof parsed === "string") {
+      this.refused = { why: parsed, stamp };
+      return parsed;
+    }
+    this.refused = undefined;
     this.cached = parsed;
     this.stamp = stamp;
     return this.cached;

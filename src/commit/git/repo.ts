@@ -122,7 +122,8 @@ export class AgentRepo {
 
   /** A person's merge (revert, rebase) under way here, said for the log; commits wait for it. */
   busy(): string | undefined {
-    return personsOperation(this.gitDir);
+    const refused = this.index.stillRefused();
+    return personsOperation(this.gitDir) ?? (refused && `${join(this.gitDir, "index")}: ${refused}; task commits wait until it is one AgentOS writes`);
   }
 
   /** The commit HEAD points at (undefined before the first commit). */
