@@ -24,8 +24,9 @@ async function person(dir: string, ...args: string[]): Promise<string> {
     } catch (err) {
       const text = String((err as { stderr?: string }).stderr ?? err);
       // git refuses, and changes nothing, while another process holds index.lock or the
-      // branch's lock, or when the branch moved under its commit ("but expected").
-      if (attempt < 50 && /\.lock|cannot lock ref|but expected/i.test(text)) {
+      // branch's lock, or when the branch moved under its commit ("but expected"); and a
+      // commit fails when a repack beside it removed the object folder it writes into.
+      if (attempt < 50 && /\.lock|cannot lock ref|but expected|unable to create temporary file/i.test(text)) {
         await new Promise((r) => setTimeout(r, 10 + Math.random() * 30));
         continue;
       }
@@ -87,7 +88,7 @@ describe("a repository shared with a person", () => {
     fsckStrict(dir);
   }, 120_000);
 
-  it("loses no object to a person's git repack -a -d or gc --prune=now run in a loop while tasks commit", async () => {
+  it("loses no object to a person's git repack -a -d or gc --prune=now run in a loop while tasks and hand commits go on", async () => {
     const data = h.dataDir(yaml([agent("orion", "fast")]));
     await h.start(data);
     const dir = repo(data, "orion");
@@ -103,16 +104,29 @@ describe("a repository shared with a person", () => {
     })();
     // What a person's repack does without -k: every pack it finds goes, but for its reachable objects.
     let repacks = 0;
+    let handsDone = false;
     const repacking = (async () => {
       while (streaming) {
-        await person(dir, ...(repacks % 5 === 4 ? ["gc", "--quiet", "--prune=now"] : ["repack", "-a", "-d", "-q"]));
+        // gc --prune=now only once the person's own commits are over: git says it is unsafe
+        // beside git's writers (it deletes their fresh loose objects), and it is, here too.
+        await person(dir, ...(handsDone && repacks % 3 === 2 ? ["gc", "--quiet", "--prune=now"] : ["repack", "-a", "-d", "-q"]));
         repacks++;
       }
     })();
-    await Promise.all([stream, repacking]);
+    // And hand commits, so the runtime's commits are made again on top of them (those
+    // objects too must be out of reach of the prune).
+    const hands = (async () => {
+      for (let i = 0; i < 15; i++) {
+        appendFileSync(join(dir, "persona.md"), `\nBy hand ${i}.\n`);
+        await person(dir, "commit", "-q", "-m", `hand: ${i}`, "persona.md");
+      }
+      handsDone = true;
+    })();
+    await Promise.all([stream, repacking, hands]);
     expect(repacks).toBeGreaterThan(3);
     const subjects = git(dir, "log", "--format=%s", "main").trim().split("\n");
     for (let i = 0; i < TASKS; i++) expect(subjects).toContain(`orion(task): r-${i}`);
+    for (let i = 0; i < 15; i++) expect(subjects).toContain(`hand: ${i}`);
     fsckStrict(dir);
     // No pack is held out of repacks once its commit is in: no .keep is left behind.
     await eventually(() => !readdirSync(join(dir, ".git", "objects", "pack")).some((n) => n.endsWith(".keep")), 5_000, "no .keep left");

@@ -141,12 +141,13 @@ export async function packBytes(objects: PackedObject[]): Promise<{ name: string
 }
 
 /**
- * Written and fsynced under a temp name that `git prune` cleans up (`tmp_*`) if a crash
- * leaves it. Only the fsync goes to the thread pool: the create and the write of a
+ * Written and fsynced under a temp name git leaves alone: `git prune --expire=now` (in `git
+ * gc --prune=now`) deletes every `tmp_*` file at once, also one being written. A crash's
+ * leftover is removed by the next background repack (packing.ts). Only the fsync goes to the thread pool: the create and the write of a
  * commit's pack (kilobytes into the page cache) cost less than the trip there and back.
  */
 async function writeAside(dir: string, data: Buffer): Promise<string> {
-  const tmp = join(dir, `tmp_agentos_${process.pid}_${randomBytes(6).toString("hex")}`);
+  const tmp = join(dir, `.agentos_${process.pid}_${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", 0o444);
   try {
     for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);

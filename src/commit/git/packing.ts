@@ -92,22 +92,23 @@ export class Packer {
   }
 
   /**
-   * A pack being written is `objects/pack/tmp_agentos_<pid>_<hex>` until it is renamed in
+   * A pack being written is `objects/pack/.agentos_<pid>_<hex>.tmp` (`tmp_agentos_…`
+   * before) until it is renamed in
    * (pack-file.ts); one left by a runtime killed mid-write is never renamed. Only one
    * runtime works on an agent (its lease), so another pid's temp is such a leftover, and
    * so is an hour-old one of this pid (a container's runtime is pid 1 every time).
-   * (`git gc` would remove them too, after two weeks.) The same for the `.keep` that holds
+   * (git leaves them: not `tmp_*`, which `git gc --prune=now` deletes mid-write.) The same for the `.keep` that holds
    * a pack out of repacks until the branch points at it, which reads `agentos <pid>`; a
    * person's own `.keep` files are left alone.
    */
   private async removeStaleTemps(): Promise<void> {
     const dir = join(this.dir, ".git", "objects", "pack");
     const all = await readdir(dir).catch(() => [] as string[]);
-    const temps = all.filter((n) => /^tmp_agentos_\d+_/.test(n));
+    const temps = all.filter((n) => /^(tmp_agentos|\.agentos)_\d+_/.test(n));
     const stale = async (n: string, pid: string | undefined) => pid !== String(process.pid) || Date.now() - (await stat(join(dir, n))).mtimeMs > STALE_TEMP_MS;
     const keepPid = async (n: string) => /^agentos (\d+)\n$/.exec(await readFile(join(dir, n), "utf8"))?.[1] ?? null;
     await Promise.all([
-      ...temps.map(async (n) => ((await stale(n, n.split("_")[2]).catch(() => false)) ? unlink(join(dir, n)).catch(() => {}) : undefined)),
+      ...temps.map(async (n) => ((await stale(n, /_(\d+)_/.exec(n)?.[1]).catch(() => false)) ? unlink(join(dir, n)).catch(() => {}) : undefined)),
       ...all.filter((n) => n.endsWith(".keep")).map(async (n) => {
         const pid = await keepPid(n).catch(() => null);
         if (pid !== null && (await stale(n, pid).catch(() => false))) await unlink(join(dir, n)).catch(() => {});

@@ -200,6 +200,8 @@ export class AgentRepo {
         // Git's order: the branch moves while the index is still locked, then the index
         // is renamed in, so no `git commit` can run between the two.
         const rebuild = async (actual: string | undefined) => {
+          // Packed and kept too: loose, they are what `git gc --prune=now` deletes first.
+          this.objects.packNext();
           const again = await this.build(actual, todo);
           await this.objects.flush();
           return again;
