@@ -50,9 +50,9 @@ export class Intake {
   /** Files read in slices whose next slice waits for room among the waiting tasks. */
   private readonly waitingForRoom = new Set<TaskSource>();
   /**
-   * Message files not read at all yet, oldest first, because two slices of tasks already
-   * wait: 200 inbox files of 500 blocks put 50,000 tasks in memory when each file's first
-   * slice was read on sight. Their TTL counts from when they are read.
+   * Message files not read at all yet, oldest first: read one at a time, while fewer than
+   * a slice of message tasks are still to run (200 inbox files of 500 blocks put 50,000
+   * tasks in memory when each was read on sight). Their TTL counts from when they are read.
    */
   private readonly unread = new Set<TaskSource>();
   private readingUnread = false;
