@@ -213,11 +213,6 @@ export class ObjectStore {
       throw err;
     }
   }
-
-  /** The shared cache, for the isomorphic-git calls of the general commit path. */
-  get isoCache(): object {
-    return this.cache;
-  }
 }
 
 /** isomorphic-git's answer for a path a tree does not have (as opposed to an object it cannot find). */
