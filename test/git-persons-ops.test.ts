@@ -40,8 +40,9 @@ describe("a person's git operation in the agent's repository", () => {
     const { data, dir } = await started();
     await tasks(data, "a", 5);
     await eventually(() => taskCommits(dir).length === 5, 20_000, "first tasks committed");
-    // Reverting an early task commit conflicts in rewards.md (later tasks changed the same lines).
-    const early = git(dir, "log", "--format=%H", "--grep", "a-0$", "main").trim();
+    // Reverting the oldest task commit conflicts in rewards.md (later tasks changed the same
+    // lines). The oldest in history, not a-0: tasks run side by side, a-0 may commit last.
+    const early = git(dir, "log", "--reverse", "--format=%H", "--grep", "(task):", "--fixed-strings", "main").trim().split("\n")[0]!;
     expect(() => person(dir, "revert", "--no-edit", early)).toThrow();
     expect(existsSync(join(dir, ".git", "REVERT_HEAD"))).toBe(true);
     await tasks(data, "b", 10);
